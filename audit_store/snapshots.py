@@ -1,0 +1,188 @@
+"""Appending raw responses to the store: provenance, hashing, leaf sequencing, derived rows.
+
+A snapshot's Merkle leaf is the canonical JSON of its provenance record (:func:`provenance`), which
+carries the SHA-256 of the raw body; the body itself is kept byte for byte beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import func, insert, select, text
+from sqlmodel import Session
+
+from audit_store.canonical import canonical_json, utc_iso
+from audit_store.merkle import leaf_hash
+from audit_store.models import IntervalVolume, Snapshot
+
+REDACTED = "REDACTED"
+SECRET_PARAM_NAMES = frozenset(
+    {"api_key", "apikey", "key", "x-api-key", "secret", "signature", "passphrase", "password"}
+)
+# One constant for PostgreSQL's advisory lock: the single sequencer of leaf indexes.
+_LEAF_SEQUENCER_LOCK = 0x6C69717269736B  # "liqrisk"
+
+
+def redact_params(params: Mapping[str, str]) -> dict[str, str]:
+    """Query parameters with every secret-looking value replaced by ``REDACTED``."""
+    return {k: (REDACTED if k.lower() in SECRET_PARAM_NAMES else str(v)) for k, v in params.items()}
+
+
+def redact_url(url: str) -> str:
+    """The URL with secret-looking query parameters redacted (and any userinfo dropped)."""
+    parts = urlsplit(url)
+    query = urlencode(
+        [(k, REDACTED if k.lower() in SECRET_PARAM_NAMES else v) for k, v in parse_qsl(parts.query)]
+    )
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """One HTTP response as a source received it, ready to be kept. URL and params are redacted."""
+
+    source: str
+    kind: str
+    url: str
+    params: Mapping[str, str]
+    fetched_at: datetime
+    http_status: int
+    body: bytes
+    method: str = "GET"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def provenance(snapshot: Snapshot) -> dict[str, Any]:
+    """The provenance record of a snapshot: exactly what its Merkle leaf commits to.
+
+    This is the one definition of a leaf; ``verify`` recomputes every leaf hash through it.
+    """
+    record: dict[str, Any] = {
+        "source": snapshot.source,
+        "kind": snapshot.kind,
+        "method": snapshot.method,
+        "url": snapshot.url,
+        "params": _loads_params(snapshot.params_json),
+        "fetched_at": utc_iso(snapshot.fetched_at),
+        "http_status": snapshot.http_status,
+        "software_version": snapshot.software_version,
+        "config_hash": snapshot.config_hash,
+        "body_sha256": snapshot.body_sha256,
+        "body_size": snapshot.body_size,
+    }
+    # Only when set, so ordinary leaves do not carry a null field.
+    if snapshot.corrects_leaf_index is not None:
+        record["corrects_leaf_index"] = snapshot.corrects_leaf_index
+    return record
+
+
+def provenance_leaf_hash(snapshot: Snapshot) -> str:
+    return leaf_hash(canonical_json(provenance(snapshot))).hex()
+
+
+def _loads_params(params_json: str) -> Any:
+    return json.loads(params_json)
+
+
+def lock_sequencer(session: Session) -> None:
+    """Serialise log writers for the rest of the transaction.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: the store begins every transaction
+    with ``BEGIN IMMEDIATE`` (see :mod:`audit_store.db`), which already holds the write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LEAF_SEQUENCER_LOCK})
+
+
+def _next_leaf_index(session: Session) -> int:
+    lock_sequencer(session)
+    current = session.execute(select(func.max(Snapshot.leaf_index))).scalar_one()
+    return 0 if current is None else int(current) + 1
+
+
+def new_snapshot(
+    raw: RawResponse,
+    *,
+    software_version: str,
+    config_hash: str,
+    corrects_leaf_index: int | None = None,
+) -> Snapshot:
+    """A snapshot of ``raw`` that is not in the log yet (no leaf index, not stored).
+
+    A correction of an earlier snapshot passes that snapshot's ``corrects_leaf_index``: the log is
+    never edited, the correction is a new leaf that points back.
+    """
+    return Snapshot(
+        leaf_index=-1,
+        source=raw.source,
+        kind=raw.kind,
+        method=raw.method,
+        url=raw.url,
+        params_json=canonical_json(dict(raw.params)).decode("utf-8"),
+        fetched_at=raw.fetched_at,
+        http_status=raw.http_status,
+        software_version=software_version,
+        config_hash=config_hash,
+        body=raw.body,
+        body_sha256=hashlib.sha256(raw.body).hexdigest(),
+        body_size=len(raw.body),
+        leaf_hash="",
+        corrects_leaf_index=corrects_leaf_index,
+    )
+
+
+def append_snapshot(
+    session: Session, snapshot: Snapshot, *, quarantine_reason: str | None = None
+) -> Snapshot:
+    """Store ``snapshot`` as the next leaf of the log; returns it flushed, with its id."""
+    if snapshot.id is not None or snapshot.leaf_index != -1:
+        raise ValueError("snapshot is already in the log")
+    snapshot.quarantined = quarantine_reason is not None
+    snapshot.quarantine_reason = quarantine_reason
+    snapshot.leaf_index = _next_leaf_index(session)
+    target = snapshot.corrects_leaf_index
+    if target is not None and not 0 <= target < snapshot.leaf_index:
+        snapshot.leaf_index = -1
+        raise ValueError(f"a correction must point at an earlier leaf, not at leaf {target}")
+    snapshot.leaf_hash = provenance_leaf_hash(snapshot)
+    session.add(snapshot)
+    session.flush()
+    return snapshot
+
+
+INTERVAL_VALUE_FIELDS: Sequence[str] = (
+    "source",
+    "asset",
+    "exchange",
+    "interval_start",
+    "interval_seconds",
+    "long_count",
+    "short_count",
+    "total_count",
+    "long_usd",
+    "short_usd",
+    "total_usd",
+)
+
+
+def append_interval_rows(
+    session: Session, snapshot: Snapshot, rows: Iterable[Mapping[str, Any]]
+) -> int:
+    """Bulk-insert the rows derived from ``snapshot``; returns how many."""
+    assert snapshot.id is not None
+    payload = [
+        {"snapshot_id": snapshot.id, "row_index": i, **{k: row[k] for k in INTERVAL_VALUE_FIELDS}}
+        for i, row in enumerate(rows)
+    ]
+    if payload:
+        session.execute(insert(IntervalVolume), payload)
+    return len(payload)

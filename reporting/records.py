@@ -1,0 +1,106 @@
+"""The frozen records the pipeline stages hand each other.
+
+fetch  -> :class:`FetchedPage` (raw bytes + request, before the store)
+derive -> :class:`IntervalRecord` (one asset x exchange x interval, UTC)
+check  -> :class:`CheckOutcome`
+Problems in data never raise: they travel as :class:`Problem` records with a source and a message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+from audit_store.models import ALL_EXCHANGES
+
+Status = Literal["ok", "warn", "breach", "error"]
+Severity = Literal["info", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong in the data, collected rather than raised."""
+
+    source: str  # where: "kaiko:btc page 3", "snapshot 12", "check daily_usd BTC"
+    message: str
+    severity: Severity = "warning"
+
+
+@dataclass(frozen=True)
+class IntervalRecord:
+    """Liquidations of one asset on one exchange (or all, ``ALL_EXCHANGES``) in one interval."""
+
+    source: str
+    asset: str
+    exchange: str
+    interval_start: datetime  # aware, UTC
+    interval_seconds: int
+    long_count: int
+    short_count: int
+    total_count: int
+    long_usd: float
+    short_usd: float
+    total_usd: float
+
+    @property
+    def is_total(self) -> bool:
+        return self.exchange == ALL_EXCHANGES
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "asset": self.asset,
+            "exchange": self.exchange,
+            "interval_start": self.interval_start,
+            "interval_seconds": self.interval_seconds,
+            "long_count": self.long_count,
+            "short_count": self.short_count,
+            "total_count": self.total_count,
+            "long_usd": self.long_usd,
+            "short_usd": self.short_usd,
+            "total_usd": self.total_usd,
+        }
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """What a raw body yields: its rows, or why it was quarantined, plus any problems seen."""
+
+    records: tuple[IntervalRecord, ...]
+    quarantine_reason: str | None = None
+    problems: tuple[Problem, ...] = ()
+    next_url: str | None = None
+    continuation_token: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchSummary:
+    source: str
+    asset: str
+    pages: int
+    rows: int
+    quarantined: int
+    snapshot_ids: tuple[int, ...]
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One check on one scope for one day, before it is stored."""
+
+    check: str
+    scope: str
+    day: date
+    observed: float | None
+    warn_at: float | None
+    limit: float | None
+    status: Status
+    message: str
+    evidence: tuple[str, ...] = field(default=())  # SHA-256 of the snapshots it rests on
+
+    @property
+    def pct_of_limit(self) -> float | None:
+        if self.observed is None or not self.limit:
+            return None
+        return 100.0 * self.observed / self.limit

@@ -1,0 +1,1 @@
+"""Data sources: each turns requests into raw responses, and raw bodies into records."""

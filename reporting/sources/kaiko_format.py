@@ -1,0 +1,263 @@
+"""Kaiko ``liquidation.v1`` token-level volumes: from a raw response body to interval records.
+
+This is a pure function of the stored bytes and the request URL, so ``liqrisk verify`` can re-derive
+every stored row from its snapshot and compare. It never consults config: exchange codes are kept
+verbatim here and named (or flagged as unknown) later, in :mod:`reporting.normalise`.
+
+The documentation's traps, handled deliberately:
+
+* ``interval_timestamp`` is documented as milliseconds, but the documented example is nanoseconds
+  (1742169600000000000 for 2025-03-17T00:00:00Z). Seconds, milliseconds, microseconds and
+  nanoseconds are told apart by magnitude; ``interval_time`` is the readable form and wins when the
+  two disagree (the disagreement is reported as a problem).
+* Amounts are JSON numbers, integers (``0``) or floats; counts are integers. Strings, booleans,
+  NaN, infinities and negatives break the schema: the page is quarantined and yields no rows.
+* Unknown fields are tolerated, at every level.
+* ``result: "error"`` or a missing ``data`` list quarantines the page.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from audit_store.models import ALL_EXCHANGES
+from reporting.records import Derivation, IntervalRecord, Problem
+
+KIND = "kaiko.liquidation.v1"
+_PATH = re.compile(r"/v2/data/liquidation\.v1/token/([^/?#]+)$")
+_INTERVAL = re.compile(r"^([1-9][0-9]*)([hd])$")
+_FIELDS_COUNT = ("total_trades", "long_trades", "short_trades")
+_FIELDS_AMOUNT = ("total_amount", "long_amount", "short_amount")
+# 1e11 s is the year 5138, 1e14 ms the year 5138, 1e17 us likewise: magnitudes do not overlap.
+_UNIT_BOUNDS = ((1e11, 1), (1e14, 1_000), (1e17, 1_000_000))
+
+
+class SchemaViolation(ValueError):
+    """The body does not follow the documented format; the message says where."""
+
+
+def interval_seconds(interval: str) -> int:
+    """``"1h"`` -> 3600 ... ``"1d"`` -> 86400; Kaiko allows one hour up to one day."""
+    match = _INTERVAL.match(interval)
+    if not match:
+        raise ValueError(f"interval {interval!r} is not a number followed by h or d")
+    n, unit = int(match.group(1)), match.group(2)
+    seconds = n * (3600 if unit == "h" else 86400)
+    if not 3600 <= seconds <= 86400:
+        raise ValueError(f"interval {interval!r} is outside Kaiko's range of 1h to 1d")
+    return seconds
+
+
+def asset_from_url(url: str) -> str:
+    match = _PATH.search(urlsplit(url).path)
+    if not match:
+        raise SchemaViolation(f"URL path {urlsplit(url).path!r} is not a Kaiko token endpoint")
+    return unquote(match.group(1)).upper()
+
+
+def timestamp_to_datetime(value: int) -> datetime:
+    """An epoch timestamp in s, ms, us or ns (told apart by magnitude) as an aware UTC datetime."""
+    divisor = 1_000_000_000
+    for bound, unit_divisor in _UNIT_BOUNDS:
+        if abs(value) < bound:
+            divisor = unit_divisor
+            break
+    seconds, remainder = divmod(value, divisor)
+    return datetime.fromtimestamp(seconds, tz=UTC).replace(
+        microsecond=(remainder * 1_000_000) // divisor
+    )
+
+
+def parse_iso(value: str) -> datetime:
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no time zone")
+    return parsed.astimezone(UTC)
+
+
+def _reject_constant(name: str) -> Any:
+    raise SchemaViolation(f"the JSON holds {name}, which is not a number")
+
+
+def _count(obj: Mapping[str, Any], key: str, where: str) -> int:
+    if key not in obj:
+        raise SchemaViolation(f"{where}: field {key} is missing")
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SchemaViolation(f"{where}: {key} = {value!r} is not an integer")
+    if value < 0:
+        raise SchemaViolation(f"{where}: {key} = {value} is negative")
+    return value
+
+
+def _amount(obj: Mapping[str, Any], key: str, where: str) -> float:
+    if key not in obj:
+        raise SchemaViolation(f"{where}: field {key} is missing")
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SchemaViolation(f"{where}: {key} = {value!r} is not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise SchemaViolation(f"{where}: {key} is not finite")
+    if number < 0:
+        raise SchemaViolation(f"{where}: {key} = {value} is negative")
+    return number
+
+
+def _interval_start(datum: Mapping[str, Any], where: str, problems: list[Problem]) -> datetime:
+    readable = datum.get("interval_time")
+    stamp = datum.get("interval_timestamp")
+    from_text = from_stamp = None
+    if readable is not None:
+        if not isinstance(readable, str):
+            raise SchemaViolation(f"{where}: interval_time = {readable!r} is not a string")
+        try:
+            from_text = parse_iso(readable)
+        except ValueError as exc:
+            raise SchemaViolation(f"{where}: interval_time {readable!r}: {exc}") from None
+    if stamp is not None:
+        if isinstance(stamp, bool) or not isinstance(stamp, int):
+            raise SchemaViolation(f"{where}: interval_timestamp = {stamp!r} is not an integer")
+        try:
+            from_stamp = timestamp_to_datetime(stamp)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise SchemaViolation(f"{where}: interval_timestamp {stamp}: {exc}") from None
+    if from_text is None and from_stamp is None:
+        raise SchemaViolation(f"{where}: neither interval_time nor interval_timestamp is given")
+    if from_text is not None and from_stamp is not None and from_text != from_stamp:
+        problems.append(
+            Problem(
+                where,
+                f"interval_timestamp {stamp} means {from_stamp.isoformat()} but interval_time is "
+                f"{readable}; interval_time is used",
+            )
+        )
+    result = from_text if from_text is not None else from_stamp
+    assert result is not None
+    return result
+
+
+def _volumes(obj: Mapping[str, Any], where: str) -> tuple[int, int, int, float, float, float]:
+    total_c, long_c, short_c = (_count(obj, k, where) for k in _FIELDS_COUNT)
+    total_a, long_a, short_a = (_amount(obj, k, where) for k in _FIELDS_AMOUNT)
+    return long_c, short_c, total_c, long_a, short_a, total_a
+
+
+def _consistency(
+    where: str, long_c: int, short_c: int, total_c: int, long_a: float, short_a: float,
+    total_a: float, problems: list[Problem],
+) -> None:
+    if long_c + short_c != total_c:
+        problems.append(Problem(where, f"long_trades {long_c} + short_trades {short_c} "
+                                       f"!= total_trades {total_c}"))
+    if not math.isclose(long_a + short_a, total_a, rel_tol=1e-9, abs_tol=0.01):
+        problems.append(Problem(where, f"long_amount + short_amount = {long_a + short_a:.2f} "
+                                       f"!= total_amount {total_a:.2f}"))
+
+
+def derive(body: bytes, url: str, params: Mapping[str, str], source: str) -> Derivation:
+    """Parse one response body of the token endpoint into interval records.
+
+    ``url`` and ``params`` are those of the request (they name the asset, and the interval when the
+    response's ``query`` block does not). Never raises on bad data: a body that breaks the format
+    comes back with ``quarantine_reason`` set and no records.
+    """
+    problems: list[Problem] = []
+    try:
+        doc = json.loads(body, parse_constant=_reject_constant)
+    except SchemaViolation as exc:
+        return Derivation((), quarantine_reason=str(exc))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return Derivation((), quarantine_reason=f"body is not valid JSON ({exc})")
+    try:
+        records, next_url, token = _derive_doc(doc, url, params, source, problems)
+    except SchemaViolation as exc:
+        return Derivation((), quarantine_reason=str(exc), problems=tuple(problems))
+    return Derivation(
+        tuple(records), problems=tuple(problems), next_url=next_url, continuation_token=token
+    )
+
+
+def _derive_doc(
+    doc: Any, url: str, params: Mapping[str, str], source: str, problems: list[Problem]
+) -> tuple[list[IntervalRecord], str | None, str | None]:
+    if not isinstance(doc, dict):
+        raise SchemaViolation("body is not a JSON object")
+    if doc.get("result") == "error":
+        raise SchemaViolation(f"API answered result=error: {str(doc.get('message', ''))[:200]}")
+    data = doc.get("data")
+    if not isinstance(data, list):
+        raise SchemaViolation("field data is missing or not a list")
+    query = doc.get("query") if isinstance(doc.get("query"), dict) else {}
+    asset = asset_from_url(url)
+    interval = str(query.get("interval") or params.get("interval") or "1h")
+    try:
+        seconds = interval_seconds(interval)
+    except ValueError as exc:
+        raise SchemaViolation(str(exc)) from None
+    next_url = doc.get("next_url")
+    token = doc.get("continuation_token")
+    if next_url is not None and not isinstance(next_url, str):
+        raise SchemaViolation(f"next_url = {next_url!r} is not a string")
+    if token is not None and not isinstance(token, str):
+        raise SchemaViolation(f"continuation_token = {token!r} is not a string")
+
+    records: list[IntervalRecord] = []
+    seen: set[datetime] = set()
+    for i, datum in enumerate(data):
+        where = f"data[{i}]"
+        if not isinstance(datum, dict):
+            raise SchemaViolation(f"{where} is not an object")
+        start = _interval_start(datum, where, problems)
+        if start in seen:
+            raise SchemaViolation(f"{where}: interval {start.isoformat()} appears twice")
+        seen.add(start)
+        totals = _volumes(datum, where)
+        _consistency(where, *totals, problems)
+        records.append(IntervalRecord(source, asset, ALL_EXCHANGES, start, seconds, *totals))
+        exchanges = datum.get("exchanges", [])
+        if not isinstance(exchanges, list):
+            raise SchemaViolation(f"{where}.exchanges is not a list")
+        seen_codes: set[str] = set()
+        sums = [0, 0, 0, 0.0, 0.0, 0.0]
+        for j, entry in enumerate(exchanges):
+            ewhere = f"{where}.exchanges[{j}]"
+            if not isinstance(entry, dict):
+                raise SchemaViolation(f"{ewhere} is not an object")
+            code = entry.get("exchange")
+            if not isinstance(code, str) or not code.strip():
+                raise SchemaViolation(f"{ewhere}: exchange code is missing")
+            if code == ALL_EXCHANGES or code in seen_codes:
+                raise SchemaViolation(f"{ewhere}: exchange {code!r} appears twice")
+            seen_codes.add(code)
+            values = _volumes(entry, ewhere)
+            _consistency(ewhere, *values, problems)
+            sums = [a + b for a, b in zip(sums, values, strict=True)]
+            records.append(IntervalRecord(source, asset, code, start, seconds, *values))
+        if exchanges:
+            _sums_match_total(where, sums, totals, problems)
+    return records, next_url, token
+
+
+def _sums_match_total(
+    where: str, sums: list[Any], totals: tuple[int, int, int, float, float, float],
+    problems: list[Problem],
+) -> None:
+    names = ("long_trades", "short_trades", "total_trades", "long_amount", "short_amount",
+             "total_amount")
+    for name, part, whole in zip(names, sums, totals, strict=True):
+        if isinstance(whole, int) and part != whole:
+            problems.append(Problem(where, f"exchanges' {name} sum to {part}, total says {whole}"))
+        elif not math.isclose(part, whole, rel_tol=1e-9, abs_tol=0.01):
+            problems.append(
+                Problem(where, f"exchanges' {name} sum to {part:.2f}, total says {whole:.2f}")
+            )

@@ -1,0 +1,186 @@
+"""The Kaiko client against a real HTTP server on 127.0.0.1 that follows the documented format."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from audit_store.db import Store
+from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
+from reporting.config import Settings
+from reporting.errors import AuthError, ResponseError
+from reporting.ingest import fetch
+from reporting.metrics import load_period
+from reporting.sources.kaiko import KaikoClient
+from tests.conftest import SettingsFactory
+from tests.kaiko_server import Canned, KaikoTestServer, datum
+
+T0 = datetime(2025, 2, 27, 0, tzinfo=UTC)
+KEY = "sk-test-0123456789"
+
+
+def hours(n: int, ts_unit: str = "ns") -> list[dict[str, object]]:
+    return [
+        datum(
+            T0 + timedelta(hours=h),
+            {"bbit": (h, 1000.0 * h, 1, 250.5), "okex": (2, 99.25, h % 3, 10.0 * h)},
+            ts_unit=ts_unit,
+        )
+        for h in range(n)
+    ]
+
+
+@pytest.fixture
+def server() -> Iterator[KaikoTestServer]:
+    srv = KaikoTestServer({"eth": hours(30), "btc": hours(5, "ms")}, api_key=KEY)
+    with srv.running():
+        yield srv
+
+
+@pytest.fixture
+def kaiko_settings(make_settings: SettingsFactory, server: KaikoTestServer) -> Settings:
+    return make_settings(LIQRISK_KAIKO_BASE_URL=server.base_url, KAIKO_API_KEY=KEY)
+
+
+def test_pages_are_followed_to_the_last(kaiko_settings: Settings, server: KaikoTestServer) -> None:
+    settings = kaiko_settings.model_copy(
+        update={"kaiko": kaiko_settings.kaiko.model_copy(update={"page_size": 7})}
+    )
+    with KaikoClient(settings.kaiko) as client:
+        pages = list(client.iter_pages("eth", T0, T0 + timedelta(hours=30)))
+    assert len(pages) == 5  # 7 + 7 + 7 + 7 + 2
+    first, *rest = server.requests
+    assert first.path == "/v2/data/liquidation.v1/token/eth"
+    assert first.query["page_size"] == ["7"]
+    assert first.query["interval"] == ["1h"] and first.query["sort"] == ["asc"]
+    assert first.query["start_time"] == ["2025-02-27T00:00:00.000Z"]
+    assert first.headers["X-Api-Key"] == KEY
+    for later in rest:  # Kaiko: page_size on the first call only; then the token alone
+        assert set(later.query) == {"continuation_token"}
+    times = [d["interval_time"] for p in pages for d in json.loads(p.body)["data"]]
+    assert times == sorted(set(times)) and len(times) == 30
+
+
+def test_api_key_never_reaches_the_snapshot(
+    kaiko_settings: Settings, server: KaikoTestServer, store: Store
+) -> None:
+    fetch(
+        store,
+        kaiko_settings,
+        source="kaiko",
+        assets=["eth"],
+        start=T0,
+        end=T0 + timedelta(hours=30),
+    )
+    with store.session() as session:
+        snaps = session.exec(select(Snapshot)).all()
+    assert snaps
+    for s in snaps:
+        assert KEY not in s.url and KEY not in s.params_json
+        assert s.http_status == 200 and s.body_sha256 and s.leaf_hash
+
+
+def test_fetch_stores_rows_that_sum_to_the_source(
+    kaiko_settings: Settings, server: KaikoTestServer, store: Store
+) -> None:
+    start, end = T0, T0 + timedelta(hours=30)
+    (summary,) = fetch(store, kaiko_settings, source="kaiko", assets=["eth"], start=start, end=end)
+    assert summary.problems == () and summary.quarantined == 0
+    assert summary.rows == 30 * 3  # a total row and two exchanges per hour
+    expected = sum(d["total_amount"] for d in hours(30))  # type: ignore[misc]
+    data = load_period(store, source="kaiko", assets=["eth"], start=start, end=end)["ETH"]
+    assert data.intervals_received == 30
+    assert data.totals.total_usd == pytest.approx(expected, rel=1e-12)
+    assert set(data.by_exchange) == {"bbit", "okex"}
+
+
+def test_refetching_never_double_counts(
+    kaiko_settings: Settings, server: KaikoTestServer, store: Store
+) -> None:
+    start, end = T0, T0 + timedelta(hours=30)
+    for _ in range(2):
+        fetch(store, kaiko_settings, source="kaiko", assets=["eth"], start=start, end=end)
+    with store.session() as session:
+        assert (
+            len(
+                session.exec(
+                    select(IntervalVolume).where(IntervalVolume.exchange == ALL_EXCHANGES)
+                ).all()
+            )
+            == 60
+        )
+    data = load_period(store, source="kaiko", assets=["eth"], start=start, end=end)["ETH"]
+    assert data.intervals_received == 30
+    assert data.totals.total_count == sum(d["total_trades"] for d in hours(30))  # type: ignore[misc]
+
+
+def test_millisecond_timestamps_also_parse(
+    kaiko_settings: Settings, server: KaikoTestServer, store: Store
+) -> None:
+    (summary,) = fetch(
+        store, kaiko_settings, source="kaiko", assets=["btc"], start=T0, end=T0 + timedelta(hours=5)
+    )
+    assert summary.rows == 15 and summary.problems == ()
+
+
+def test_refused_key_names_the_variable_not_the_key(
+    make_settings: SettingsFactory, server: KaikoTestServer
+) -> None:
+    settings = make_settings(LIQRISK_KAIKO_BASE_URL=server.base_url, KAIKO_API_KEY="wrong-key")
+    with KaikoClient(settings.kaiko) as client, pytest.raises(AuthError) as err:
+        list(client.iter_pages("eth", T0, T0 + timedelta(hours=1)))
+    assert "KAIKO_API_KEY" in str(err.value) and "wrong-key" not in str(err.value)
+
+
+def test_missing_key_is_refused_before_any_request(
+    make_settings: SettingsFactory, server: KaikoTestServer
+) -> None:
+    settings = make_settings(LIQRISK_KAIKO_BASE_URL=server.base_url)
+    with pytest.raises(AuthError, match="KAIKO_API_KEY"):
+        KaikoClient(settings.kaiko)
+    assert server.requests == []
+
+
+def test_malformed_page_is_kept_quarantined_and_reported(
+    kaiko_settings: Settings, server: KaikoTestServer, store: Store
+) -> None:
+    server.script.append(Canned(200, b'{"data": [{"interval_time": "2025-02-27T00:00:00Z"'))
+    (summary,) = fetch(
+        store, kaiko_settings, source="kaiko", assets=["eth"], start=T0, end=T0 + timedelta(hours=3)
+    )
+    assert summary.quarantined == 1 and summary.rows == 0
+    assert any("not valid JSON" in p.message for p in summary.problems)
+    with store.session() as session:
+        (snap,) = session.exec(select(Snapshot)).all()
+        assert snap.quarantined and snap.body.startswith(b'{"data"')
+        assert len(session.exec(select(IntervalVolume)).all()) == 0
+
+
+def test_next_url_to_another_host_is_refused(
+    kaiko_settings: Settings, server: KaikoTestServer
+) -> None:
+    evil = {"data": [], "continuation_token": "t", "next_url": "http://203.0.113.9/steal?t=1"}
+    server.script.append(Canned(200, json.dumps(evil).encode()))
+    with (
+        KaikoClient(kaiko_settings.kaiko) as client,
+        pytest.raises(ResponseError, match="next_url"),
+    ):
+        list(client.iter_pages("eth", T0, T0 + timedelta(hours=1)))
+    assert len(server.requests) == 1
+
+
+def test_repeated_continuation_token_is_a_loop(
+    kaiko_settings: Settings, server: KaikoTestServer
+) -> None:
+    page = {
+        "data": [],
+        "continuation_token": "same",
+        "next_url": f"{server.base_url}/v2/data/liquidation.v1/token/eth?continuation_token=same",
+    }
+    server.script.extend([Canned(200, json.dumps(page).encode())] * 2)
+    with KaikoClient(kaiko_settings.kaiko) as client, pytest.raises(ResponseError, match="loop"):
+        list(client.iter_pages("eth", T0, T0 + timedelta(hours=1)))
