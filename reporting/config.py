@@ -50,6 +50,11 @@ class KaikoSource(_Strict):
     base_url: str | None = None  # overrides the region's host; so does $LIQRISK_KAIKO_BASE_URL
     page_size: int = Field(default=100, ge=1, le=1000)
     timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)  # per request, on 429, 5xx, network errors
+    backoff_seconds: float = Field(default=1.0, ge=0)  # first retry's ceiling; doubles each time
+    backoff_max_seconds: float = Field(default=30.0, ge=0)
+    retry_budget_seconds: float = Field(default=300.0, ge=0)  # all waiting for one request
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     api_key: SecretStr | None = None  # only ever from $KAIKO_API_KEY
 
     @property
@@ -194,9 +199,7 @@ def _exchanges_path(config_path: Path, name: str) -> Path:
     return beside if beside.is_file() else config_dir() / "exchanges.toml"
 
 
-def load_settings(
-    explicit: Path | None = None, env: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(explicit: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Load, merge the environment into, and validate the configuration."""
     env = os.environ if env is None else env
     path = resolve_config_path(explicit, env)

@@ -88,7 +88,9 @@ def _fetch_asset(
         for raw in client.iter_pages(
             asset, start.astimezone(UTC), end.astimezone(UTC), interval=settings.fetch.interval
         ):
-            pages += 1
+            transient = bool(raw.extra.get("transient"))
+            pages += not transient
+            where = f"{client.source_name} {asset} page {pages + transient}"
             with store.session() as session:
                 # Derive from the snapshot exactly as verify will; keep the bytes whatever it says.
                 snapshot = new_snapshot(
@@ -100,9 +102,10 @@ def _fetch_asset(
                     quarantined += 1
                     problems.append(
                         Problem(
-                            f"{client.source_name} {asset} page {pages}",
-                            f"quarantined {raw.url}: {derivation.quarantine_reason}",
-                            "error",
+                            where,
+                            f"{'retried after' if transient else 'quarantined'} {raw.url}: "
+                            f"{derivation.quarantine_reason}",
+                            "warning" if transient else "error",
                         )
                     )
                 else:
@@ -111,12 +114,15 @@ def _fetch_asset(
                     )
                 assert snapshot.id is not None
                 snapshot_ids.append(snapshot.id)
-            where = f"{client.source_name} {asset} page {pages}"
             problems.extend(Problem(f"{where} {p.source}", p.message) for p in derivation.problems)
-            unknown = sorted({r.exchange for r in derivation.records if not r.is_total} - set(known))
+            unknown = sorted(
+                {r.exchange for r in derivation.records if not r.is_total} - set(known)
+            )
             problems.extend(
-                Problem(where, f"unknown exchange code {code!r} kept verbatim; add it to the "
-                               "exchange table")
+                Problem(
+                    where,
+                    f"unknown exchange code {code!r} kept verbatim; add it to the exchange table",
+                )
                 for code in unknown
             )
     except SourceError as exc:

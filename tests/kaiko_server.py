@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class Canned:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (timeouts)
 
 
 @dataclass
@@ -77,7 +79,8 @@ class KaikoTestServer:
     def __init__(self, data: dict[str, list[dict[str, Any]]], *, api_key: str = "test-key") -> None:
         self.data = data  # asset -> data elements, ascending
         self.api_key = api_key
-        self.script: list[Canned] = []
+        self.script: list[Canned] = []  # answers for the next requests, in order
+        self.faults: dict[int, Canned] = {}  # answers for the n-th request (1-based)
         self.requests: list[Seen] = []
         self._tokens: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -92,14 +95,19 @@ class KaikoTestServer:
                 pass
 
             def do_GET(self) -> None:
-                status, body, headers = server.handle(self.path, dict(self.headers))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
+                status, body, headers, delay = server.handle(self.path, dict(self.headers))
+                if delay:
+                    time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test); nothing to answer
 
         return Handler
 
@@ -116,25 +124,30 @@ class KaikoTestServer:
             self._httpd.server_close()
             thread.join(5)
 
-    def handle(self, raw_path: str, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+    def handle(
+        self, raw_path: str, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str], float]:
         parts = urlsplit(raw_path)
         query = parse_qs(parts.query)
         with self._lock:
             self.requests.append(Seen(parts.path, query, headers))
+            fault = self.faults.get(len(self.requests))
+            if fault is not None:
+                return fault.status, fault.body, fault.headers, fault.delay
             if self.script:
                 canned = self.script.pop(0)
-                return canned.status, canned.body, canned.headers
+                return canned.status, canned.body, canned.headers, canned.delay
         if headers.get("X-Api-Key") != self.api_key:
-            return 401, json.dumps({"result": "error", "message": "Unauthorized"}).encode(), {}
+            return 401, json.dumps({"result": "error", "message": "Unauthorized"}).encode(), {}, 0.0
         if not parts.path.startswith(PATH_PREFIX):
-            return 404, b'{"result":"error","message":"Not found"}', {}
+            return 404, b'{"result":"error","message":"Not found"}', {}, 0.0
         asset = parts.path[len(PATH_PREFIX) :]
         if asset not in self.data:
-            return 404, b'{"result":"error","message":"Unknown token"}', {}
+            return 404, b'{"result":"error","message":"Unknown token"}', {}, 0.0
         if "continuation_token" in query:
             state = self._tokens.get(query["continuation_token"][0])
             if state is None:
-                return 400, b'{"result":"error","message":"Invalid continuation token"}', {}
+                return 400, b'{"result":"error","message":"Invalid continuation token"}', {}, 0.0
         else:
             state = {
                 "asset": asset,
@@ -145,7 +158,7 @@ class KaikoTestServer:
                 "page_size": int(query.get("page_size", ["100"])[0]),
                 "offset": 0,
             }
-        return 200, self._page(state), {}
+        return 200, self._page(state), {}, 0.0
 
     def _page(self, state: dict[str, Any]) -> bytes:
         rows = [d for d in self.data[state["asset"]] if self._in_range(d, state)]

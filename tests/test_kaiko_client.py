@@ -12,7 +12,7 @@ from sqlmodel import select
 from audit_store.db import Store
 from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
 from reporting.config import Settings
-from reporting.errors import AuthError, ResponseError
+from reporting.errors import AuthError, ResponseError, TransportError
 from reporting.ingest import fetch
 from reporting.metrics import load_period
 from reporting.sources.kaiko import KaikoClient
@@ -184,3 +184,112 @@ def test_repeated_continuation_token_is_a_loop(
     server.script.extend([Canned(200, json.dumps(page).encode())] * 2)
     with KaikoClient(kaiko_settings.kaiko) as client, pytest.raises(ResponseError, match="loop"):
         list(client.iter_pages("eth", T0, T0 + timedelta(hours=1)))
+
+
+def fast_retry(settings: Settings, **update: object) -> Settings:
+    kaiko = settings.kaiko.model_copy(
+        update={"backoff_seconds": 0.01, "backoff_max_seconds": 0.05, **update}
+    )
+    return settings.model_copy(update={"kaiko": kaiko})
+
+
+def test_429_with_retry_after_is_honoured(
+    kaiko_settings: Settings, server: KaikoTestServer, store: Store
+) -> None:
+    waits: list[float] = []
+    server.script.append(
+        Canned(429, b'{"result":"error","message":"slow down"}', {"Retry-After": "2"})
+    )
+    settings = fast_retry(kaiko_settings)
+    with KaikoClient(settings.kaiko, sleep=waits.append) as client:
+        pages = list(client.iter_pages("eth", T0, T0 + timedelta(hours=3)))
+    assert waits == [2.0]
+    assert [p.http_status for p in pages] == [429, 200]
+    assert pages[0].extra["transient"] is True
+
+
+def test_500_mid_paging_resumes_from_the_last_good_token(
+    kaiko_settings: Settings, server: KaikoTestServer, store: Store
+) -> None:
+    settings = fast_retry(kaiko_settings, page_size=10)
+    server.faults[2] = Canned(500, b"upstream hiccup")
+    (summary,) = fetch(
+        store, settings, source="kaiko", assets=["eth"], start=T0, end=T0 + timedelta(hours=30)
+    )
+    tokens = [r.query.get("continuation_token") for r in server.requests]
+    assert tokens[1] == tokens[2] and tokens[1] is not None  # the failed request, sent again
+    assert summary.pages == 3 and summary.rows == 90
+    assert [p.severity for p in summary.problems] == ["warning"]  # kept, retried, not fatal
+    with store.session() as session:
+        snaps = session.exec(select(Snapshot).order_by(Snapshot.leaf_index)).all()
+    assert [s.http_status for s in snaps] == [200, 500, 200, 200]
+    assert snaps[1].quarantined and snaps[1].body == b"upstream hiccup"
+    data = load_period(
+        store, source="kaiko", assets=["eth"], start=T0, end=T0 + timedelta(hours=30)
+    )["ETH"]
+    assert data.intervals_received == 30
+
+
+def test_timeouts_are_retried_then_give_up(
+    make_settings: SettingsFactory, server: KaikoTestServer
+) -> None:
+    settings = fast_retry(
+        make_settings(LIQRISK_KAIKO_BASE_URL=server.base_url, KAIKO_API_KEY=KEY),
+        timeout_seconds=0.2,
+        max_attempts=2,
+    )
+    server.script.extend([Canned(200, b"{}", delay=1.0), Canned(200, b"{}", delay=1.0)])
+    with KaikoClient(settings.kaiko) as client, pytest.raises(TransportError) as err:
+        list(client.iter_pages("eth", T0, T0 + timedelta(hours=1)))
+    assert "timed out" in str(err.value) and "2 attempt" in str(err.value)
+
+
+def test_one_timeout_then_success(make_settings: SettingsFactory, server: KaikoTestServer) -> None:
+    settings = fast_retry(
+        make_settings(LIQRISK_KAIKO_BASE_URL=server.base_url, KAIKO_API_KEY=KEY),
+        timeout_seconds=0.2,
+    )
+    server.script.append(Canned(200, b"{}", delay=1.0))
+    with KaikoClient(settings.kaiko) as client:
+        pages = list(client.iter_pages("eth", T0, T0 + timedelta(hours=2)))
+    assert len(pages) == 1 and len(json.loads(pages[0].body)["data"]) == 2
+
+
+def test_persistent_5xx_ends_with_the_last_response_kept(
+    kaiko_settings: Settings, server: KaikoTestServer, store: Store
+) -> None:
+    settings = fast_retry(kaiko_settings, max_attempts=3)
+    server.script.extend([Canned(503, b"down")] * 3)
+    (summary,) = fetch(
+        store, settings, source="kaiko", assets=["eth"], start=T0, end=T0 + timedelta(hours=2)
+    )
+    assert summary.rows == 0 and summary.quarantined == 3
+    assert any(p.severity == "error" and "HTTP 503" in p.message for p in summary.problems)
+
+
+def test_oversize_response_is_refused(kaiko_settings: Settings, server: KaikoTestServer) -> None:
+    settings = fast_retry(kaiko_settings, max_response_bytes=2048)
+    with KaikoClient(settings.kaiko) as client, pytest.raises(ResponseError, match="cap"):
+        list(client.iter_pages("eth", T0, T0 + timedelta(hours=30)))
+
+
+def test_truncated_body_is_quarantined(
+    kaiko_settings: Settings, server: KaikoTestServer, store: Store
+) -> None:
+    full = KaikoTestServer({"eth": hours(3)})._page(
+        {
+            "asset": "eth",
+            "interval": "1h",
+            "start": None,
+            "end": None,
+            "sort": "asc",
+            "page_size": 100,
+            "offset": 0,
+        }
+    )
+    server.script.append(Canned(200, full[: len(full) // 2]))
+    (summary,) = fetch(
+        store, kaiko_settings, source="kaiko", assets=["eth"], start=T0, end=T0 + timedelta(hours=3)
+    )
+    assert summary.quarantined == 1 and summary.rows == 0
+    assert any("paging stopped" in p.message for p in summary.problems)
