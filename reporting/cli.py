@@ -136,8 +136,12 @@ def fetch_cmd(
     begin, finish = _parse_moment(start, "--start"), _parse_moment(end, "--end")
     store = _store(settings, create=True)
     fetches = fetch(
-        store, settings, source=chosen, assets=asset or settings.fetch.assets,
-        start=begin, end=finish,
+        store,
+        settings,
+        source=chosen,
+        assets=asset or settings.fetch.assets,
+        start=begin,
+        end=finish,
     )
     if _print_fetches(fetches):
         raise typer.Exit(1)
@@ -214,8 +218,9 @@ def check(date_: DateOption, as_json: JsonOption = False) -> None:
 @app.command()
 def report(
     date_: DateOption,
-    period: Annotated[str, typer.Option("--period", help="day, or week (7 days ending on --date).")]
-    = "day",
+    period: Annotated[
+        str, typer.Option("--period", help="day, or week (7 days ending on --date).")
+    ] = "day",
 ) -> None:
     """Render the risk report for a day (HTML and PDF) from the store and print the paths."""
     from reporting.render import render_report
@@ -284,20 +289,10 @@ def verify(as_json: JsonOption = False) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning domain errors into one line and exit code 2."""
     try:
-        code = app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="liqrisk")  # usage errors and --help exit through click
     except LiqriskError as exc:
         typer.echo(f"liqrisk: error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("liqrisk: interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click's usage errors arrive here too
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
-    sys.exit(code if isinstance(code, int) else 0)

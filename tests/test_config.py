@@ -83,8 +83,11 @@ def test_error_names_file_key_and_value(tmp_path: Path) -> None:
 
 
 def test_warn_above_breach_is_refused(tmp_path: Path) -> None:
-    bad = write(tmp_path / "bad.toml", packaged_text().replace("warn = 30_000_000", "warn = 90e6"))
-    with pytest.raises(ConfigError, match="limits.velocity_usd"):
+    text = packaged_text()
+    head, tail = text.split("[limits.daily_usd]", 1)
+    tail = tail.replace("warn = ", "warn = 1e15 # ", 1)
+    bad = write(tmp_path / "bad.toml", head + "[limits.daily_usd]" + tail)
+    with pytest.raises(ConfigError, match=r"limits\.daily_usd.*must not exceed breach"):
         load_settings(bad, env={})
 
 
