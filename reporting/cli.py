@@ -1,7 +1,7 @@
 """The ``liqrisk`` command: a thin layer over the library.
 
-Every command has ``--help``. Domain errors (:class:`audit_store.errors.LiqriskError`) are printed as
-one line on stderr with exit code 2, never a traceback; ``verify`` exits 1 when it finds
+Every command has ``--help``. Domain errors (:class:`audit_store.errors.LiqriskError`) are printed
+as one line on stderr with exit code 2, never a traceback; ``verify`` exits 1 when it finds
 discrepancies. Commands whose output a machine reads take ``--json``.
 """
 
@@ -270,7 +270,7 @@ def daily(
 
 @app.command()
 def verify(as_json: JsonOption = False) -> None:
-    """Recompute every stored hash, the Merkle log and every derived row; exit 1 on any difference."""
+    """Recompute every stored hash, the Merkle log and every derived row; exit 1 on a difference."""
     from audit_store.verify import verify_store
     from reporting.derivers import derived_rows
 

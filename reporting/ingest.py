@@ -33,9 +33,9 @@ def make_client(
     clock: Callable[[], datetime] | None = None,
 ) -> KaikoClient:
     """A Kaiko client for ``source``: the real API, or the bundled demo set behind a mock."""
-    extra = {"clock": clock} if clock else {}
+    now = clock or (lambda: datetime.now(UTC))
     if source == "kaiko":
-        return KaikoClient(settings.kaiko, source_name="kaiko", transport=transport, **extra)
+        return KaikoClient(settings.kaiko, source_name="kaiko", transport=transport, clock=now)
     if source == "demo":
         from reporting.sources.demo import demo_transport
 
@@ -45,7 +45,7 @@ def make_client(
             source_name="demo",
             transport=transport or demo_transport(),
             require_key=False,
-            **extra,
+            clock=now,
         )
     raise ConfigError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
 

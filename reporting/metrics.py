@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from audit_store.canonical import as_utc
 from audit_store.db import Store
@@ -98,18 +99,19 @@ def load_period(
 ) -> dict[str, AssetDay]:
     """Every asset's current figures in [start, end), keyed by upper-case asset code."""
     wanted = [a.upper() for a in assets]
+    iv = IntervalVolume
     stmt = (
-        select(IntervalVolume, Snapshot.leaf_index, Snapshot.body_sha256)
-        .join(Snapshot, Snapshot.id == IntervalVolume.snapshot_id)
+        select(iv, col(Snapshot.leaf_index), col(Snapshot.body_sha256))
+        .join(Snapshot, col(Snapshot.id) == col(iv.snapshot_id))
         .where(
-            IntervalVolume.source == source,
-            IntervalVolume.asset.in_(wanted),  # type: ignore[attr-defined]
-            IntervalVolume.interval_seconds == interval_seconds,
-            IntervalVolume.interval_start >= start,  # type: ignore[operator]
-            IntervalVolume.interval_start < end,  # type: ignore[operator]
-            Snapshot.quarantined == False,  # noqa: E712
+            col(iv.source) == source,
+            col(iv.asset).in_(wanted),
+            col(iv.interval_seconds) == interval_seconds,
+            col(iv.interval_start) >= start,
+            col(iv.interval_start) < end,
+            col(Snapshot.quarantined).is_(False),
         )
-        .order_by(Snapshot.leaf_index, IntervalVolume.row_index)  # type: ignore[arg-type]
+        .order_by(col(Snapshot.leaf_index), col(iv.row_index))
     )
     current: dict[tuple[str, str, datetime], tuple[IntervalVolume, str]] = {}
     with store.session() as session:
@@ -121,7 +123,11 @@ def load_period(
 
 def _volumes(row: IntervalVolume) -> Volumes:
     return Volumes(
-        row.long_count, row.short_count, row.total_count, row.long_usd, row.short_usd,
+        row.long_count,
+        row.short_count,
+        row.total_count,
+        row.long_usd,
+        row.short_usd,
         row.total_usd,
     )
 

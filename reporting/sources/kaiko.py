@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -119,7 +119,7 @@ class KaikoClient:
         )
         seen_tokens: set[str] = set()
         for page in range(1, MAX_PAGES + 1):
-            raw = yield from self._send_with_retries(request, f"{asset} page {page}")
+            raw = yield from self._send_with_retries(request)
             yield raw
             where = f"{self.source_name} {asset} page {page} ({raw.url})"
             if raw.http_status in (401, 403):
@@ -156,7 +156,9 @@ class KaikoClient:
             "GET", self.token_url(asset), params={"continuation_token": token}
         )
 
-    def _send_with_retries(self, request: httpx.Request, what: str) -> Iterator[RawResponse]:
+    def _send_with_retries(
+        self, request: httpx.Request
+    ) -> Generator[RawResponse, None, RawResponse]:
         """Send ``request`` until it succeeds or is final; yields the transient failures on the way
         and returns the final response (via ``yield from``)."""
         waited = 0.0

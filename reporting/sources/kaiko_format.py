@@ -153,15 +153,29 @@ def _volumes(obj: Mapping[str, Any], where: str) -> tuple[int, int, int, float, 
 
 
 def _consistency(
-    where: str, long_c: int, short_c: int, total_c: int, long_a: float, short_a: float,
-    total_a: float, problems: list[Problem],
+    where: str,
+    long_c: int,
+    short_c: int,
+    total_c: int,
+    long_a: float,
+    short_a: float,
+    total_a: float,
+    problems: list[Problem],
 ) -> None:
     if long_c + short_c != total_c:
-        problems.append(Problem(where, f"long_trades {long_c} + short_trades {short_c} "
-                                       f"!= total_trades {total_c}"))
+        problems.append(
+            Problem(
+                where, f"long_trades {long_c} + short_trades {short_c} != total_trades {total_c}"
+            )
+        )
     if not math.isclose(long_a + short_a, total_a, rel_tol=1e-9, abs_tol=0.01):
-        problems.append(Problem(where, f"long_amount + short_amount = {long_a + short_a:.2f} "
-                                       f"!= total_amount {total_a:.2f}"))
+        problems.append(
+            Problem(
+                where,
+                f"long_amount + short_amount = {long_a + short_a:.2f} "
+                f"!= total_amount {total_a:.2f}",
+            )
+        )
 
 
 def derive(body: bytes, url: str, params: Mapping[str, str], source: str) -> Derivation:
@@ -197,7 +211,7 @@ def _derive_doc(
     data = doc.get("data")
     if not isinstance(data, list):
         raise SchemaViolation("field data is missing or not a list")
-    query = doc.get("query") if isinstance(doc.get("query"), dict) else {}
+    query = doc["query"] if isinstance(doc.get("query"), dict) else {}
     asset = asset_from_url(url)
     interval = str(query.get("interval") or params.get("interval") or "1h")
     try:
@@ -249,11 +263,19 @@ def _derive_doc(
 
 
 def _sums_match_total(
-    where: str, sums: list[Any], totals: tuple[int, int, int, float, float, float],
+    where: str,
+    sums: list[Any],
+    totals: tuple[int, int, int, float, float, float],
     problems: list[Problem],
 ) -> None:
-    names = ("long_trades", "short_trades", "total_trades", "long_amount", "short_amount",
-             "total_amount")
+    names = (
+        "long_trades",
+        "short_trades",
+        "total_trades",
+        "long_amount",
+        "short_amount",
+        "total_amount",
+    )
     for name, part, whole in zip(names, sums, totals, strict=True):
         if isinstance(whole, int) and part != whole:
             problems.append(Problem(where, f"exchanges' {name} sum to {part}, total says {whole}"))
