@@ -10,12 +10,16 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+# What json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# allow_nan=False) builds on every call, built once: verify serialises one record per leaf.
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
 
 def canonical_json(obj: Any) -> bytes:
     """Serialise ``obj`` to canonical JSON bytes."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _ENCODER.encode(obj).encode("utf-8")
 
 
 def as_utc(value: datetime) -> datetime:

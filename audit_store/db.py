@@ -1,4 +1,9 @@
-"""Opening the store: one engine per URL, schema creation, sessions, error translation."""
+"""Opening the store: one engine per URL, schema creation, sessions, error translation.
+
+Database errors become :mod:`audit_store.errors` exceptions here. Their messages carry the driver's
+one-line reason, never the SQL parameters (which hold bodies and could hold anything); a refusal by
+the append-only triggers (message ``append-only: ...``) becomes :class:`AppendOnlyViolation`.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlmodel import Session, create_engine
 
-from audit_store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from audit_store.errors import SchemaError, StoreError
+from audit_store import (
+    models,  # noqa: F401  (registers the tables on SQLModel.metadata)
+    schema,
+)
+from audit_store.errors import AppendOnlyViolation, LiqriskError, StoreError
+
+APPEND_ONLY_MARKER = "append-only:"
+_READ_ONLY_OPTION = "audit_store_read_only"
 
 
 def _describe(url: str) -> str:
@@ -51,23 +62,20 @@ class Store:
         return self.engine.dialect.name
 
     def create_schema(self) -> None:
-        """Create every table that does not exist yet."""
+        """Create the schema or upgrade it to this software's revision (Alembic migrations)."""
         try:
-            SQLModel.metadata.create_all(self.engine)
+            schema.upgrade(self.engine, self.description)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot create the schema in {self.description}: {exc}") from exc
+            context = f"cannot create the schema in {self.description}"
+            raise translate_db_error(exc, context) from exc
 
     def require_schema(self) -> None:
+        """Raise :class:`SchemaError` (saying "run `liqrisk init`") unless the schema is current."""
         try:
-            existing = set(inspect(self.engine).get_table_names())
+            with self.engine.connect() as connection:
+                schema.require_current(connection, self.description)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot read database {self.description}: {exc}") from exc
-        missing = set(SQLModel.metadata.tables) - existing
-        if missing:
-            raise SchemaError(
-                f"database {self.description} lacks tables {', '.join(sorted(missing))}; "
-                "run `liqrisk init`"
-            )
+            raise translate_db_error(exc, f"cannot read database {self.description}") from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -78,15 +86,50 @@ class Store:
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
-            raise StoreError(f"database error in {self.description}: {exc}") from exc
+            raise translate_db_error(exc, f"database error in {self.description}") from exc
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only session on one consistent view of the store that does not block writers.
+
+        PostgreSQL: a REPEATABLE READ, READ ONLY transaction. SQLite: a deferred ``BEGIN`` (the
+        WAL gives it a stable snapshot) instead of the writers' ``BEGIN IMMEDIATE``.
+        """
+        options: dict[str, Any] = {_READ_ONLY_OPTION: True}
+        if self.dialect == "postgresql":
+            options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        session = Session(self.engine.execution_options(**options), expire_on_commit=False)
+        try:
+            yield session
+        except SQLAlchemyError as exc:
+            raise translate_db_error(exc, f"database error in {self.description}") from exc
+        finally:
+            session.rollback()
+            session.close()
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _driver_reason(exc: SQLAlchemyError) -> str:
+    """The driver's own one-line reason, without SQLAlchemy's statement and parameters."""
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    lines = str(cause).strip().splitlines()
+    first = lines[0] if lines else type(cause).__name__
+    return first if isinstance(exc, DBAPIError) else first.split(" [SQL:")[0]
+
+
+def translate_db_error(exc: SQLAlchemyError, context: str) -> LiqriskError:
+    """The :mod:`audit_store.errors` exception for a database error (raise it ``from exc``)."""
+    reason = _driver_reason(exc)
+    if APPEND_ONLY_MARKER in reason:
+        return AppendOnlyViolation(f"{context}: the audit tables are append-only ({reason})")
+    return StoreError(f"{context}: {reason}")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -99,4 +142,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if connection.get_execution_options().get(_READ_ONLY_OPTION):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -10,9 +10,9 @@ the application's errors extend it in ``reporting.errors``::
 
     LiqriskError
     ├── StoreError                  audit_store: the database could not be opened, read or written
-    │   ├── SchemaError             the schema is missing or from another version; run `liqrisk init`
+    │   ├── SchemaError             the schema is missing or another version; run `liqrisk init`
     │   └── AppendOnlyViolation     an UPDATE or DELETE on an audit table was attempted
-    ├── IntegrityError              audit_store: verification found the store altered (see verify.py)
+    ├── IntegrityError              audit_store: the store was found altered (see verify.py)
     │   └── ProofError              a Merkle proof or a signed note does not verify
     ├── SigningKeyError             audit_store: the checkpoint signing key is missing, malformed,
     │                               or would be overwritten

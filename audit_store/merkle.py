@@ -92,7 +92,7 @@ class RootAccumulator:
         return acc
 
 
-# -- RFC 9162 section 2.1.3: inclusion proofs -------------------------------------------------------
+# -- RFC 9162 section 2.1.3: inclusion proofs
 
 
 def inclusion_proof(hashes: Sequence[bytes], index: int) -> list[bytes]:
@@ -134,11 +134,11 @@ def verify_inclusion(
         raise ProofError("inclusion proof does not lead to the root hash")
 
 
-# -- RFC 9162 section 2.1.4: consistency proofs -----------------------------------------------------
+# -- RFC 9162 section 2.1.4: consistency proofs
 
 
 def consistency_proof(hashes: Sequence[bytes], old_size: int) -> list[bytes]:
-    """PROOF(m, D[n]): proves the tree of the first ``old_size`` leaves is a prefix of ``hashes``."""
+    """PROOF(m, D[n]): proves the tree of the first ``old_size`` leaves is a prefix of all."""
     n = len(hashes)
     if not 0 <= old_size <= n:
         raise ValueError(f"old size {old_size} is outside 0..{n}")

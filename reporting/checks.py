@@ -48,17 +48,29 @@ def _usd(value: float) -> str:
 
 
 def _threshold_check(
-    check: str, scope: str, day: date, observed: float, threshold: Threshold,
+    check: str,
+    scope: str,
+    day: date,
+    observed: float,
+    threshold: Threshold,
     evidence: tuple[str, ...],
 ) -> CheckOutcome:
     status = grade(observed, threshold)
-    words = {"ok": "within limits", "warn": "at or above the warning level",
-             "breach": "at or above the limit"}[status]
+    words = {
+        "ok": "within limits",
+        "warn": "at or above the warning level",
+        "breach": "at or above the limit",
+    }[status]
     return CheckOutcome(
-        check=check, scope=scope, day=day, observed=observed, warn_at=threshold.warn,
-        limit=threshold.breach, status=status,
+        check=check,
+        scope=scope,
+        day=day,
+        observed=observed,
+        warn_at=threshold.warn,
+        limit=threshold.breach,
+        status=status,
         message=f"{CHECK_TITLES[check]} for {scope}: {_usd(observed)} is {words} "
-                f"(warn {_usd(threshold.warn)}, limit {_usd(threshold.breach)})",
+        f"(warn {_usd(threshold.warn)}, limit {_usd(threshold.breach)})",
         evidence=evidence,
     )
 
@@ -72,31 +84,59 @@ def _coverage(data: AssetDay, day: date) -> Iterator[CheckOutcome]:
         status, message = "warn", f"{data.asset}: {received} of {expected} intervals received"
     else:
         status, message = "ok", f"{data.asset}: all {expected} intervals received"
-    yield CheckOutcome("coverage", data.asset, day, float(received), None, float(expected),
-                       status, message, data.evidence)
+    yield CheckOutcome(
+        "coverage",
+        data.asset,
+        day,
+        float(received),
+        None,
+        float(expected),
+        status,
+        message,
+        data.evidence,
+    )
 
 
 def _daily(data: AssetDay, day: date, settings: Settings) -> Iterator[CheckOutcome]:
-    yield _threshold_check("daily_usd", data.asset, day, data.totals.total_usd,
-                           settings.limits.daily_usd.for_scope(data.asset), data.evidence)
+    yield _threshold_check(
+        "daily_usd",
+        data.asset,
+        day,
+        data.totals.total_usd,
+        settings.limits.daily_usd.for_scope(data.asset),
+        data.evidence,
+    )
 
 
 def _daily_exchange(data: AssetDay, day: date, settings: Settings) -> Iterator[CheckOutcome]:
     for code, vols in sorted(data.by_exchange.items()):
         scope = f"{data.asset}/{code}"
         shas = tuple(sorted({i.snapshot_sha256 for i in data.intervals if code in i.by_exchange}))
-        yield _threshold_check("daily_usd_exchange", scope, day, vols.total_usd,
-                               settings.limits.daily_usd_exchange.for_scope(scope), shas)
+        yield _threshold_check(
+            "daily_usd_exchange",
+            scope,
+            day,
+            vols.total_usd,
+            settings.limits.daily_usd_exchange.for_scope(scope),
+            shas,
+        )
 
 
 def _velocity(data: AssetDay, day: date, settings: Settings) -> Iterator[CheckOutcome]:
     peak = data.largest_interval()
     assert peak is not None  # coverage guards the empty day
-    outcome = _threshold_check("velocity_usd", data.asset, day, peak.volumes.total_usd,
-                               settings.limits.velocity_usd.for_scope(data.asset),
-                               (peak.snapshot_sha256,))
+    outcome = _threshold_check(
+        "velocity_usd",
+        data.asset,
+        day,
+        peak.volumes.total_usd,
+        settings.limits.velocity_usd.for_scope(data.asset),
+        (peak.snapshot_sha256,),
+    )
     hour = peak.start.strftime("%H:%M")
-    yield CheckOutcome(**{**outcome.__dict__, "message": f"{outcome.message}; hour from {hour} UTC"})
+    yield CheckOutcome(
+        **{**outcome.__dict__, "message": f"{outcome.message}; hour from {hour} UTC"}
+    )
 
 
 AssetCheck = Callable[[AssetDay, date, Settings], Iterator[CheckOutcome]]
@@ -115,14 +155,34 @@ def evaluate(metrics: dict[str, AssetDay], day: date, settings: Settings) -> lis
         outcomes.extend(coverage)
         for name, check in ASSET_CHECKS.items():
             if coverage[0].status == "error":
-                outcomes.append(CheckOutcome(name, asset, day, None, None, None, "error",
-                                             f"cannot compute: {coverage[0].message}"))
+                outcomes.append(
+                    CheckOutcome(
+                        name,
+                        asset,
+                        day,
+                        None,
+                        None,
+                        None,
+                        "error",
+                        f"cannot compute: {coverage[0].message}",
+                    )
+                )
                 continue
             try:
                 outcomes.extend(check(data, day, settings))
             except Exception as exc:  # a crashing check is an error result, not a dead run
-                outcomes.append(CheckOutcome(name, asset, day, None, None, None, "error",
-                                             f"check failed: {type(exc).__name__}: {exc}"))
+                outcomes.append(
+                    CheckOutcome(
+                        name,
+                        asset,
+                        day,
+                        None,
+                        None,
+                        None,
+                        "error",
+                        f"check failed: {type(exc).__name__}: {exc}",
+                    )
+                )
     return outcomes
 
 
@@ -133,7 +193,11 @@ class StoredRun:
 
 
 def run_checks(
-    store: Store, settings: Settings, day: date, *, source: str | None = None,
+    store: Store,
+    settings: Settings,
+    day: date,
+    *,
+    source: str | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> tuple[dict[str, AssetDay], StoredRun]:
     """Compute the day's metrics, evaluate every check, and store the run and its results."""
@@ -142,16 +206,30 @@ def run_checks(
     metrics = load_period(store, source=source, assets=settings.fetch.assets, start=start, end=end)
     outcomes = evaluate(metrics, day, settings)
     with store.session() as session:
-        run = CheckRun(day=day, started_at=clock(), limit_set_sha256=limit_set_hash(settings),
-                       config_hash=settings.config_hash(), software_version=SOFTWARE_VERSION)
+        run = CheckRun(
+            day=day,
+            started_at=clock(),
+            limit_set_sha256=limit_set_hash(settings),
+            config_hash=settings.config_hash(),
+            software_version=SOFTWARE_VERSION,
+        )
         session.add(run)
         session.flush()
         assert run.id is not None
         results = [
-            CheckResult(run_id=run.id, day=day, check=o.check, scope=o.scope, observed=o.observed,
-                        warn_at=o.warn_at, limit=o.limit, pct_of_limit=o.pct_of_limit,
-                        status=o.status, message=o.message,
-                        evidence_json=json.dumps(sorted(o.evidence)))
+            CheckResult(
+                run_id=run.id,
+                day=day,
+                check=o.check,
+                scope=o.scope,
+                observed=o.observed,
+                warn_at=o.warn_at,
+                limit=o.limit,
+                pct_of_limit=o.pct_of_limit,
+                status=o.status,
+                message=o.message,
+                evidence_json=json.dumps(sorted(o.evidence)),
+            )
             for o in outcomes
         ]
         session.add_all(results)
@@ -162,12 +240,20 @@ def run_checks(
 def latest_run(store: Store, day: date) -> StoredRun | None:
     """The most recent check run for ``day`` with its results, as stored."""
     with store.session() as session:
-        run = session.execute(
-            select(CheckRun).where(CheckRun.day == day).order_by(CheckRun.id.desc())  # type: ignore[union-attr]
-        ).scalars().first()
+        run = (
+            session.execute(
+                select(CheckRun).where(CheckRun.day == day).order_by(CheckRun.id.desc())  # type: ignore[union-attr]
+            )
+            .scalars()
+            .first()
+        )
         if run is None:
             return None
-        results = session.execute(
-            select(CheckResult).where(CheckResult.run_id == run.id).order_by(CheckResult.id)  # type: ignore[arg-type]
-        ).scalars().all()
+        results = (
+            session.execute(
+                select(CheckResult).where(CheckResult.run_id == run.id).order_by(CheckResult.id)  # type: ignore[arg-type]
+            )
+            .scalars()
+            .all()
+        )
     return StoredRun(run, tuple(results))

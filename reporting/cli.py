@@ -108,32 +108,107 @@ def _print_fetches(fetches: Iterable[FetchSummary]) -> int:
 
 @app.command()
 def init() -> None:
-    """Create the audit store's schema, or upgrade it to this version."""
+    """Create or upgrade the audit store, and make the signing key if there is none.
+
+    The key goes to the configured file (mode 0600) unless $LIQRISK_SIGNING_KEY holds one; it is
+    never stored in the database. The verifier key printed is public: publish it.
+    """
+    from reporting.evidence import ensure_key, key_path
+
     settings = _settings()
     store = _store(settings, create=True)
     typer.echo(f"store ready: {store.description}")
+    vkey, created = ensure_key(settings)
+    if created:
+        typer.echo(f"signing key created: {key_path(settings)} (keep it secret, keep it safe)")
+    typer.echo(f"verifier key (public): {vkey}")
+
+
+@app.command()
+def checkpoint(
+    publish: Annotated[
+        Path | None,
+        typer.Option("--publish", help="Also write the checkpoint and verifier key to DIR."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sign a checkpoint of the audit log (C2SP tlog-checkpoint, Ed25519) and print it."""
+    from audit_store.checkpoint import publish_checkpoint
+    from reporting.evidence import sign_latest
+
+    settings = _settings()
+    store = _store(settings)
+    signed = sign_latest(store, settings)
+    written = publish_checkpoint(store, publish) if publish else None
+    if as_json:
+        _print_json(
+            {
+                "tree_size": signed.tree_size,
+                "root_hash": signed.root_hash,
+                "note": signed.note,
+                "verifier_key": signed.verifier_key,
+                "published": str(written) if written else None,
+            }
+        )
+        return
+    typer.echo(signed.note, nl=False)
+    if written:
+        typer.echo(f"published: {written}")
 
 
 @app.command("fetch")
 def fetch_cmd(
-    start: Annotated[str, typer.Option("--start", help="Start, ISO 8601 (inclusive).")],
-    end: Annotated[str, typer.Option("--end", help="End, ISO 8601 (exclusive).")],
+    start: Annotated[
+        str | None,
+        typer.Option("--start", help="Start, ISO 8601 (inclusive); default: each watermark."),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--end", help="End, ISO 8601 (exclusive); default: the last closed interval."),
+    ] = None,
     source: Annotated[
-        str, typer.Option("--source", help="demo (bundled data set) or kaiko (live API).")
+        str,
+        typer.Option(
+            "--source",
+            help="demo (bundled data set), kaiko (live API), binance (funding, open interest) "
+            "or okx (funding, open interest, liquidation orders).",
+        ),
     ] = "",
     asset: Annotated[
         list[str] | None,
         typer.Option("--asset", help="Asset code, repeatable (default: the configured assets)."),
     ] = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dataset",
+            help="liquidations, funding or open_interest, repeatable (default: the source's).",
+        ),
+    ] = None,
+    since_watermark: Annotated[
+        bool,
+        typer.Option(
+            "--since-watermark",
+            help="Start each asset at its watermark: ask only for intervals not yet closed and "
+            "stored (what a scheduled run does; also the default without --start).",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Fetch liquidation volumes and keep every raw page in the audit store."""
-    from reporting.ingest import SOURCES, fetch
+    """Fetch from a source and keep every raw page in the audit store.
+
+    Exits 1 when a page was quarantined for good or the source failed for an asset.
+    """
+    from reporting.ingest import FETCH_SOURCES, fetch
 
     settings = _settings()
     chosen = source or settings.fetch.default_source
-    if chosen not in SOURCES:
-        _fail(f"--source {chosen!r} is not one of {', '.join(SOURCES)}")
-    begin, finish = _parse_moment(start, "--start"), _parse_moment(end, "--end")
+    if chosen not in FETCH_SOURCES:
+        _fail(f"--source {chosen!r} is not one of {', '.join(FETCH_SOURCES)}")
+    if since_watermark and start:
+        _fail("--since-watermark and --start exclude each other")
+    begin = _parse_moment(start, "--start") if start else None
+    finish = _parse_moment(end, "--end") if end else None
     store = _store(settings, create=True)
     fetches = fetch(
         store,
@@ -142,9 +217,219 @@ def fetch_cmd(
         assets=asset or settings.fetch.assets,
         start=begin,
         end=finish,
+        datasets=dataset,
     )
-    if _print_fetches(fetches):
+    if as_json:
+        _print_json({"fetches": [_fetch_json(f) for f in fetches]})
+        errors = sum(p.severity == "error" for f in fetches for p in f.problems)
+    else:
+        errors = _print_fetches(fetches)
+    if errors:
         raise typer.Exit(1)
+
+
+def _fetch_json(f: FetchSummary) -> dict[str, Any]:
+    return {
+        "source": f.source,
+        "asset": f.asset,
+        "pages": f.pages,
+        "rows": f.rows,
+        "quarantined": f.quarantined,
+        "snapshot_ids": list(f.snapshot_ids),
+        "problems": [
+            {"severity": p.severity, "source": p.source, "message": p.message} for p in f.problems
+        ],
+    }
+
+
+@app.command("backfill")
+def backfill_cmd(
+    source: Annotated[
+        str, typer.Option("--source", help="demo, kaiko, binance or okx (as for fetch).")
+    ],
+    start: Annotated[str, typer.Option("--start", help="Start, ISO 8601 (inclusive).")],
+    end: Annotated[str, typer.Option("--end", help="End, ISO 8601 (exclusive).")],
+    asset: Annotated[
+        list[str] | None,
+        typer.Option("--asset", help="Asset code, repeatable (default: the configured assets)."),
+    ] = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", help="Dataset, repeatable (default: the source's)."),
+    ] = None,
+    chunk_days: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-days",
+            min=1,
+            max=366,
+            help="Days per chunk (default fetch.backfill_chunk_days).",
+        ),
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Walk a long range in bounded chunks; safe to kill at any point and run again to resume.
+
+    Exits 1 when a chunk failed (run it again to resume from there).
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from reporting.backfill import backfill
+
+    settings = _settings()
+    begin, finish = _parse_moment(start, "--start"), _parse_moment(end, "--end")
+    store = _store(settings, create=True)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not progress or as_json,
+    )
+    with bar:
+        task = bar.add_task("backfill", total=None)
+        result = backfill(
+            store,
+            settings,
+            source=source,
+            assets=asset or settings.fetch.assets,
+            start=begin,
+            end=finish,
+            datasets=dataset,
+            chunk_days=chunk_days,
+            on_progress=lambda done, total, what: bar.update(
+                task, completed=done, total=total, description=what
+            ),
+        )
+    if as_json:
+        _print_json(
+            {
+                "chunks": result.chunks,
+                "skipped": result.skipped,
+                "pages": result.pages,
+                "rows": result.rows,
+                "quarantined": result.quarantined,
+                "problems": [
+                    {"severity": p.severity, "source": p.source, "message": p.message}
+                    for p in result.all_problems
+                ],
+            }
+        )
+    else:
+        typer.echo(
+            f"backfill {source}: {result.chunks} chunk(s) fetched, {result.skipped} already "
+            f"stored; {result.pages} page(s), {result.rows} row(s)"
+            + (f", {result.quarantined} quarantined" if result.quarantined else "")
+        )
+        for p in result.all_problems:
+            typer.echo(f"  {p.severity}: {p.source}: {p.message}", err=p.severity == "error")
+    if result.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def corrections(
+    date_: DateOption,
+    source: Annotated[str, typer.Option("--source", help="Source (default: the configured).")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """List a day's values that changed on a re-fetch, with the value before and after."""
+    from reporting.history import corrections_for_day
+
+    settings = _settings()
+    day = _parse_day(date_)
+    chosen = source or settings.fetch.default_source
+    found = corrections_for_day(_store(settings), source=chosen, day=day)
+    if as_json:
+        _print_json(
+            {
+                "date": day.isoformat(),
+                "source": chosen,
+                "count": len(found),
+                "corrections": [c.to_json() for c in found],
+            }
+        )
+        return
+    for c in found:
+        typer.echo(c.describe())
+    typer.echo(f"{len(found)} correction(s) of {chosen} figures for {day}")
+
+
+@app.command()
+def versions(
+    asset: Annotated[str, typer.Option("--asset", help="Asset code, e.g. BTC.")],
+    interval_start: Annotated[
+        str, typer.Option("--interval-start", help="Start of the interval, ISO 8601.")
+    ],
+    exchange: Annotated[
+        str, typer.Option("--exchange", help="Exchange code, or * for all exchanges.")
+    ] = "*",
+    source: Annotated[str, typer.Option("--source", help="Source (default: the configured).")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Every stored version of one interval's value, with its snapshot and fetch time."""
+    from reporting.history import versions as list_versions
+
+    settings = _settings()
+    chosen = source or settings.fetch.default_source
+    found = list_versions(
+        _store(settings),
+        source=chosen,
+        asset=asset,
+        exchange=exchange,
+        interval_start=_parse_moment(interval_start, "--interval-start"),
+    )
+    if as_json:
+        _print_json({"versions": [v.to_json() for v in found]})
+        return
+    for v in found:
+        typer.echo(
+            f"leaf {v.leaf_index} fetched {v.fetched_at:%Y-%m-%d %H:%M:%S}Z "
+            f"data_version {v.data_version or '-'}: {v.values.total_count} liq., "
+            f"${v.values.total_usd:,.2f} (long ${v.values.long_usd:,.2f}, "
+            f"short ${v.values.short_usd:,.2f}) sha256 {v.body_sha256[:16]}"
+        )
+    typer.echo(f"{len(found)} version(s); the last is current")
+
+
+@app.command("watermarks")
+def watermarks_cmd(
+    source: Annotated[str, typer.Option("--source", help="Only this source.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """The current watermark of every source, dataset and asset."""
+    from reporting.watermarks import history
+
+    settings = _settings()
+    current = {(w.source, w.dataset, w.asset): w for w in history(_store(settings), source or None)}
+    rows = [current[k] for k in sorted(current)]
+    if as_json:
+        _print_json(
+            {
+                "watermarks": [
+                    {
+                        "source": w.source,
+                        "dataset": w.dataset,
+                        "asset": w.asset,
+                        "covered_from": w.covered_from.isoformat(),
+                        "watermark": w.watermark.isoformat(),
+                        "recorded_at": w.recorded_at.isoformat(),
+                    }
+                    for w in rows
+                ]
+            }
+        )
+        return
+    for w in rows:
+        typer.echo(
+            f"{w.source:8} {w.dataset:14} {w.asset:6} stored {w.covered_from:%Y-%m-%d %H:%M} "
+            f"to {w.watermark:%Y-%m-%d %H:%M} UTC (recorded {w.recorded_at:%Y-%m-%d %H:%M})"
+        )
 
 
 def _result_json(r: Any) -> dict[str, Any]:
@@ -254,6 +539,8 @@ def daily(
     store = _store(settings, create=True)
     result = run_daily(store, settings, day, source=chosen)
     errors = _print_fetches(result.fetches)
+    cp = result.checkpoint
+    typer.echo(f"audit log: {cp.tree_size} leaves, root {cp.root_hash}, signed checkpoint {cp.id}")
     statuses = [r.status for r in result.run.results]
     typer.echo(
         f"checks for {day}: {statuses.count('breach')} breach, {statuses.count('warn')} warn, "
@@ -264,19 +551,36 @@ def daily(
             typer.echo(f"  BREACH {r.message}")
     typer.echo(f"report: {result.report.html_path}")
     typer.echo(f"report: {result.report.pdf_path}")
+    if result.notices is not None:
+        where = "" if settings.smtp.host else f" ({settings.reports_dir / 'outbox'})"
+        typer.echo(f"outbox: {result.notices.summary()}{where}")
     if errors:
         raise typer.Exit(1)
 
 
 @app.command()
-def verify(as_json: JsonOption = False) -> None:
+def verify(
+    as_json: JsonOption = False,
+    trusted_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-key",
+            help="A verifier key to pin (repeatable; adds to audit.trusted_keys). Checkpoints "
+            "signed by any other key fail.",
+        ),
+    ] = None,
+) -> None:
     """Recompute every stored hash, the Merkle log and every derived row; exit 1 on a difference."""
     from audit_store.verify import verify_store
-    from reporting.derivers import derived_rows
+    from reporting.derivers import derived_rows, verify_derived_tables
 
     settings = _settings()
     store = _store(settings)
-    result = verify_store(store, derived_rows)
+    from reporting.evidence import trusted_keys
+
+    result = verify_store(store, derived_rows, trusted_keys=trusted_keys(settings, trusted_key))
+    for found in verify_derived_tables(store):  # funding, open interest, OKX orders, instruments
+        result.add(found.table, found.record_id, found.message)
     if as_json:
         _print_json(result.to_json())
     else:
@@ -284,6 +588,94 @@ def verify(as_json: JsonOption = False) -> None:
             typer.echo(line)
     if not result.ok:
         raise typer.Exit(1)
+
+
+outbox_app = typer.Typer(
+    help="The outbox: what was sent to whom, when; deliver what is waiting.",
+    no_args_is_help=True,
+)
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.command("list")
+def outbox_list(
+    date_: Annotated[
+        str | None, typer.Option("--date", help="Only messages of this day, YYYY-MM-DD.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every message with its recipients, state, attempts and attachment hashes."""
+    from reporting.notify import list_outbox
+
+    settings = _settings()
+    entries = list_outbox(_store(settings), day=_parse_day(date_) if date_ else None)
+    if as_json:
+        _print_json({"messages": [e.to_json() for e in entries]})
+        return
+    for e in entries:
+        when = e.delivered_at.isoformat(timespec="seconds") if e.delivered_at else "-"
+        tries = sum(1 for a in e.attempts if a.result == "sending")
+        typer.echo(f"{e.id:5} {e.state:9} {when:25} {tries}x  {e.key}  to {e.addressee}")
+    typer.echo(f"{len(entries)} message(s)")
+
+
+@outbox_app.command("drain")
+def outbox_drain(
+    wait: Annotated[
+        float | None,
+        typer.Option(
+            "--wait", help="Seconds to keep retrying (default: notify.drain_wait_seconds)."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deliver every message that is due, retrying with backoff; exit 1 if any was given up."""
+    from reporting.notify import drain
+
+    settings = _settings()
+    result = drain(_store(settings), settings, wait_seconds=wait)
+    if as_json:
+        _print_json(result.to_json())
+    else:
+        typer.echo(f"outbox: {result.summary()}")
+        for key in result.failed:
+            typer.echo(f"  given up: {key} (see `liqrisk outbox show {key}`)", err=True)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@outbox_app.command("show")
+def outbox_show(
+    ref: Annotated[str, typer.Argument(help="The message's key, Message-ID or id.")],
+    raw: Annotated[
+        bool, typer.Option("--raw", help="Print the message as sent (.eml or JSON body).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """One message: its recipients, attachments and every attempt, or the bytes sent."""
+    from reporting.notify import find_message
+
+    settings = _settings()
+    entry, body = find_message(_store(settings), ref)
+    if raw:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+        return
+    if as_json:
+        _print_json(entry.to_json())
+        return
+    typer.echo(f"{entry.key}: {entry.state}")
+    typer.echo(f"  subject:    {entry.subject}")
+    typer.echo(f"  to:         {entry.addressee}")
+    typer.echo(f"  message-id: {entry.message_id}")
+    typer.echo(f"  sha256:     {entry.body_sha256}")
+    for a in entry.attachments:
+        typer.echo(f"  attachment: {a['filename']} {a['size']} bytes sha256 {a['sha256']}")
+    for t in entry.attempts:
+        code = f" {t.response_code}" if t.response_code is not None else ""
+        typer.echo(
+            f"  {t.at.isoformat(timespec='seconds')} #{t.attempt} {t.result}{code} {t.detail}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,39 +1,249 @@
 """The registry of derivers: for each snapshot ``kind``, how its raw body becomes records.
 
-``liqrisk verify`` hands this registry to :func:`audit_store.verify.verify_store`, which re-derives
-every stored row from its snapshot; the evidence layer itself knows no format.
+``liqrisk verify`` hands :func:`derived_rows` to :func:`audit_store.verify.verify_store`, which
+re-derives every ``interval_volume`` row and every quarantine reason from its snapshot; the
+evidence layer itself knows no format. The ingestion tables (funding rates, open interest, OKX
+liquidation orders and instruments, :mod:`audit_store.tables_ingest`) are re-derived and compared
+by :func:`verify_derived_tables`, which ``liqrisk verify`` runs beside it.
+
+A deriver is a pure function of the snapshot (body, URL, parameters, source, HTTP status): a
+response that is not 2xx is quarantined as ``HTTP <status>`` whatever its body says.
+
+Kinds, with their endpoint and the table their rows go to:
+
+* ``kaiko.liquidation.v1``: Kaiko ``/v2/data/liquidation.v1/token/{asset}`` -> interval_volume
+* ``binance.fapi.funding_rate.v1``: Binance ``/fapi/v1/fundingRate`` -> funding_rate
+* ``binance.futures_data.open_interest_hist.v1``: Binance ``/futures/data/openInterestHist``
+  -> open_interest
+* ``okx.v5.funding_rate_history``: OKX ``/api/v5/public/funding-rate-history`` -> funding_rate
+* ``okx.v5.open_interest_history``: OKX ``/api/v5/rubik/stat/contracts/open-interest-history``
+  -> open_interest
+* ``okx.v5.liquidation_orders``: OKX ``/api/v5/public/liquidation-orders`` -> liquidation_order
+* ``okx.v5.instruments``: OKX ``/api/v5/public/instruments`` -> instrument_spec
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import or_, select
+from sqlmodel import Session, col
+
+from audit_store.canonical import as_utc
+from audit_store.db import Store
 from audit_store.models import Snapshot
-from reporting.records import Derivation
-from reporting.sources import kaiko_format
+from audit_store.tables_ingest import DERIVED_FIELDS, DERIVED_TABLES
+from audit_store.verify import Discrepancy
+from reporting.records import Derivation, Problem
+from reporting.sources import binance_format, kaiko_format, okx_format
+from reporting.sources.derived import Derived
+
+BodyParser = Callable[[bytes, Mapping[str, str], str], Derived]
 
 
-def _kaiko(snapshot: Snapshot) -> Derivation:
-    if not 200 <= snapshot.http_status < 300:
-        return Derivation((), quarantine_reason=f"HTTP {snapshot.http_status}")
-    params = json.loads(snapshot.params_json)
-    return kaiko_format.derive(snapshot.body, snapshot.url, params, snapshot.source)
+def _params(snapshot: Snapshot) -> dict[str, str]:
+    loaded = json.loads(snapshot.params_json)
+    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
 
 
-DERIVERS: Mapping[str, Callable[[Snapshot], Derivation]] = {kaiko_format.KIND: _kaiko}
+def _http_failure(snapshot: Snapshot) -> Derived | None:
+    if 200 <= snapshot.http_status < 300:
+        return None
+    return Derived.quarantined(f"HTTP {snapshot.http_status}")
 
 
-def derive_snapshot(snapshot: Snapshot) -> Derivation:
+def _kaiko(snapshot: Snapshot) -> Derived:
+    failed = _http_failure(snapshot)
+    if failed:
+        return failed
+    derivation = kaiko_format.derive(
+        snapshot.body, snapshot.url, _params(snapshot), snapshot.source
+    )
+    if derivation.quarantine_reason is None:
+        query = kaiko_format.query_block(snapshot.body) or {}
+        version = query.get("data_version")
+        if version is not None and version != kaiko_format.EXPECTED_DATA_VERSION:
+            derivation = replace(
+                derivation,
+                problems=(
+                    *derivation.problems,
+                    Problem(
+                        "query",
+                        f"Kaiko data_version is {version!r}; this software was written for "
+                        f"{kaiko_format.EXPECTED_DATA_VERSION!r}: check the figures",
+                    ),
+                ),
+            )
+    return Derived(derivation)
+
+
+def _body(parser: BodyParser) -> Callable[[Snapshot], Derived]:
+    def derive(snapshot: Snapshot) -> Derived:
+        failed = _http_failure(snapshot)
+        return failed or parser(snapshot.body, _params(snapshot), snapshot.source)
+
+    return derive
+
+
+DERIVERS: Mapping[str, Callable[[Snapshot], Derived]] = {
+    kaiko_format.KIND: _kaiko,
+    binance_format.FUNDING_KIND: _body(binance_format.derive_funding),
+    binance_format.OPEN_INTEREST_KIND: _body(binance_format.derive_open_interest),
+    okx_format.FUNDING_KIND: _body(okx_format.derive_funding),
+    okx_format.OPEN_INTEREST_KIND: _body(okx_format.derive_open_interest),
+    okx_format.LIQUIDATIONS_KIND: _body(okx_format.derive_liquidations),
+    okx_format.INSTRUMENTS_KIND: _body(okx_format.derive_instruments),
+}
+
+TABLE_KINDS: frozenset[str] = frozenset(DERIVERS) - {kaiko_format.KIND}
+"""The kinds whose rows go to the ingestion tables rather than ``interval_volume``."""
+
+
+def derive_all(snapshot: Snapshot) -> Derived:
+    """Everything ``snapshot`` yields: its records, its table rows, quarantine, problems."""
     try:
         deriver = DERIVERS[snapshot.kind]
     except KeyError:
-        return Derivation((), quarantine_reason=f"no deriver for snapshot kind {snapshot.kind!r}")
+        return Derived.quarantined(f"no deriver for snapshot kind {snapshot.kind!r}")
     return deriver(snapshot)
+
+
+def derive_snapshot(snapshot: Snapshot) -> Derivation:
+    """The ``interval_volume`` records of ``snapshot`` (none for the overlay kinds)."""
+    return derive_all(snapshot).derivation
 
 
 def derived_rows(snapshot: Snapshot) -> tuple[list[dict[str, Any]], str | None]:
     """Rows as the store keeps them, and the quarantine reason: the form verify compares."""
     derivation = derive_snapshot(snapshot)
     return [r.as_row() for r in derivation.records], derivation.quarantine_reason
+
+
+# -- verifying the ingestion tables
+
+
+def verify_derived_tables(store: Store, *, batch_size: int = 200) -> list[Discrepancy]:
+    """Re-derive every row of the ingestion tables from its snapshot and list every difference:
+    missing, extra and changed rows, and rows whose snapshot is gone or cannot yield them."""
+    found: list[Discrepancy] = []
+    with store.read_session() as session:
+        for batch in _table_snapshots(session, batch_size):
+            ids = [s.id for s in batch if s.id is not None]
+            stored = {table: _stored_rows(session, table, ids) for table in DERIVED_TABLES}
+            for snapshot in batch:
+                _compare(snapshot, stored, found)
+            session.expunge_all()
+        _orphans(session, found)
+    return found
+
+
+def _table_snapshots(session: Session, size: int) -> Iterator[Sequence[Snapshot]]:
+    last = 0
+    while True:
+        query = (
+            select(Snapshot)
+            .where(col(Snapshot.kind).in_(sorted(TABLE_KINDS)), col(Snapshot.id) > last)
+            .order_by(col(Snapshot.id))
+            .limit(size)
+        )
+        batch = session.scalars(query).all()
+        if not batch:
+            return
+        yield batch
+        assert batch[-1].id is not None
+        last = batch[-1].id
+
+
+def _stored_rows(
+    session: Session, table: str, snapshot_ids: list[int]
+) -> dict[int, list[tuple[Any, ...]]]:
+    model = DERIVED_TABLES[table]
+    columns = [
+        getattr(model, c) for c in ("id", "snapshot_id", "row_index", *DERIVED_FIELDS[table])
+    ]
+    grouped: dict[int, list[tuple[Any, ...]]] = {}
+    if not snapshot_ids:
+        return grouped
+    query = (
+        select(*columns)
+        .where(model.snapshot_id.in_(snapshot_ids))  # type: ignore[attr-defined]
+        .order_by(model.snapshot_id, model.row_index, model.id)  # type: ignore[attr-defined]
+    )
+    for row in session.execute(query):
+        grouped.setdefault(row[1], []).append(tuple(row))
+    return grouped
+
+
+def _normalise(values: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(as_utc(v) if isinstance(v, datetime) else v for v in values)
+
+
+def _compare(
+    snapshot: Snapshot,
+    stored: Mapping[str, Mapping[int, list[tuple[Any, ...]]]],
+    found: list[Discrepancy],
+) -> None:
+    assert snapshot.id is not None
+    name = f"snapshot {snapshot.id} (leaf {snapshot.leaf_index})"
+    try:
+        derived = derive_all(snapshot)
+    except Exception as exc:  # a deriver bug must not hide the rest of the report
+        found.append(Discrepancy("snapshot", snapshot.id, f"{name}: re-derivation failed: {exc!r}"))
+        return
+    for table, fields in DERIVED_FIELDS.items():
+        have = stored[table].get(snapshot.id, [])
+        want = (
+            []
+            if derived.quarantine_reason is not None
+            else [_normalise([row[f] for f in fields]) for row in derived.tables.get(table, ())]
+        )
+        by_index: dict[int, tuple[Any, ...]] = {}
+        for row in have:
+            if row[2] in by_index or not 0 <= row[2] < len(want):
+                found.append(
+                    Discrepancy(
+                        table, row[0], f"{table} {row[0]} ({name}, row {row[2]}): extra row"
+                    )
+                )
+            else:
+                by_index[row[2]] = row
+        for i, expected in enumerate(want):
+            kept = by_index.get(i)
+            if kept is None:
+                found.append(
+                    Discrepancy(table, None, f"{name}: derived {table} row {i} is missing")
+                )
+                continue
+            changed = [
+                f"{f} is {h!r}, derived {w!r}"
+                for f, h, w in zip(fields, _normalise(kept[3:]), expected, strict=True)
+                if h != w
+            ]
+            if changed:
+                found.append(
+                    Discrepancy(
+                        table, kept[0], f"{table} {kept[0]} ({name}, row {i}): {'; '.join(changed)}"
+                    )
+                )
+
+
+def _orphans(session: Session, found: list[Discrepancy]) -> None:
+    """Rows whose snapshot does not exist or is of a kind that yields no such rows."""
+    for table, model in DERIVED_TABLES.items():
+        query = (
+            select(model.id, model.snapshot_id, col(Snapshot.kind))  # type: ignore[attr-defined]
+            .outerjoin(Snapshot, col(Snapshot.id) == model.snapshot_id)  # type: ignore[attr-defined]
+            .where(or_(col(Snapshot.id).is_(None), col(Snapshot.kind).not_in(sorted(TABLE_KINDS))))
+            .order_by(model.id)  # type: ignore[attr-defined]
+        )
+        for row_id, snapshot_id, kind in session.execute(query):
+            why = "which does not exist" if kind is None else f"of kind {kind}, which yields none"
+            found.append(
+                Discrepancy(
+                    table, row_id, f"{table} {row_id} points at snapshot {snapshot_id}, {why}"
+                )
+            )

@@ -1,4 +1,4 @@
-"""The orchestrator: fetch -> check -> report for one day, each stage handing frozen records on.
+"""The orchestrator: fetch -> check -> report -> notify for one day; stages hand frozen records on.
 
 Data problems travel as :class:`reporting.records.Problem` records in the result; only a stage
 that cannot run at all (no database, bad config) raises.
@@ -13,10 +13,14 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 
 from audit_store.db import Store
+from audit_store.models import Checkpoint
 from reporting.checks import StoredRun, run_checks
 from reporting.config import Settings
+from reporting.evidence import ensure_key, sign_latest
 from reporting.ingest import fetch
 from reporting.metrics import AssetDay, day_bounds
+from reporting.notify import DrainReport, drain, enqueue_breach_notices, enqueue_daily_report
+from reporting.notify.outbox import utc_now
 from reporting.records import FetchSummary, Problem
 from reporting.render import ReportFiles, render_report
 
@@ -28,9 +32,11 @@ class DailyResult:
     day: date
     source: str
     fetches: tuple[FetchSummary, ...]
+    checkpoint: Checkpoint
     metrics: dict[str, AssetDay]
     run: StoredRun
     report: ReportFiles
+    notices: DrainReport | None = None  # the outbox drain after the report
 
     @property
     def problems(self) -> tuple[Problem, ...]:
@@ -80,6 +86,19 @@ def run_daily(
         transport=transport,
         clock=clock,
     )
+    # Sign the log as fetched, so the report names the checkpoint its figures rest on.
+    ensure_key(settings)
+    checkpoint = sign_latest(store, settings)
     metrics, run = run_checks(store, settings, day, source=source)
-    report = render_report(store, settings, day)
-    return DailyResult(day, source, tuple(fetches), metrics, run, report)
+    now = clock or utc_now
+    with store.session() as session:  # breach notices do not wait for the report
+        enqueue_breach_notices(session, settings, day, clock=now)
+    try:
+        report = render_report(store, settings, day)
+    except Exception:
+        drain(store, settings, clock=now)
+        raise
+    with store.session() as session:
+        enqueue_daily_report(session, settings, day, report, clock=now)
+    notices = drain(store, settings, clock=now)
+    return DailyResult(day, source, tuple(fetches), checkpoint, metrics, run, report, notices)

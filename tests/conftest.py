@@ -10,6 +10,8 @@ import pytest
 from audit_store.db import Store
 from reporting.config import Settings, load_settings
 
+pytest_plugins = ["tests.pg"]
+
 SettingsFactory = Callable[..., Settings]
 
 
@@ -21,6 +23,7 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
         base = {
             "LIQRISK_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
             "LIQRISK_REPORTS_DIR": str(tmp_path / "reports"),
+            "LIQRISK_SIGNING_KEY_FILE": str(tmp_path / "keys" / "signing.key"),
         }
         return load_settings(env={**base, **env})
 

@@ -82,6 +82,7 @@ class KaikoTestServer:
         self.script: list[Canned] = []  # answers for the next requests, in order
         self.faults: dict[int, Canned] = {}  # answers for the n-th request (1-based)
         self.requests: list[Seen] = []
+        self.delay = 0.0  # seconds added to every answer (to slow a walk down)
         self._tokens: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -96,8 +97,8 @@ class KaikoTestServer:
 
             def do_GET(self) -> None:
                 status, body, headers, delay = server.handle(self.path, dict(self.headers))
-                if delay:
-                    time.sleep(delay)
+                if delay + server.delay:
+                    time.sleep(delay + server.delay)
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

@@ -4,15 +4,21 @@
 with the key in ``X-Api-Key``. Later pages are fetched by following ``next_url`` verbatim (it
 carries only ``continuation_token``; Kaiko takes ``page_size`` on the first call only).
 
+The region (``eu`` or ``us``) picks the host, ``https://<region>.market-api.kaiko.io``; a
+configured ``base_url`` or ``$LIQRISK_KAIKO_BASE_URL`` overrides it (see
+:class:`reporting.config.KaikoSource`).
+
 The client yields every response it receives, good or bad, as a :class:`RawResponse` so the caller
 can keep it byte for byte before anything else happens; it then decides from a light parse whether
 another page follows. Failures after a response was yielded are raised as :class:`SourceError`.
 
-Faults: 429, 5xx and network errors are retried with exponential backoff and full jitter, honouring
-``Retry-After``, bounded in attempts and in total waiting time per request. A retried response is
-still yielded (marked ``extra["transient"]``) so it is kept; the retry re-sends the same request,
-so paging resumes from the last good continuation token. 401/403 fail at once. A body larger than
-``max_response_bytes`` is refused without being read further.
+Faults (see :mod:`reporting.sources.http`): 429, 5xx and network errors are retried with
+exponential backoff and full jitter, honouring ``Retry-After``, bounded in attempts and in total
+waiting time per request. A retried response is still yielded (marked ``extra["transient"]``) so it
+is kept; the retry re-sends the same request, so paging resumes from the last good continuation
+token. 401/403 fail at once, naming the key's variable, never the key. A body larger than
+``max_response_bytes`` is refused without being read further. A continuation token seen twice is a
+paging loop and an error.
 """
 
 from __future__ import annotations
@@ -20,17 +26,16 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-from audit_store.snapshots import RawResponse, redact_params, redact_url
+from audit_store.snapshots import RawResponse
 from reporting.config import KaikoSource
-from reporting.errors import AuthError, ResponseError, TransportError
+from reporting.errors import AuthError, ResponseError
+from reporting.sources.http import HttpFetcher
 from reporting.sources.kaiko_format import KIND, interval_seconds
 
 API_KEY_ENV = "KAIKO_API_KEY"
@@ -59,21 +64,19 @@ class KaikoClient:
         self.settings = settings
         self.source_name = source_name
         self.base_url = settings.effective_base_url
-        self._clock = clock
-        self._sleep = sleep
-        self._rng = rng or random.Random()  # noqa: S311  (jitter, not cryptography)
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         if require_key and not key:
             raise AuthError(f"no Kaiko API key: set the environment variable {API_KEY_ENV}")
-        headers = {"Accept": "application/json"}
-        if key:
-            headers["X-Api-Key"] = key
-        self._secrets = [key] if key else []
-        self._http = httpx.Client(
+        self._http = HttpFetcher(
+            settings,
+            source_name=source_name,
+            settings_key="kaiko",
             transport=transport,
-            headers=headers,
-            timeout=httpx.Timeout(settings.timeout_seconds),
-            follow_redirects=False,
+            headers={"X-Api-Key": key} if key else {},
+            secrets=[key],
+            clock=clock,
+            sleep=sleep,
+            rng=rng,
         )
 
     def close(self) -> None:
@@ -97,7 +100,11 @@ class KaikoClient:
         interval: str = "1h",
         sort: str = "asc",
     ) -> Iterator[RawResponse]:
-        """Yield every page of ``asset`` in [start, end), first page to last."""
+        """Yield every page of ``asset`` in [start, end), first page to last.
+
+        Everything is validated before the first request: the interval (1h to 1d), the sort and
+        the range; the page size was validated with the configuration (1 to 1000, first call only).
+        """
         try:
             interval_seconds(interval)
         except ValueError as exc:
@@ -106,8 +113,7 @@ class KaikoClient:
             raise ResponseError(f"sort must be asc or desc, not {sort!r}")
         if end <= start:
             raise ResponseError(f"end {iso_z(end)} is not after start {iso_z(start)}")
-        request = self._http.build_request(
-            "GET",
+        request = self._http.request(
             self.token_url(asset),
             params={
                 "interval": interval,
@@ -119,7 +125,7 @@ class KaikoClient:
         )
         seen_tokens: set[str] = set()
         for page in range(1, MAX_PAGES + 1):
-            raw = yield from self._send_with_retries(request)
+            raw = yield from self._http.send_with_retries(request, KIND)
             yield raw
             where = f"{self.source_name} {asset} page {page} ({raw.url})"
             if raw.http_status in (401, 403):
@@ -150,107 +156,9 @@ class KaikoClient:
                     f"{where}: next_url points to {theirs.scheme}://{theirs.netloc}, "
                     f"not the configured {ours.scheme}://{ours.netloc}"
                 )
-            return self._http.build_request("GET", next_url)
+            return self._http.request(next_url)
         assert token is not None
-        return self._http.build_request(
-            "GET", self.token_url(asset), params={"continuation_token": token}
-        )
-
-    def _send_with_retries(
-        self, request: httpx.Request
-    ) -> Generator[RawResponse, None, RawResponse]:
-        """Send ``request`` until it succeeds or is final; yields the transient failures on the way
-        and returns the final response (via ``yield from``)."""
-        waited = 0.0
-        attempts = self.settings.max_attempts
-        for attempt in range(1, attempts + 1):
-            last = attempt == attempts
-            try:
-                raw = self._send(request)
-            except TransportError as exc:
-                delay = self._backoff(attempt)
-                if last or waited + delay > self.settings.retry_budget_seconds:
-                    raise TransportError(f"{exc} (gave up after {attempt} attempt(s))") from exc
-            else:
-                if raw.http_status != 429 and raw.http_status < 500:
-                    return raw
-                hinted = _retry_after(raw.extra.get("retry_after"), self._clock())
-                delay = hinted if hinted is not None else self._backoff(attempt)
-                if last or waited + delay > self.settings.retry_budget_seconds:
-                    return raw  # final: the caller keeps it and reports the status
-                yield replace(raw, extra={**raw.extra, "transient": True, "attempt": attempt})
-            self._sleep(delay)
-            waited += delay
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(
-            self.settings.backoff_max_seconds, self.settings.backoff_seconds * 2 ** (attempt - 1)
-        )
-        return self._rng.uniform(0, ceiling)
-
-    def _send(self, request: httpx.Request) -> RawResponse:
-        shown = self._redact(str(request.url))
-        cap = self.settings.max_response_bytes
-        try:
-            response = self._http.send(request, stream=True)
-            try:
-                declared = response.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > cap:
-                    raise ResponseError(
-                        f"GET {shown}: response of {declared} bytes exceeds the "
-                        f"cap of {cap} bytes (kaiko.max_response_bytes)"
-                    )
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():  # decoded content: what is kept and parsed
-                    size += len(chunk)
-                    if size > cap:
-                        raise ResponseError(
-                            f"GET {shown}: response exceeds the cap of {cap} "
-                            "bytes (kaiko.max_response_bytes)"
-                        )
-                    chunks.append(chunk)
-                body = b"".join(chunks)
-            finally:
-                response.close()
-        except httpx.TimeoutException as exc:
-            raise TransportError(f"GET {shown}: timed out ({type(exc).__name__})") from exc
-        except httpx.HTTPError as exc:
-            raise TransportError(f"GET {shown}: {type(exc).__name__}: {exc}") from exc
-        params = dict(parse_qsl(urlsplit(str(request.url)).query, keep_blank_values=True))
-        return RawResponse(
-            source=self.source_name,
-            kind=KIND,
-            url=shown,
-            params=redact_params(params),
-            fetched_at=self._clock(),
-            http_status=response.status_code,
-            body=body,
-            extra={"retry_after": response.headers.get("Retry-After")},
-        )
-
-    def _redact(self, url: str) -> str:
-        shown = redact_url(url)
-        for secret in self._secrets:
-            shown = shown.replace(secret, "REDACTED")
-        return shown
-
-
-def _retry_after(value: object, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+        return self._http.request(self.token_url(asset), params={"continuation_token": token})
 
 
 def _next_link(body: bytes, where: str) -> tuple[str | None, str | None]:

@@ -22,11 +22,12 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from audit_store.models import ALL_EXCHANGES
+from reporting.normalise import epoch_to_utc, iso_to_utc
 from reporting.records import Derivation, IntervalRecord, Problem
 
 KIND = "kaiko.liquidation.v1"
@@ -34,8 +35,6 @@ _PATH = re.compile(r"/v2/data/liquidation\.v1/token/([^/?#]+)$")
 _INTERVAL = re.compile(r"^([1-9][0-9]*)([hd])$")
 _FIELDS_COUNT = ("total_trades", "long_trades", "short_trades")
 _FIELDS_AMOUNT = ("total_amount", "long_amount", "short_amount")
-# 1e11 s is the year 5138, 1e14 ms the year 5138, 1e17 us likewise: magnitudes do not overlap.
-_UNIT_BOUNDS = ((1e11, 1), (1e14, 1_000), (1e17, 1_000_000))
 
 
 class SchemaViolation(ValueError):
@@ -61,27 +60,10 @@ def asset_from_url(url: str) -> str:
     return unquote(match.group(1)).upper()
 
 
-def timestamp_to_datetime(value: int) -> datetime:
-    """An epoch timestamp in s, ms, us or ns (told apart by magnitude) as an aware UTC datetime."""
-    divisor = 1_000_000_000
-    for bound, unit_divisor in _UNIT_BOUNDS:
-        if abs(value) < bound:
-            divisor = unit_divisor
-            break
-    seconds, remainder = divmod(value, divisor)
-    return datetime.fromtimestamp(seconds, tz=UTC).replace(
-        microsecond=(remainder * 1_000_000) // divisor
-    )
-
-
-def parse_iso(value: str) -> datetime:
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        raise ValueError(f"timestamp {value!r} has no time zone")
-    return parsed.astimezone(UTC)
+timestamp_to_datetime = epoch_to_utc
+"""An epoch timestamp in s, ms, us or ns (told apart by magnitude) as an aware UTC datetime."""
+parse_iso = iso_to_utc
+"""ISO 8601 with ``Z`` or an offset as an aware UTC datetime; a time without a zone is refused."""
 
 
 def _reject_constant(name: str) -> Any:
@@ -176,6 +158,21 @@ def _consistency(
                 f"!= total_amount {total_a:.2f}",
             )
         )
+
+
+EXPECTED_DATA_VERSION = "v1"
+"""The ``query.data_version`` this parser was written for; another is reported as a problem."""
+
+
+def query_block(body: bytes) -> dict[str, Any] | None:
+    """The ``query`` block of a response (what Kaiko says it answered: the range, the interval,
+    the page size, ``data_version``, ...), or ``None`` when the body has none. Never raises."""
+    try:
+        doc = json.loads(body, parse_constant=_reject_constant)
+    except (SchemaViolation, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    query = doc.get("query") if isinstance(doc, dict) else None
+    return query if isinstance(query, dict) else None
 
 
 def derive(body: bytes, url: str, params: Mapping[str, str], source: str) -> Derivation:

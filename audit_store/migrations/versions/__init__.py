@@ -1,0 +1,1 @@
+"""Migration scripts, oldest first; each one frozen once released."""

@@ -1,0 +1,515 @@
+"""``liqrisk verify``: recompute everything the store claims and list every difference.
+
+What is checked, streaming the log in leaf order with flat memory:
+
+* each raw body against its recorded SHA-256 and size, each leaf hash against the provenance
+  record (:func:`audit_store.snapshots.provenance`), leaf indexes exactly 0..n-1;
+* the tree root at every stored checkpoint's size, each checkpoint's signature (C2SP signed note),
+  that its columns match its signed text, and the consistency proof from the checkpoint before;
+* every derived row against a re-derivation from its snapshot (missing, extra, changed rows;
+  floats compared exactly, datetimes as UTC) and each snapshot's quarantine reason;
+* every ``check_result``'s evidence: each snapshot body SHA-256 it cites must be in the store.
+
+Derivation is injected (``derive``), because the formats live in :mod:`reporting` and this package
+must not import it. Checkpoint signatures are checked against ``trusted_keys`` when given (the
+verifier keys the regulator holds); otherwise against the key stored with each checkpoint, and a
+change of key between checkpoints is reported, since a forger could store a key of their own.
+
+A deliberately tampered store is the reason this exists, so nothing here trusts a stored hash
+where it can recompute one: roots are built from recomputed leaf hashes, not stored ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, and_, or_, select
+from sqlmodel import Session, col
+
+from audit_store.canonical import as_utc
+from audit_store.checkpoint import TreeHead, consistency_proof_of, open_checkpoint
+from audit_store.db import Store
+from audit_store.errors import ProofError
+from audit_store.merkle import RootAccumulator, verify_consistency
+from audit_store.models import Checkpoint, CheckResult, CheckRun, IntervalVolume, Snapshot
+from audit_store.snapshots import INTERVAL_VALUE_FIELDS, provenance_leaf_hash
+
+Deriver = Callable[[Snapshot], tuple[list[dict[str, Any]], str | None]]
+"""A snapshot's rows (dicts keyed by ``INTERVAL_VALUE_FIELDS``) and its quarantine reason."""
+
+_BATCH = 500
+_ROW_COLUMNS = (
+    col(IntervalVolume.id),
+    col(IntervalVolume.snapshot_id),
+    col(IntervalVolume.row_index),
+    *(col(getattr(IntervalVolume, name)) for name in INTERVAL_VALUE_FIELDS),
+)
+_START = INTERVAL_VALUE_FIELDS.index("interval_start")
+_OTHER_FIELDS = tuple(f for f in INTERVAL_VALUE_FIELDS if f != "interval_start")
+_FAST_COLUMNS = (
+    col(IntervalVolume.snapshot_id),
+    col(IntervalVolume.row_index),
+    col(IntervalVolume.interval_start),
+    *(col(getattr(IntervalVolume, name)) for name in _OTHER_FIELDS),
+)
+_other_values = operator.itemgetter(*_OTHER_FIELDS)
+_all_values = operator.itemgetter(*INTERVAL_VALUE_FIELDS)
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """One difference between what the store holds and what it should hold."""
+
+    table: str
+    record_id: int | None  # the row's id; None when the record is missing altogether
+    message: str  # names the record and says what differs
+
+
+@dataclass
+class VerifyReport:
+    discrepancies: list[Discrepancy] = field(default_factory=list)
+    leaves: int = 0
+    rows: int = 0
+    checkpoints: int = 0
+    check_results: int = 0
+    root_hash: str = ""  # recomputed root of all leaves
+    checkpointed_leaves: int = 0  # tree size of the latest checkpoint
+    trusted_keys: str = "stored"  # "given" when the caller pinned the verifier keys
+
+    @property
+    def ok(self) -> bool:
+        return not self.discrepancies
+
+    @property
+    def unsigned_leaves(self) -> int:
+        """Leaves appended after the latest checkpoint: fine, but not yet signed."""
+        return max(self.leaves - self.checkpointed_leaves, 0)
+
+    def add(self, table: str, record_id: int | None, message: str) -> None:
+        self.discrepancies.append(Discrepancy(table, record_id, message))
+
+    def summary_lines(self) -> list[str]:
+        """The report for a terminal: a verdict, the counts, then one line per discrepancy."""
+        verdict = "OK" if self.ok else f"FAILED: {len(self.discrepancies)} discrepancies"
+        lines = [
+            f"verify: {verdict}",
+            f"  leaves {self.leaves}, root {self.root_hash or '-'}",
+            f"  checkpoints {self.checkpoints} (latest covers {self.checkpointed_leaves} leaves, "
+            f"{self.unsigned_leaves} not yet signed; keys: {self.trusted_keys})",
+            f"  derived rows {self.rows}, check results {self.check_results}",
+        ]
+        lines.extend(f"  {d.message}" for d in self.discrepancies)  # each names its record
+        return lines
+
+    def to_json(self) -> str:
+        summary = {
+            "leaves": self.leaves,
+            "rows": self.rows,
+            "checkpoints": self.checkpoints,
+            "check_results": self.check_results,
+            "root_hash": self.root_hash,
+            "checkpointed_leaves": self.checkpointed_leaves,
+            "unsigned_leaves": self.unsigned_leaves,
+            "trusted_keys": self.trusted_keys,
+        }
+        document = {
+            "ok": self.ok,
+            "summary": summary,
+            "discrepancies": [asdict(d) for d in self.discrepancies],
+        }
+        return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def verify_store(
+    store: Store,
+    derive: Deriver,
+    *,
+    trusted_keys: Iterable[str] | None = None,
+    batch_size: int = _BATCH,
+) -> VerifyReport:
+    """Check the whole store; the report lists every discrepancy (``.ok`` when there is none)."""
+    store.require_schema()
+    report = VerifyReport()
+    pinned = list(trusted_keys) if trusted_keys is not None else None
+    if pinned is not None:
+        report.trusted_keys = "given"
+    with store.read_session() as session:
+        checkpoints = list(
+            session.scalars(
+                select(Checkpoint).order_by(col(Checkpoint.tree_size), col(Checkpoint.id))
+            )
+        )
+        session.expunge_all()
+        wanted = {c.tree_size for c in checkpoints}
+        roots: dict[int, bytes] = {}
+        accumulator = RootAccumulator()
+        if 0 in wanted:
+            roots[0] = accumulator.root()
+        bodies: set[str] = set()
+        expected = 0
+        rows_checker = _RowChecker(session, derive, report)
+        for batch in _snapshot_batches(session, batch_size):
+            rows = rows_checker.load([s.id for s in batch if s.id is not None])
+            for snapshot in batch:
+                expected = _check_index(snapshot, expected, report)
+                leaf = _check_snapshot(snapshot, report)
+                accumulator.append(leaf)
+                if accumulator.size in wanted:
+                    roots[accumulator.size] = accumulator.root()
+                bodies.add(snapshot.body_sha256)
+                rows_checker.check(snapshot, rows.get(snapshot.id or 0, []))
+            session.expunge_all()
+        report.leaves = accumulator.size
+        report.root_hash = accumulator.root().hex()
+        _check_orphan_rows(session, report)
+        _check_checkpoints(checkpoints, roots, report, pinned)
+        _check_evidence(session, bodies, report)
+    return report
+
+
+# -- leaves
+
+
+def _snapshot_batches(session: Session, size: int) -> Iterator[Sequence[Snapshot]]:
+    """Snapshots in (leaf_index, id) order, ``size`` at a time (keyset pagination)."""
+    last: tuple[int, int] | None = None
+    while True:
+        query = select(Snapshot).order_by(col(Snapshot.leaf_index), col(Snapshot.id)).limit(size)
+        if last is not None:
+            query = query.where(
+                or_(
+                    col(Snapshot.leaf_index) > last[0],
+                    and_(col(Snapshot.leaf_index) == last[0], col(Snapshot.id) > last[1]),
+                )
+            )
+        batch = session.scalars(query).all()
+        if not batch:
+            return
+        yield batch
+        tail = batch[-1]
+        assert tail.id is not None
+        last = (tail.leaf_index, tail.id)
+
+
+def _check_index(snapshot: Snapshot, expected: int, report: VerifyReport) -> int:
+    """Leaf indexes must run 0..n-1 without gap or duplicate; returns the next expected index."""
+    if snapshot.leaf_index > expected:
+        missing = range(expected, snapshot.leaf_index)
+        span = f"{missing[0]}" if len(missing) == 1 else f"{missing[0]}..{missing[-1]}"
+        report.add("snapshot", None, f"leaf index {span} is missing (deleted snapshot?)")
+    elif snapshot.leaf_index < expected:
+        report.add(
+            "snapshot",
+            snapshot.id,
+            f"snapshot {snapshot.id} (leaf {snapshot.leaf_index}): leaf index is duplicated",
+        )
+    return max(expected, snapshot.leaf_index + 1)
+
+
+def _check_snapshot(snapshot: Snapshot, report: VerifyReport) -> bytes:
+    """Check one snapshot's body and leaf; return its recomputed leaf hash."""
+    name = f"snapshot {snapshot.id} (leaf {snapshot.leaf_index})"
+
+    body = snapshot.body
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != snapshot.body_sha256:
+        report.add(
+            "snapshot",
+            snapshot.id,
+            f"{name}: raw body hashes to {digest}, recorded {snapshot.body_sha256}",
+        )
+    if len(body) != snapshot.body_size:
+        report.add(
+            "snapshot",
+            snapshot.id,
+            f"{name}: raw body is {len(body)} bytes, recorded {snapshot.body_size}",
+        )
+    leaf = provenance_leaf_hash(snapshot)
+    if leaf != snapshot.leaf_hash:
+        report.add(
+            "snapshot",
+            snapshot.id,
+            f"{name}: provenance hashes to leaf {leaf}, recorded {snapshot.leaf_hash}",
+        )
+    target = snapshot.corrects_leaf_index
+    if target is not None and not 0 <= target < snapshot.leaf_index:
+        report.add("snapshot", snapshot.id, f"{name}: corrects leaf {target}, not an earlier leaf")
+    return bytes.fromhex(leaf)
+
+
+# -- derived rows
+
+
+class _RowChecker:
+    """Compares each snapshot's stored rows with its re-derived ones.
+
+    A first, exact pass compares the values as the database driver hands them back (no
+    per-row conversion on the stored side; the derived side is put in the driver's form through
+    SQLAlchemy's own bind processing, e.g. SQLite's datetime text). Only a snapshot that pass finds
+    different is fetched again with typed values and diffed field by field, so a value stored in
+    an unusual but equal form is never reported, and the common case costs one list comparison.
+    """
+
+    def __init__(self, session: Session, derive: Deriver, report: VerifyReport) -> None:
+        self.session, self.derive, self.report = session, derive, report
+        dialect = session.get_bind().dialect
+        self._bind = DateTime(timezone=True).dialect_impl(dialect).bind_processor(dialect)
+        self._forms: dict[datetime, Any] = {}
+
+    def load(self, snapshot_ids: list[int]) -> dict[int, list[tuple[Any, ...]]]:
+        """Driver-level rows ``(snapshot_id, row_index, interval_start, *others)`` by snapshot."""
+        grouped: dict[int, list[tuple[Any, ...]]] = {}
+        if not snapshot_ids:
+            return grouped
+        query = (
+            select(*_FAST_COLUMNS)
+            .where(col(IntervalVolume.snapshot_id).in_(snapshot_ids))
+            .order_by(
+                col(IntervalVolume.snapshot_id),
+                col(IntervalVolume.row_index),
+                col(IntervalVolume.id),
+            )
+        )
+        result = self.session.connection().execute(query)
+        try:
+            raw = result.cursor.fetchall() if result.cursor is not None else []
+        finally:
+            result.close()
+        for row in raw:
+            grouped.setdefault(row[0], []).append(row)
+        return grouped
+
+    def _form(self, value: datetime) -> Any:
+        form = self._forms.get(value)
+        if form is None:
+            if len(self._forms) > 100_000:
+                self._forms.clear()
+            utc = as_utc(value)
+            form = self._forms[value] = self._bind(utc) if self._bind else utc
+        return form
+
+    def check(self, snapshot: Snapshot, stored: list[tuple[Any, ...]]) -> None:
+        report = self.report
+        name = f"snapshot {snapshot.id} (leaf {snapshot.leaf_index})"
+        report.rows += len(stored)
+        try:
+            derived, reason = self.derive(snapshot)
+            if reason is not None:
+                derived = []
+            forms, form = self._forms, self._form
+            expected = []
+            for i, row in enumerate(derived):
+                start = row["interval_start"]
+                expected.append((i, forms.get(start) or form(start), *_other_values(row)))
+        except Exception as exc:  # a deriver bug must not hide the rest of the report
+            report.add("snapshot", snapshot.id, f"{name}: re-derivation failed: {exc!r}"[:300])
+            return
+        if reason != snapshot.quarantine_reason or snapshot.quarantined != (reason is not None):
+            report.add(
+                "snapshot",
+                snapshot.id,
+                f"{name}: stored quarantine {snapshot.quarantine_reason!r}, re-derived {reason!r}",
+            )
+        if [row[1:] for row in stored] == expected:
+            return  # the common case, decided in one comparison
+        typed = self._typed_rows(snapshot.id)
+        _diff_rows(name, typed, [_normalise(_all_values(row)) for row in derived], report)
+
+    def _typed_rows(self, snapshot_id: int | None) -> list[tuple[Any, ...]]:
+        """Stored rows ``(id, snapshot_id, row_index, *values)`` with SQLAlchemy's typing."""
+        query = (
+            select(*_ROW_COLUMNS)
+            .where(col(IntervalVolume.snapshot_id) == snapshot_id)
+            .order_by(col(IntervalVolume.row_index), col(IntervalVolume.id))
+        )
+        return [tuple(row) for row in self.session.execute(query)]
+
+
+def _normalise(values: Sequence[Any]) -> tuple[Any, ...]:
+    out = list(values)
+    start = out[_START]
+    if isinstance(start, datetime):
+        out[_START] = as_utc(start)
+    return tuple(out)
+
+
+def _diff_rows(
+    name: str, stored: list[tuple[Any, ...]], expected: list[tuple[Any, ...]], report: VerifyReport
+) -> None:
+    by_index: dict[int, tuple[Any, ...]] = {}
+    for row in stored:
+        if row[2] in by_index or not 0 <= row[2] < len(expected):
+            report.add(
+                "interval_volume",
+                row[0],
+                f"interval_volume {row[0]} ({name}, row {row[2]}): extra row, not derived",
+            )
+        else:
+            by_index[row[2]] = row
+    for i, want in enumerate(expected):
+        found = by_index.get(i)
+        if found is None:
+            report.add(
+                "interval_volume",
+                None,
+                f"{name}: derived row {i} is missing ({want[1]} "
+                f"{want[2]} {want[_START].isoformat()})",
+            )
+            continue
+        have = _normalise(found[3:])
+        changed = [
+            f"{field_name} is {h!r}, derived {w!r}"
+            for field_name, h, w in zip(INTERVAL_VALUE_FIELDS, have, want, strict=True)
+            if h != w
+        ]
+        if changed:
+            report.add(
+                "interval_volume",
+                found[0],
+                f"interval_volume {found[0]} ({name}, row {i}): {'; '.join(changed)}",
+            )
+
+
+def _check_orphan_rows(session: Session, report: VerifyReport) -> None:
+    query = (
+        select(col(IntervalVolume.id), col(IntervalVolume.snapshot_id))
+        .outerjoin(Snapshot, col(Snapshot.id) == col(IntervalVolume.snapshot_id))
+        .where(col(Snapshot.id).is_(None))
+        .order_by(col(IntervalVolume.id))
+    )
+    for row_id, snapshot_id in session.execute(query):
+        report.rows += 1
+        report.add(
+            "interval_volume",
+            row_id,
+            f"interval_volume {row_id} points at snapshot {snapshot_id}, which does not exist",
+        )
+
+
+# -- checkpoints
+
+
+def _check_checkpoints(
+    checkpoints: list[Checkpoint],
+    roots: dict[int, bytes],
+    report: VerifyReport,
+    pinned: list[str] | None,
+) -> None:
+    report.checkpoints = len(checkpoints)
+    previous: tuple[Checkpoint, TreeHead] | None = None
+    first_key = checkpoints[0].verifier_key if checkpoints else None
+    matched_size = 0  # largest checkpoint size whose root the leaves still reproduce
+    latest_id = 0
+    for checkpoint in checkpoints:
+        name = f"checkpoint {checkpoint.id} (tree size {checkpoint.tree_size})"
+        assert checkpoint.id is not None
+        if checkpoint.id < latest_id:
+            report.add("checkpoint", checkpoint.id, f"{name}: stored after a larger checkpoint")
+        latest_id = max(latest_id, checkpoint.id)
+        if pinned is None and checkpoint.verifier_key != first_key:
+            report.add(
+                "checkpoint",
+                checkpoint.id,
+                f"{name}: signed by key {checkpoint.key_name}+{checkpoint.key_id}, not the key of "
+                "the first checkpoint; pass the trusted verifier keys to accept a rotation",
+            )
+        try:
+            head = open_checkpoint(checkpoint.note, pinned or [checkpoint.verifier_key])
+        except ProofError as exc:
+            report.add("checkpoint", checkpoint.id, f"{name}: signature does not verify: {exc}")
+            continue
+        if (head.origin, head.tree_size, head.root_hash.hex()) != (
+            checkpoint.origin,
+            checkpoint.tree_size,
+            checkpoint.root_hash,
+        ):
+            report.add("checkpoint", checkpoint.id, f"{name}: columns differ from its signed note")
+        root = roots.get(head.tree_size)
+        if root is None:
+            report.add(
+                "checkpoint",
+                checkpoint.id,
+                f"{name}: signed for {head.tree_size} leaves but the log has {report.leaves}; "
+                "leaves were deleted",
+            )
+        elif root != head.root_hash:
+            report.add(
+                "checkpoint",
+                checkpoint.id,
+                f"{name}: leaves 0..{head.tree_size - 1} no longer hash to the signed root; a "
+                f"leaf at index {matched_size} or later was altered, re-ordered, inserted or "
+                "deleted",
+            )
+        else:
+            matched_size = head.tree_size
+        _check_link(checkpoint, head, previous, report)
+        previous = (checkpoint, head)
+        report.checkpointed_leaves = head.tree_size
+
+
+def _check_link(
+    checkpoint: Checkpoint,
+    head: TreeHead,
+    previous: tuple[Checkpoint, TreeHead] | None,
+    report: VerifyReport,
+) -> None:
+    """The stored consistency proof from the previous checkpoint must verify."""
+    name = f"checkpoint {checkpoint.id} (tree size {checkpoint.tree_size})"
+    before = None if previous is None else previous[0].tree_size
+    if checkpoint.previous_tree_size != before:
+        report.add(
+            "checkpoint",
+            checkpoint.id,
+            f"{name}: records previous tree size {checkpoint.previous_tree_size}, but the "
+            f"checkpoint before it has {before}",
+        )
+        return
+    try:
+        proof = consistency_proof_of(checkpoint)
+        if previous is None:
+            if proof:
+                raise ProofError("the first checkpoint carries a consistency proof")
+            return
+        old = previous[1]
+        verify_consistency(old.tree_size, head.tree_size, proof, old.root_hash, head.root_hash)
+    except ProofError as exc:
+        report.add(
+            "checkpoint",
+            checkpoint.id,
+            f"{name}: not consistent with the checkpoint before it: {exc}",
+        )
+
+
+# -- check results
+
+
+def _check_evidence(session: Session, bodies: set[str], report: VerifyReport) -> None:
+    runs = set(session.scalars(select(col(CheckRun.id))))
+    query = select(
+        col(CheckResult.id), col(CheckResult.run_id), col(CheckResult.evidence_json)
+    ).order_by(col(CheckResult.id))
+    for result_id, run_id, evidence_json in session.execute(query):
+        report.check_results += 1
+        name = f"check_result {result_id}"
+        if run_id not in runs:
+            report.add("check_result", result_id, f"{name}: its check_run {run_id} does not exist")
+        try:
+            cited = json.loads(evidence_json)
+            if not isinstance(cited, list) or not all(isinstance(c, str) for c in cited):
+                raise ValueError("not a list of strings")
+        except ValueError:
+            report.add("check_result", result_id, f"{name}: evidence_json is not a list of hashes")
+            continue
+        for digest in cited:
+            if digest not in bodies:
+                report.add(
+                    "check_result",
+                    result_id,
+                    f"{name}: cites snapshot body {digest}, which is not in the store",
+                )

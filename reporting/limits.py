@@ -1,0 +1,355 @@
+"""The limit set: what ``config/limits.toml`` holds, typed, validated, and resolved per scope.
+
+One table per check, named as the check (``[daily_usd]``, ``[velocity_usd_exchange]``, ...); a
+check whose table is absent is not run. In a table, ``warn`` and ``breach`` are the global values,
+and override tables give a scope its own::
+
+    [velocity_usd_exchange]
+    asset_exchange."BTC/binc" = { warn = 20_000_000, breach = 40_000_000 }
+
+Scopes, and which value applies (a scope's own value overrides the wider one):
+
+1. ``asset_exchange."BTC/binc"``: that asset on that exchange;
+2. ``asset.BTC`` and ``exchange.binc``: one dimension each; when both match and neither is
+   narrower, the stricter of the two applies (lower ``breach``, then lower ``warn``);
+3. ``jurisdiction.SC``: every exchange whose jurisdiction (``exchanges.toml``) has that ISO code;
+4. the table's own ``warn``/``breach``: global.
+
+Checks per asset (result scope ``BTC``) take ``asset`` overrides only; checks per asset and exchange
+(result scope ``BTC/binc``) take all four. A scope that no value reaches is not checked: a table
+with only ``asset_exchange."BTC/binc"`` checks BTC on Binance and nothing else. A status is
+``breach`` when the observed value is at or above ``breach``, ``warn`` at or above ``warn``.
+
+This module knows nothing of files; :func:`reporting.config.load_limits` reads and validates one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+_ASSET = re.compile(r"^[A-Za-z0-9]+$")
+_EXCHANGE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_JURISDICTION = re.compile(r"^[A-Z]{2}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Threshold(_Strict):
+    warn: NonNegative
+    breach: NonNegative
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Threshold:
+        if self.warn > self.breach:
+            raise ValueError(f"warn ({self.warn:g}) must not exceed breach ({self.breach:g})")
+        return self
+
+    def stricter(self, other: Threshold) -> bool:
+        return (self.breach, self.warn) < (other.breach, other.warn)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The threshold that applies to one scope, and the configured scope it came from."""
+
+    threshold: Threshold
+    source: str  # "asset_exchange BTC/binc", "asset BTC", "exchange binc", "jurisdiction SC", ...
+
+
+def _upper_assets(value: dict[str, Threshold]) -> dict[str, Threshold]:
+    out: dict[str, Threshold] = {}
+    for key, threshold in value.items():
+        if not _ASSET.match(key):
+            raise ValueError(f"asset code {key!r} must be letters and digits only")
+        out[key.upper()] = threshold
+    return out
+
+
+class AssetLimits(_Strict):
+    """Limits of a check made per asset: a global value and per-asset overrides."""
+
+    bounds: ClassVar[tuple[float, float | None]] = (0.0, None)
+    unit_hint: ClassVar[str] = ""
+
+    warn: NonNegative | None = None
+    breach: NonNegative | None = None
+    asset: dict[str, Threshold] = Field(default_factory=dict)
+
+    @field_validator("asset")
+    @classmethod
+    def _assets(cls, value: dict[str, Threshold]) -> dict[str, Threshold]:
+        return _upper_assets(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AssetLimits:
+        if (self.warn is None) != (self.breach is None):
+            raise ValueError("give both warn and breach for the global value, or neither")
+        if self.warn is not None and self.breach is not None and self.warn > self.breach:
+            raise ValueError(f"warn ({self.warn:g}) must not exceed breach ({self.breach:g})")
+        low, high = self.bounds
+        for key, threshold in self.thresholds():
+            for name, value in (("warn", threshold.warn), ("breach", threshold.breach)):
+                where = f"{key}.{name}" if key else name
+                if value < low or (high is not None and value > high):
+                    span = f"{low:g} to {high:g}" if high is not None else f"at least {low:g}"
+                    raise ValueError(f"{where} = {value:g}: must be {span}{self.unit_hint}")
+        return self
+
+    def global_threshold(self) -> Threshold | None:
+        if self.warn is None or self.breach is None:
+            return None
+        return Threshold(warn=self.warn, breach=self.breach)
+
+    def thresholds(self) -> Iterator[tuple[str, Threshold]]:
+        """Every configured value with its key ("" for the global one)."""
+        top = self.global_threshold()
+        if top is not None:
+            yield "", top
+        for kind, table in self.override_tables().items():
+            for key, threshold in table.items():
+                yield f"{kind}.{key}", threshold
+
+    def override_tables(self) -> dict[str, dict[str, Threshold]]:
+        return {"asset": self.asset}
+
+    def resolve(
+        self, asset: str, exchange: str | None = None, jurisdiction: str | None = None
+    ) -> Resolved | None:
+        """The threshold for ``asset`` (per-asset checks ignore exchange and jurisdiction)."""
+        own = self.asset.get(asset.upper())
+        if own is not None:
+            return Resolved(own, f"asset {asset.upper()}")
+        top = self.global_threshold()
+        return Resolved(top, "global") if top is not None else None
+
+    def named_scopes(self, asset: str) -> tuple[str, ...]:
+        """Exchanges this table names explicitly for ``asset`` (checked even when quiet)."""
+        return ()
+
+
+class ShareLimits(AssetLimits):
+    """A share in percent, graded only when the day's USD reaches ``min_usd`` (materiality)."""
+
+    bounds: ClassVar[tuple[float, float | None]] = (0.0, 100.0)
+    unit_hint: ClassVar[str] = " (percent)"
+
+    min_usd: NonNegative = 0.0
+
+
+class ImbalanceLimits(ShareLimits):
+    """The dominant side's share of USD: 50% is balanced, so thresholds lie in 50..100."""
+
+    bounds: ClassVar[tuple[float, float | None]] = (50.0, 100.0)
+    unit_hint: ClassVar[str] = " (percent of USD on the dominant side)"
+
+
+class ReconciliationLimits(AssetLimits):
+    """Difference in percent between the day's USD from this source and from ``against``."""
+
+    bounds: ClassVar[tuple[float, float | None]] = (0.0, None)
+
+    against: str | None = None  # the second source's name ("kaiko", ...); none: not computable
+
+
+class ExchangeLimits(AssetLimits):
+    """Limits of a check made per asset and exchange: every scope kind applies."""
+
+    exchange: dict[str, Threshold] = Field(default_factory=dict)
+    jurisdiction: dict[str, Threshold] = Field(default_factory=dict)
+    asset_exchange: dict[str, Threshold] = Field(default_factory=dict)
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchanges(cls, value: dict[str, Threshold]) -> dict[str, Threshold]:
+        for key in value:
+            if not _EXCHANGE.match(key):
+                raise ValueError(f"exchange code {key!r}: letters, digits, '_', '.', '-' only")
+        return value
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _jurisdictions(cls, value: dict[str, Threshold]) -> dict[str, Threshold]:
+        for key in value:
+            if not _JURISDICTION.match(key):
+                raise ValueError(f"jurisdiction {key!r} must be an ISO 3166 code such as 'SC'")
+        return value
+
+    @field_validator("asset_exchange")
+    @classmethod
+    def _pairs(cls, value: dict[str, Threshold]) -> dict[str, Threshold]:
+        out: dict[str, Threshold] = {}
+        for key, threshold in value.items():
+            asset, sep, exchange = key.partition("/")
+            if not sep or not _ASSET.match(asset) or not _EXCHANGE.match(exchange):
+                raise ValueError(f"{key!r} must be ASSET/exchange, such as 'BTC/binc'")
+            out[f"{asset.upper()}/{exchange}"] = threshold
+        return out
+
+    def override_tables(self) -> dict[str, dict[str, Threshold]]:
+        return {
+            "asset": self.asset,
+            "exchange": self.exchange,
+            "jurisdiction": self.jurisdiction,
+            "asset_exchange": self.asset_exchange,
+        }
+
+    def resolve(
+        self, asset: str, exchange: str | None = None, jurisdiction: str | None = None
+    ) -> Resolved | None:
+        asset = asset.upper()
+        if exchange is not None:
+            pair = self.asset_exchange.get(f"{asset}/{exchange}")
+            if pair is not None:
+                return Resolved(pair, f"asset_exchange {asset}/{exchange}")
+        by_asset = self.asset.get(asset)
+        by_exchange = self.exchange.get(exchange) if exchange is not None else None
+        if by_asset is not None and by_exchange is not None:
+            if by_exchange.stricter(by_asset):
+                return Resolved(by_exchange, f"exchange {exchange} (stricter than asset {asset})")
+            return Resolved(by_asset, f"asset {asset} (at least as strict as exchange {exchange})")
+        if by_asset is not None:
+            return Resolved(by_asset, f"asset {asset}")
+        if by_exchange is not None:
+            return Resolved(by_exchange, f"exchange {exchange}")
+        if jurisdiction is not None and jurisdiction in self.jurisdiction:
+            return Resolved(self.jurisdiction[jurisdiction], f"jurisdiction {jurisdiction}")
+        top = self.global_threshold()
+        return Resolved(top, "global") if top is not None else None
+
+    def named_scopes(self, asset: str) -> tuple[str, ...]:
+        prefix = f"{asset.upper()}/"
+        return tuple(sorted(k[len(prefix) :] for k in self.asset_exchange if k.startswith(prefix)))
+
+
+class ExchangeShareLimits(ExchangeLimits):
+    """An exchange's share of an asset's USD, in percent; graded from ``min_usd`` of the asset."""
+
+    bounds: ClassVar[tuple[float, float | None]] = (0.0, 100.0)
+    unit_hint: ClassVar[str] = " (percent)"
+
+    min_usd: NonNegative = 0.0
+
+
+class ClusterLevels(_Strict):
+    """An hour is a *cluster hour* of an asset when its liquidations reach this many USD."""
+
+    hour_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    asset: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )
+
+    @field_validator("asset")
+    @classmethod
+    def _assets(cls, value: dict[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key, level in value.items():
+            if not _ASSET.match(key):
+                raise ValueError(f"asset code {key!r} must be letters and digits only")
+            out[key.upper()] = level
+        return out
+
+    def level_for(self, asset: str) -> float | None:
+        return self.asset.get(asset.upper(), self.hour_usd)
+
+
+class LimitSet(_Strict):
+    """Every check's limits. The canonical JSON of this model is what the SHA-256 is taken of."""
+
+    # data quality, per asset
+    gaps: AssetLimits | None = None  # hourly intervals missing from the day (count)
+    staleness: AssetLimits | None = None  # hours from the newest interval to the day's end
+    reconciliation: ReconciliationLimits | None = None  # % difference from a second source
+    # liquidations, per asset
+    daily_usd: AssetLimits | None = None
+    velocity_usd: AssetLimits | None = None  # largest hour (USD)
+    velocity_count: AssetLimits | None = None  # largest hour (liquidations)
+    velocity_2h_usd: AssetLimits | None = None  # largest two consecutive hours (USD)
+    velocity_2h_count: AssetLimits | None = None  # largest two consecutive hours (liquidations)
+    imbalance: ImbalanceLimits | None = None  # dominant side's share of USD (%)
+    funding_swing: AssetLimits | None = None  # bps per 8h, max - min across the day
+    oi_change: AssetLimits | None = None  # |% change| of open interest, day over day
+    # liquidations, per asset and exchange
+    daily_usd_exchange: ExchangeLimits | None = None
+    velocity_usd_exchange: ExchangeLimits | None = None
+    velocity_count_exchange: ExchangeLimits | None = None
+    concentration: ExchangeShareLimits | None = None  # the exchange's share of the asset's USD
+    # the Weibull time-to-cluster estimate of `liqrisk limits calibrate`
+    clusters: ClusterLevels = ClusterLevels()
+
+    _loaded_from: str = PrivateAttr(default="<built in code>")
+
+    @property
+    def loaded_from(self) -> str:
+        """The file this limit set was read from (not part of the limit set or its hash)."""
+        return self._loaded_from
+
+    def from_file(self, path: str) -> LimitSet:
+        self._loaded_from = path
+        return self
+
+    def for_check(self, check: str) -> AssetLimits | None:
+        value = getattr(self, check, None) if check in type(self).model_fields else None
+        return value if isinstance(value, AssetLimits) else None
+
+    def configured_checks(self) -> tuple[str, ...]:
+        return tuple(name for name in type(self).model_fields if self.for_check(name) is not None)
+
+
+def jurisdiction_code(jurisdiction: str | None) -> str | None:
+    """``"SC Seychelles"`` -> ``"SC"``; ``None`` or ``"unknown"`` -> ``None``."""
+    if not jurisdiction:
+        return None
+    code = jurisdiction.split()[0]
+    return code if _JURISDICTION.match(code) else None
+
+
+def scope_problems(
+    limits: LimitSet, assets: tuple[str, ...], jurisdictions: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """Override keys that can never match: ``(key, value, reason)`` for each.
+
+    ``assets`` are the configured assets; ``jurisdictions`` maps every known exchange code to its
+    jurisdiction (from ``exchanges.toml``). A typo in a scope would otherwise silently check
+    nothing, which a limit framework must not do.
+    """
+    known_assets = {a.upper() for a in assets}
+    known_codes = {c for c in (jurisdiction_code(j) for j in jurisdictions.values()) if c}
+    problems: list[tuple[str, str, str]] = []
+
+    def bad_asset(key: str, asset: str) -> None:
+        if asset not in known_assets:
+            why = f"not a configured asset ({', '.join(sorted(known_assets))})"
+            problems.append((key, asset, why))
+
+    def bad_exchange(key: str, code: str) -> None:
+        if code not in jurisdictions:
+            why = f"not an exchange code of exchanges.toml ({', '.join(sorted(jurisdictions))})"
+            problems.append((key, code, why))
+
+    for check in limits.configured_checks():
+        table = limits.for_check(check)
+        assert table is not None
+        for asset in table.asset:
+            bad_asset(f"{check}.asset.{asset}", asset)
+        if isinstance(table, ExchangeLimits):
+            for code in table.exchange:
+                bad_exchange(f"{check}.exchange.{code}", code)
+            for code in table.jurisdiction:
+                if code not in known_codes:
+                    why = f"no exchange in exchanges.toml has it ({', '.join(sorted(known_codes))})"
+                    problems.append((f"{check}.jurisdiction.{code}", code, why))
+            for pair in table.asset_exchange:
+                asset, _, code = pair.partition("/")
+                bad_asset(f'{check}.asset_exchange."{pair}"', asset)
+                bad_exchange(f'{check}.asset_exchange."{pair}"', code)
+    for asset in limits.clusters.asset:
+        bad_asset(f"clusters.asset.{asset}", asset)
+    return problems

@@ -1,0 +1,306 @@
+"""Building the emails: the daily report, a run's breach group, and the undeliverable notice.
+
+Bodies come from the Jinja2 templates in ``templates/email/`` (``*.html.j2`` autoescaped, so a
+scope or exchange code can never add markup). Header values are built by liqrisk and passed through
+:func:`header_text`, which drops every control character, so no external string (asset, exchange
+code, firm name) can add a header line; the email library refuses CR/LF in headers besides.
+Recipients come from validated configuration only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+from audit_store import SOFTWARE_VERSION
+from reporting.checks import CHECK_TITLES
+from reporting.config import Settings
+from reporting.errors import NotifyError
+from reporting.notify.lifecycle import BreachEvent
+from reporting.notify.records import one_line
+from reporting.resources import templates_dir
+
+MAX_HEADER = 200
+STATE_ORDER = ("new", "ongoing", "resolved")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str  # "application/pdf"
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": len(self.data),
+            "sha256": self.sha256,
+        }
+
+
+def header_text(value: str, limit: int = MAX_HEADER) -> str:
+    """``value`` made safe for a header: control and separator characters (CR, LF, U+2028, ...)
+    become spaces, runs of spaces one, and it is cut at ``limit`` characters."""
+    return one_line(value, limit)
+
+
+def message_id(idempotency_key: str, sender: str) -> str:
+    """A Message-ID fixed by the idempotency key: a re-sent message keeps its id."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return f"<{digest}.liqrisk@{sender.rsplit('@', 1)[-1]}>"
+
+
+def _usd(value: float | None) -> str:
+    return "n/a" if value is None else f"${value:,.0f}"
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}%"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir() / "email"),
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "html.j2"),
+            disabled_extensions=("txt", "txt.j2"),
+            default=True,
+        ),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["usd"] = _usd
+    env.filters["pct"] = _pct
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    try:
+        return _environment().get_template(template).render(**context)
+    except jinja2.TemplateError as exc:
+        raise NotifyError(f"email template {template}: {exc}") from exc
+
+
+def build_email(
+    *,
+    sender: str,
+    to: Sequence[str],
+    subject: str,
+    text: str,
+    html: str | None,
+    msg_id: str,
+    when: datetime,
+    attachments: Sequence[Attachment] = (),
+) -> EmailMessage:
+    """One RFC 5322 message: text (and HTML) alternatives, then the attachments."""
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = sender
+    msg["To"] = ", ".join(to)
+    msg["Subject"] = header_text(subject)
+    msg["Date"] = format_datetime(when)
+    msg["Message-ID"] = msg_id
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
+    msg["X-Liqrisk-Version"] = header_text(SOFTWARE_VERSION)
+    msg.set_content(text, cte="quoted-printable")
+    if html is not None:
+        msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    for item in attachments:
+        maintype, _, subtype = item.content_type.partition("/")
+        msg.add_attachment(
+            item.data, maintype=maintype, subtype=subtype, filename=header_text(item.filename)
+        )
+    return msg
+
+
+@dataclass(frozen=True)
+class EventView:
+    """A breach event as the templates show it; every string here is plain text."""
+
+    state: str
+    severity: str  # the level whose episode this is
+    status: str  # the result's status on the day: breach | warn | ok
+    title: str
+    asset: str
+    exchange: str | None  # "Binance (binc)"
+    scope: str
+    observed: str
+    limit: str
+    pct: str
+    message: str
+    previous_status: str | None
+
+
+def _event_view(settings: Settings, event: BreachEvent) -> EventView:
+    exchange = None
+    if event.exchange is not None:
+        code = one_line(event.exchange, 60)
+        name = one_line(settings.exchange_name(event.exchange), 60)
+        exchange = code if name == code else f"{name} ({code})"
+    return EventView(
+        state=event.state,
+        severity=event.severity,
+        status=event.status,
+        title=CHECK_TITLES.get(event.check, event.check),
+        asset=one_line(event.asset, 60),
+        exchange=exchange,
+        scope=one_line(event.scope, 120),
+        observed=_usd(event.observed) if event.check != "coverage" else str(event.observed),
+        limit=_usd(event.limit) if event.check != "coverage" else str(event.limit),
+        pct=_pct(event.pct_of_limit),
+        message=one_line(event.message),
+        previous_status=event.previous_status,
+    )
+
+
+def _plural(n: int, word: str, plural: str) -> str:
+    return f"{n} {word if n == 1 else plural}"
+
+
+def breach_subject(settings: Settings, day: date, events: Sequence[BreachEvent]) -> str:
+    counts = {s: sum(1 for e in events if e.state == s) for s in STATE_ORDER}
+    new_assets = sorted({e.asset for e in events if e.state == "new"})
+    parts = []
+    if counts["new"]:
+        shown = ", ".join(new_assets[:5]) + (", ..." if len(new_assets) > 5 else "")
+        parts.append(f"{counts['new']} new ({shown})")
+    if counts["ongoing"]:
+        parts.append(f"{counts['ongoing']} ongoing")
+    if counts["resolved"]:
+        parts.append(f"{counts['resolved']} resolved")
+    worst = "breach" if any(e.severity == "breach" for e in events) else "warning"
+    return f"[liqrisk] {settings.firm_name}: {worst} notice {day}: {', '.join(parts)}"
+
+
+def breach_email(
+    settings: Settings,
+    day: date,
+    events: Sequence[BreachEvent],
+    to: Sequence[str],
+    *,
+    msg_id: str,
+    when: datetime,
+) -> EmailMessage:
+    """One email for a run's breach group: every new, repeated and resolved breach it carries."""
+    views = [_event_view(settings, e) for e in events]
+    sections = [(s, [v for v in views if v.state == s]) for s in STATE_ORDER]
+    context = {
+        "firm": one_line(settings.firm_name),
+        "day": day.isoformat(),
+        "sections": [(s, vs) for s, vs in sections if vs],
+        "repeat_days": settings.notify.repeat_interval.days,
+        "version": SOFTWARE_VERSION,
+    }
+    return build_email(
+        sender=settings.email.sender,
+        to=to,
+        subject=breach_subject(settings, day, events),
+        text=render("breaches.txt.j2", **context),
+        html=render("breaches.html.j2", **context),
+        msg_id=msg_id,
+        when=when,
+    )
+
+
+@dataclass(frozen=True)
+class ResultLine:
+    status: str
+    title: str
+    scope: str
+    message: str
+
+
+def report_email(
+    settings: Settings,
+    day: date,
+    results: Iterable[ResultLine],
+    pdf: Attachment,
+    to: Sequence[str],
+    *,
+    run_id: int | None,
+    msg_id: str,
+    when: datetime,
+) -> EmailMessage:
+    """The daily report email: counts in the subject, findings in the body, the PDF attached."""
+    lines = list(results)
+    breaches = [r for r in lines if r.status == "breach"]
+    warnings = [r for r in lines if r.status == "warn"]
+    errors = [r for r in lines if r.status == "error"]
+    subject = (
+        f"[liqrisk] {settings.firm_name}: risk report {day}: "
+        f"{_plural(len(breaches), 'breach', 'breaches')}, "
+        f"{_plural(len(warnings), 'warning', 'warnings')}"
+    )
+    context = {
+        "firm": one_line(settings.firm_name),
+        "day": day.isoformat(),
+        "breaches": breaches,
+        "warnings": warnings,
+        "errors": errors,
+        "pdf": pdf.record(),
+        "run_id": run_id,
+        "version": SOFTWARE_VERSION,
+    }
+    return build_email(
+        sender=settings.email.sender,
+        to=to,
+        subject=subject,
+        text=render("report.txt.j2", **context),
+        html=render("report.html.j2", **context),
+        msg_id=msg_id,
+        when=when,
+        attachments=(pdf,),
+    )
+
+
+def undeliverable_email(
+    settings: Settings,
+    *,
+    failed_key: str,
+    failed_subject: str,
+    failed_recipients: Sequence[str],
+    target: str,
+    attempts: int,
+    code: int | None,
+    detail: str,
+    to: Sequence[str],
+    msg_id: str,
+    when: datetime,
+) -> EmailMessage:
+    """The notice to operations that a message was given up."""
+    context = {
+        "firm": one_line(settings.firm_name),
+        "key": failed_key,
+        "subject": failed_subject,
+        "recipients": list(failed_recipients),
+        "target": target,
+        "attempts": attempts,
+        "code": code,
+        "detail": detail,
+        "version": SOFTWARE_VERSION,
+    }
+    return build_email(
+        sender=settings.email.sender,
+        to=to,
+        subject=f"[liqrisk] {settings.firm_name}: undeliverable: {failed_key}",
+        text=render("undeliverable.txt.j2", **context),
+        html=None,
+        msg_id=msg_id,
+        when=when,
+    )

@@ -1,0 +1,31 @@
+"""The daily (and weekly) risk report: one model, one template set, an HTML file and a PDF/A-3b.
+
+Pipeline, one module each:
+
+* :mod:`~reporting.render.context` reads the store into a frozen :mod:`~reporting.render.model`;
+* :mod:`~reporting.render.charts` draws the charts as deterministic matplotlib SVG;
+* :mod:`~reporting.render.html` fills the Jinja2 templates (autoescaped) with model and charts;
+* :mod:`~reporting.render.pdf` lays the same HTML out with WeasyPrint, data attached
+  (:mod:`~reporting.render.attachments`);
+* :mod:`~reporting.render.report` writes both files and registers their SHA-256 in the store.
+
+Callers use :func:`render_report`; the other functions are public for tests and tools.
+"""
+
+from __future__ import annotations
+
+from reporting.render.context import build_report
+from reporting.render.html import render_html
+from reporting.render.model import ReportModel
+from reporting.render.pdf import render_pdf
+from reporting.render.report import ReportFiles, render_report, report_stem
+
+__all__ = [
+    "ReportFiles",
+    "ReportModel",
+    "build_report",
+    "render_html",
+    "render_pdf",
+    "render_report",
+    "report_stem",
+]

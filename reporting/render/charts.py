@@ -1,0 +1,344 @@
+"""The report's charts: matplotlib figures written as SVG text, byte-for-byte reproducible.
+
+Why these settings:
+
+* ``Figure`` objects with an explicit Agg canvas, never :mod:`matplotlib.pyplot`: no global figure
+  registry, no backend switch, nothing that survives one chart and leaks into the next.
+* Every chart is drawn inside :func:`matplotlib.rc_context` with a fixed style, so a user's
+  ``matplotlibrc`` cannot change the report, and the global rcParams are restored afterwards.
+* ``svg.hashsalt`` fixes the ids matplotlib derives for clip paths (otherwise random), and each
+  chart gets its own salt so two charts inlined in one HTML page never share an id. ``svg.fonttype =
+  none`` writes text as ``<text>`` (small, selectable, rendered with the page's own fonts), and the
+  metadata without a date or creator keeps timestamps and versions out of the bytes.
+* ``text.parse_math`` is off: asset and exchange codes come from outside and a ``$`` in one must be
+  shown, not typeset. matplotlib escapes the text it writes into the SVG.
+* Few SVG elements: WeasyPrint styles and draws every element of an inline SVG one by one, which
+  dominates the PDF's cost. So the chronology is two filled step paths per asset (not a bar per
+  hour), tick marks are off, empty ``<g>`` wrappers are dropped, and the hour-of-day heatmap's
+  unlabelled cells are one embedded PNG; the labelled exchange heatmap stays vector.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from io import StringIO
+from typing import Any
+
+import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import BoundaryNorm, PowerNorm
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
+
+from reporting.errors import RenderError
+from reporting.render import formatting as fmt
+from reporting.render.model import ChartData, Heatmap, HourlySeries
+
+WIDTH_IN = 7.0  # the A4 text block at 15 mm margins is ~7.1 in; charts are scaled to 100% anyway
+# Up to 6 assets: one chart, an inch per asset. More: charts of 10 assets at 0.8 in, each
+# under a page (A4 text block ~10 in), so 20 assets take two pages, not four.
+CHRONOLOGY_FEW = 6
+CHRONOLOGY_PER_CHART = 10
+INK = "#1f2933"
+MUTED = "#616e7c"
+GRID = "#d9dee4"
+LONG_COLOUR = "#1f4e79"
+SHORT_COLOUR = "#8fb3d9"
+MISSING_COLOUR = "#eceff3"
+CMAP = "Blues"
+HOUR_SHARE_BOUNDS = (0.0, 0.02, 0.04, 0.06, 0.1, 0.2, 1.0)
+RASTER_DPI = 200  # only for parts drawn as pixels (the hour heatmap's cells); vector is unaffected
+
+_STYLE: dict[str, Any] = {
+    "svg.fonttype": "none",
+    "svg.image_inline": True,
+    "font.family": ["DejaVu Sans Condensed", "DejaVu Sans"],
+    # The page's font (fonts-dejavu-extra); WeasyPrint's SVG text ignores font-stretch, so the
+    # family is named. One font family in the PDF: each extra face costs a font subset.
+    "font.stretch": "condensed",
+    "font.size": 7.5,
+    "text.parse_math": False,
+    "text.usetex": False,
+    "text.color": INK,
+    "axes.edgecolor": MUTED,
+    "axes.labelcolor": INK,
+    "axes.linewidth": 0.6,
+    "axes.titlesize": 8,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "xtick.color": MUTED,
+    "ytick.color": MUTED,
+    "xtick.labelcolor": INK,
+    "ytick.labelcolor": INK,
+    "xtick.major.width": 0.5,
+    "ytick.major.width": 0.5,
+    "legend.frameon": False,
+    "legend.fontsize": 7,
+    "path.simplify": False,
+}
+_SVG_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
+_PROLOGUE = re.compile(r"\A(?:\s*<\?xml[^>]*\?>|\s*<!DOCTYPE[^>]*>|\s*<!--.*?-->)*\s*", re.S)
+# matplotlib names every group after its artist ("figure_1", "axes_1", "text_3"): the same names
+# in every chart, so two charts in one page would repeat ids. Nothing refers to them; they go.
+# The ids that are referred to (clip paths, markers) are hashed with the chart's own salt.
+_ARTIST_ID = re.compile(r' id="[A-Za-z][A-Za-z0-9.]*_[0-9]+"')
+# matplotlib sets its default joins with a "*" rule in a <style> element; inlined in HTML, such a
+# rule would apply to the whole page. The same defaults go on the <svg> element as attributes.
+_STAR_STYLE = re.compile(
+    r'\s*<defs>\s*<style type="text/css">\*\{stroke-linejoin: round; stroke-linecap: butt\}</style>'
+    r"\s*</defs>"
+)
+
+
+@contextmanager
+def _style(salt: str) -> Iterator[None]:
+    rc: dict[Any, Any] = {**_STYLE, "svg.hashsalt": salt, "svg.id": salt}
+    # findfont finds DejaVu Sans Condensed but warns that its weight (Book) is not "normal".
+    fonts = logging.getLogger("matplotlib.font_manager")
+    level = fonts.level
+    fonts.setLevel(logging.ERROR)
+    try:
+        with matplotlib.rc_context(rc):
+            yield
+    finally:
+        fonts.setLevel(level)
+
+
+def _new_figure(height_in: float) -> Figure:
+    fig = Figure(figsize=(WIDTH_IN, height_in), dpi=72)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _grid_figure(
+    rows: int, *, row_in: float, bottom_in: float, right: float, top_in: float = 0.1
+) -> tuple[Figure, tuple[float, float, float, float]]:
+    """A figure for a grid of ``rows`` rows, and its axes box: margins fixed in inches, so the
+    labels have the same room whatever the number of assets."""
+    grid = row_in * max(rows, 1)
+    height = bottom_in + grid + top_in
+    left = 0.09
+    return _new_figure(height), (left, bottom_in / height, right - left, grid / height)
+
+
+def _to_svg(fig: Figure, title: str) -> str:
+    """The figure as an ``<svg>`` element ready to inline in HTML (no XML prologue)."""
+    buffer = StringIO()
+    fig.savefig(buffer, format="svg", dpi=RASTER_DPI, metadata={**_SVG_METADATA, "Title": title})
+    svg = _PROLOGUE.sub("", buffer.getvalue(), count=1)
+    svg, styles = _STAR_STYLE.subn("", svg, count=1)
+    if styles:
+        svg = svg.replace("<svg ", '<svg stroke-linejoin="round" stroke-linecap="butt" ', 1)
+    return _unwrap_bare_groups(_ARTIST_ID.sub("", svg)).strip() + "\n"
+
+
+def _unwrap_bare_groups(svg: str) -> str:
+    """Drop ``<g>`` elements that have no attributes left (they only carried an artist's name).
+
+    Every element of an inline SVG is styled and drawn by WeasyPrint one by one, so the thousand
+    empty groups of a large report cost real time. matplotlib writes one tag per line, a group's
+    ``</g>`` closing the innermost open group; if the text is ever not shaped like that, it is
+    returned unchanged.
+    """
+    out: list[str] = []
+    stack: list[bool] = []  # for each open <g>: was it dropped?
+    for line in svg.split("\n"):
+        tag = line.strip()
+        if tag == "<g>":
+            stack.append(True)
+            continue
+        if tag.startswith("<g ") and not tag.endswith("/>"):
+            stack.append(False)
+        elif tag == "</g>":
+            if not stack:
+                return svg
+            if stack.pop():
+                continue
+        out.append(line)
+    return svg if stack else "\n".join(out)
+
+
+def _compact_axis(value: float, _pos: object = None) -> str:
+    return fmt.usd_compact(abs(value))
+
+
+def exchange_heatmap(data: Heatmap) -> str:
+    """Assets (rows) x exchanges (columns), USD, each cell labelled."""
+    rows, cols = len(data.rows), len(data.columns)
+    with _style("liqrisk-exchange-heatmap"):
+        fig, box = _grid_figure(rows, row_in=0.3, bottom_in=0.7, right=0.98)
+        ax = fig.add_axes(box)
+        values = [list(r) for r in data.values] or [[0.0]]
+        peak = max((v for r in values for v in r), default=0.0)
+        norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=peak if peak > 0 else 1.0)
+        ax.pcolormesh(values, cmap=CMAP, norm=norm, edgecolors="white", linewidth=1.0)
+        for i, row in enumerate(values):
+            for j, value in enumerate(row):
+                light = peak > 0 and norm(value) > 0.6
+                ax.text(
+                    j + 0.5,
+                    i + 0.5,
+                    fmt.usd_compact(value) if value else "–",
+                    ha="center",
+                    va="center",
+                    fontsize=6.5 if cols > 8 else 7,
+                    color="white" if light else INK,
+                )
+        ax.set_xlim(0, max(cols, 1))
+        ax.set_ylim(max(rows, 1), 0)
+        ax.set_xticks(
+            [j + 0.5 for j in range(cols)],
+            list(data.labels),
+            rotation=30,
+            ha="right",
+            rotation_mode="anchor",
+        )
+        ax.set_yticks([i + 0.5 for i in range(rows)], list(data.rows))
+        ax.tick_params(length=0, bottom=False, left=False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        return _to_svg(fig, "Liquidations by asset and exchange (USD)")
+
+
+def hour_heatmap(data: Heatmap) -> str:
+    """Assets (rows) x hour of day UTC (columns); shade is each asset's own share per hour."""
+    rows = len(data.rows)
+    with _style("liqrisk-hour-heatmap"):
+        fig, box = _grid_figure(rows, row_in=0.26, bottom_in=0.5, right=0.89)
+        ax = fig.add_axes(box)
+        shares = []
+        for row in data.values:
+            total = sum(row)
+            shares.append([v / total if total else 0.0 for v in row])
+        shares = shares or [[0.0] * len(data.columns)]
+        # Six shades with round bounds read better in print than a continuous ramp (an even
+        # spread is 1/24, about 4%), and the colour bar stays six vector boxes. The cells (24 per
+        # asset, unlabelled) are one embedded PNG at RASTER_DPI rather than hundreds of SVG paths,
+        # each of which WeasyPrint would style and draw on its own; labels stay vector text.
+        norm = BoundaryNorm(HOUR_SHARE_BOUNDS, ncolors=256)
+        mesh = ax.pcolormesh(
+            shares, cmap=CMAP, norm=norm, edgecolors="white", linewidth=0.6, rasterized=True
+        )
+        ax.set_xlim(0, len(data.columns))
+        ax.set_ylim(max(rows, 1), 0)
+        ax.set_xticks([j + 0.5 for j in range(len(data.columns))], list(data.columns))
+        ax.set_yticks([i + 0.5 for i in range(rows)], list(data.rows))
+        ax.set_xlabel("hour of day (UTC)")
+        ax.tick_params(length=0, bottom=False, left=False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        cax = fig.add_axes((0.91, box[1], 0.015, box[3]))
+        bar = fig.colorbar(mesh, cax=cax)
+        bar.outline.set_visible(False)
+        bar.set_ticks(list(HOUR_SHARE_BOUNDS))
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: fmt.share(v)))
+        bar.ax.tick_params(length=2, labelsize=6.5)
+        bar.set_label("share of the asset's USD", fontsize=6.5)
+        return _to_svg(fig, "Liquidations by hour of day (UTC) and asset")
+
+
+def _hour_ticks(start: datetime, hours: int) -> tuple[list[float], list[str]]:
+    if hours <= 48:
+        positions = list(range(0, hours + 1, 3))
+        labels = [(start + timedelta(hours=h)).strftime("%H:%M") for h in positions]
+    else:
+        positions = list(range(0, hours + 1, 24))
+        labels = [fmt.short_date(start + timedelta(hours=h))[:-5] for h in positions]
+    return [p - 0.5 for p in positions], labels
+
+
+def _runs(hours: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """Consecutive integers grouped as (first, last) runs: 3, 4, 5, 9 -> (3, 5), (9, 9)."""
+    run: list[int] = []
+    for h in hours:
+        if run and h != run[-1] + 1:
+            yield run[0], run[-1]
+            run = []
+        run.append(h)
+    if run:
+        yield run[0], run[-1]
+
+
+def chronology(series: Sequence[HourlySeries], start: datetime, end: datetime) -> tuple[str, ...]:
+    """Hourly long (up) and short (down) liquidations per asset; several charts if many assets."""
+    hours = int((end - start).total_seconds()) // 3600
+    charts = []
+    few = len(series) <= CHRONOLOGY_FEW
+    per_chart = CHRONOLOGY_FEW if few else CHRONOLOGY_PER_CHART
+    for n, first in enumerate(range(0, len(series), per_chart)):
+        chunk = series[first : first + per_chart]
+        charts.append(_chronology_chart(chunk, start, hours, n, row_in=1.0 if few else 0.8))
+    return tuple(charts)
+
+
+def _chronology_chart(
+    chunk: Sequence[HourlySeries], start: datetime, hours: int, number: int, *, row_in: float
+) -> str:
+    with _style(f"liqrisk-chronology-{number}"):
+        fig = _new_figure(0.7 + row_in * len(chunk))
+        axes = fig.subplots(len(chunk), 1, sharex=True, squeeze=False)[:, 0]
+        fig.subplots_adjust(
+            left=0.1,
+            right=0.98,
+            top=1 - 0.3 / fig.get_figheight(),
+            bottom=0.45 / fig.get_figheight(),
+            hspace=0.35,
+        )
+        edges = [h - 0.5 for h in range(hours + 1)]
+        ticks, labels = _hour_ticks(start, hours)
+        any_missing = False
+        for ax, s in zip(axes, chunk, strict=True):
+            longs = [0.0 if math.isnan(v) else v for v in s.long_usd]
+            shorts = [0.0 if math.isnan(v) else -v for v in s.short_usd]
+            # One filled step path per side (not one rectangle per hour): the same picture with
+            # a fraction of the SVG nodes, which is what WeasyPrint's time goes on.
+            ax.stairs(longs, edges, fill=True, color=LONG_COLOUR, linewidth=0)
+            ax.stairs(shorts, edges, fill=True, color=SHORT_COLOUR, linewidth=0)
+            for first, last in _runs(h for h, v in enumerate(s.long_usd) if math.isnan(v)):
+                any_missing = True
+                ax.axvspan(first - 0.5, last + 0.5, color=MISSING_COLOUR, linewidth=0, zorder=0)
+            ax.axhline(0, color=MUTED, linewidth=0.5)
+            top = max(longs, default=0.0)
+            bottom = min(shorts, default=0.0)
+            span = max(top, -bottom, 1.0)
+            ax.set_ylim(-span * 1.08, span * 1.08)
+            ax.set_yticks([-span, 0, span])
+            ax.yaxis.set_major_formatter(FuncFormatter(_compact_axis))
+            ax.set_xlim(-0.5, hours - 0.5)
+            ax.set_xticks(ticks, labels)
+            ax.grid(axis="x", color=GRID, linewidth=0.4)
+            ax.set_axisbelow(True)
+            ax.set_title(s.asset, loc="left", pad=2)
+            ax.tick_params(axis="y", labelsize=6.5, left=False)
+            ax.tick_params(axis="x", bottom=False)
+        handles = [
+            Patch(color=LONG_COLOUR, label="long liquidations (up)"),
+            Patch(color=SHORT_COLOUR, label="short liquidations (down)"),
+        ]
+        if any_missing:
+            handles.append(Patch(color=MISSING_COLOUR, label="no data"))
+        axes[0].legend(
+            handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, borderaxespad=0.2
+        )
+        axes[-1].set_xlabel("UTC")
+        return _to_svg(fig, "Hourly long and short liquidations per asset (USD)")
+
+
+def render_charts(data: ChartData) -> dict[str, Any]:
+    """Every chart of a report, as SVG text keyed by name; library errors become RenderError."""
+    try:
+        return {
+            "exchange_heatmap": exchange_heatmap(data.exchange_heatmap),
+            "hour_heatmap": hour_heatmap(data.hour_heatmap),
+            "chronology": chronology(data.chronology, data.start, data.end),
+        }
+    except (ValueError, TypeError, RuntimeError, OverflowError) as exc:
+        raise RenderError(f"cannot draw the report's charts: {exc}") from exc

@@ -1,0 +1,558 @@
+"""Build the :class:`~reporting.render.model.ReportModel` of a day or a week from the store.
+
+Everything is read, nothing is recomputed that the store already decided: check results come from
+the latest stored check run of each day (:func:`reporting.checks.latest_run`), figures from
+:func:`reporting.metrics.load_period` (the current value of every interval, i.e. the latest
+snapshot's). The only derived numbers are presentational: sums per exchange and jurisdiction,
+shares, the trailing seven-day mean. Every collection is put in a fixed order here, so the same
+store gives the same model, and so the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from audit_store import SOFTWARE_VERSION
+from audit_store.canonical import as_utc
+from audit_store.db import Store
+from audit_store.merkle import root_from_leaf_hashes
+from audit_store.models import Checkpoint, CheckResult, Snapshot
+from reporting.checks import CHECK_TITLES, StoredRun, latest_run, limit_set_hash
+from reporting.config import Settings
+from reporting.errors import RenderError
+from reporting.metrics import AssetDay, Volumes, day_bounds, load_period
+from reporting.render import formatting as fmt
+from reporting.render.model import (
+    AssetMarket,
+    Badge,
+    ChartData,
+    CheckpointRef,
+    Counts,
+    CoverageRow,
+    ExchangeRef,
+    Finding,
+    Heatmap,
+    HourlySeries,
+    JurisdictionRow,
+    MarketRow,
+    Move,
+    Period,
+    Provenance,
+    QuarantinedSnapshot,
+    ReportModel,
+    RunRef,
+    ScopeRef,
+    StoredResult,
+    UnknownExchange,
+)
+
+HISTORY_DAYS = 7  # the trailing window of the "moves against the seven-day average"
+MAX_HEATMAP_EXCHANGES = 12  # more columns than this are folded into "other"
+SEVERITY = {"breach": 0, "warn": 1, "error": 2, "ok": 3}
+_EVIDENCE_CHUNK = 500  # SQL parameters per IN (...) query
+
+
+def period_days(day: date, period: Period) -> tuple[date, ...]:
+    """The UTC days a report covers: the day, or the seven days ending on it."""
+    if period == "day":
+        return (day,)
+    if period == "week":
+        return tuple(day - timedelta(days=n) for n in range(6, -1, -1))
+    raise RenderError(f"unknown report period {period!r}; choose day or week")
+
+
+def exchange_ref(settings: Settings, code: str) -> ExchangeRef:
+    known = code in settings.exchanges
+    return ExchangeRef(code, settings.exchange_name(code), settings.jurisdiction(code), known)
+
+
+def scope_ref(settings: Settings, scope: str) -> ScopeRef:
+    asset, sep, code = scope.partition("/")
+    return ScopeRef(scope, asset, exchange_ref(settings, code) if sep else None)
+
+
+def build_report(
+    store: Store,
+    settings: Settings,
+    day: date,
+    *,
+    period: Period = "day",
+    now: datetime | None = None,
+) -> ReportModel:
+    """Read everything the report of ``day`` (or the week ending on it) shows."""
+    days = period_days(day, period)
+    generated_at = (now or datetime.now(UTC)).astimezone(UTC)
+    runs = {d: latest_run(store, d) for d in days}
+    if runs[day] is None:
+        raise RenderError(f"no check results for {day}; run `liqrisk check --date {day}` first")
+    stored = {d: r for d, r in runs.items() if r is not None}
+    results = tuple(_stored_result(run, r) for run in stored.values() for r in run.results)
+
+    source = settings.fetch.default_source
+    start, end = day_bounds(days[0])[0], day_bounds(days[-1])[1]
+    metrics = load_period(store, source=source, assets=settings.fetch.assets, start=start, end=end)
+    history = load_period(
+        store,
+        source=source,
+        assets=settings.fetch.assets,
+        start=start - timedelta(days=HISTORY_DAYS),
+        end=start,
+    )
+
+    findings = tuple(
+        sorted(
+            (_finding(settings, r) for r in results if r.status != "ok"),
+            key=lambda f: (
+                SEVERITY.get(f.status, 9),
+                -f.day.toordinal(),
+                -(f.pct_of_limit or 0.0),
+                f.check,
+                f.scope.raw,
+            ),
+        )
+    )
+    counts = Counts(
+        breaches=sum(r.status == "breach" for r in results),
+        warnings=sum(r.status == "warn" for r in results),
+        errors=sum(r.status == "error" for r in results),
+        ok=sum(r.status == "ok" for r in results),
+    )
+    missing_run_days = tuple(d for d in days if d not in stored)
+    incomplete = counts.errors > 0 or bool(missing_run_days)
+    badge: Badge
+    if counts.breaches:
+        badge = "BREACH"
+    elif incomplete:
+        badge = "INCOMPLETE"
+    elif counts.warnings:
+        badge = "WARNING"
+    else:
+        badge = "OK"
+
+    markets = tuple(_asset_market(settings, data) for data in metrics.values())
+    title = ("Daily" if period == "day" else "Weekly") + " liquidation risk report"
+    return ReportModel(
+        firm_name=settings.firm_name,
+        period=period,
+        day=day,
+        days=days,
+        start=start,
+        end=end,
+        title=title,
+        generated_at=generated_at,
+        source=source,
+        badge=badge,
+        incomplete=incomplete,
+        counts=counts,
+        total_usd=sum(m.total.usd for m in markets),
+        moves=_moves(metrics, history, len(days)),
+        breach_sentences=tuple(
+            _sentence(f, metrics, period) for f in findings if f.status == "breach"
+        ),
+        findings=findings,
+        markets=markets,
+        jurisdictions=_jurisdictions(markets),
+        unknown_exchanges=_unknown_exchanges(markets),
+        coverage=tuple(_coverage_row(data) for data in metrics.values()),
+        coverage_results=tuple(
+            sorted(
+                (_finding(settings, r) for r in results if r.check == "coverage"),
+                key=lambda f: (f.day, f.scope.raw),
+            )
+        ),
+        quarantined=_quarantined(store, source, start, end),
+        stale_notes=_stale_notes(results, metrics, stored),
+        provenance=_provenance(store, settings, stored, missing_run_days, results),
+        charts=_chart_data(settings, metrics, start, end),
+        results=results,
+    )
+
+
+# --- check results ---------------------------------------------------------------------------
+
+
+def _stored_result(run: StoredRun, result: CheckResult) -> StoredResult:
+    assert run.run.id is not None and result.id is not None
+    try:
+        evidence = tuple(str(e) for e in json.loads(result.evidence_json))
+    except (ValueError, TypeError) as exc:
+        raise RenderError(f"check result {result.id} has unreadable evidence JSON: {exc}") from exc
+    return StoredResult(
+        run_id=run.run.id,
+        result_id=result.id,
+        day=result.day,
+        check=result.check,
+        scope=result.scope,
+        observed=result.observed,
+        warn_at=result.warn_at,
+        limit=result.limit,
+        pct_of_limit=result.pct_of_limit,
+        status=result.status,
+        message=result.message,
+        evidence=evidence,
+    )
+
+
+def _finding(settings: Settings, r: StoredResult) -> Finding:
+    return Finding(
+        day=r.day,
+        check=r.check,
+        title=CHECK_TITLES.get(r.check, r.check),
+        scope=scope_ref(settings, r.scope),
+        status=r.status,
+        observed=r.observed,
+        warn_at=r.warn_at,
+        limit=r.limit,
+        pct_of_limit=r.pct_of_limit,
+        unit="intervals" if r.check == "coverage" else "usd",
+        message=r.message,
+    )
+
+
+def _day_intervals(data: AssetDay, day: date) -> list[Volumes]:
+    return [i.volumes for i in data.intervals if i.start.date() == day]
+
+
+def _sentence(f: Finding, metrics: dict[str, AssetDay], period: Period) -> str:
+    """One plain sentence per breach, from the stored result (and, for velocity, its hour)."""
+    of_limit = f"{fmt.pct(f.pct_of_limit)} of the {fmt.usd(f.limit)} limit"
+    who = f.scope.asset
+    if f.scope.exchange is not None:
+        ex = f.scope.exchange
+        named = f"{ex.name} ({ex.code})" if ex.known else f"{ex.code} (unknown exchange code)"
+        who = f"{who} on {named}"
+    if f.check in ("daily_usd", "daily_usd_exchange"):
+        text = f"{who}: liquidations over the day totalled {fmt.usd(f.observed)}, {of_limit}."
+    elif f.check == "velocity_usd":
+        hour = _peak_hour(metrics.get(f.scope.asset), f.day, f.observed)
+        when = f"in the hour from {hour} UTC" if hour else "in a single hour"
+        text = f"{who}: {fmt.usd(f.observed)} was liquidated {when}, {of_limit}."
+    else:
+        text = f"{f.title}, {who}: {f.message}."
+    return text if period == "day" else f"{fmt.short_date(f.day)}: {text}"
+
+
+def _peak_hour(data: AssetDay | None, day: date, observed: float | None) -> str | None:
+    """The hour the velocity check measured, if the store still holds that figure."""
+    if data is None or observed is None:
+        return None
+    hours = [i for i in data.intervals if i.start.date() == day]
+    peak = max(hours, key=lambda i: i.volumes.total_usd, default=None)
+    if peak is None or not math.isclose(peak.volumes.total_usd, observed, abs_tol=0.005):
+        return None
+    return peak.start.strftime("%H:%M")
+
+
+def _stale_notes(
+    results: Sequence[StoredResult], metrics: dict[str, AssetDay], runs: dict[date, StoredRun]
+) -> tuple[str, ...]:
+    """Where the store's current figures differ from what a daily check saw (data re-fetched)."""
+    notes = []
+    for r in results:
+        if r.check != "daily_usd" or r.observed is None or r.scope not in metrics:
+            continue
+        current = sum(v.total_usd for v in _day_intervals(metrics[r.scope], r.day))
+        if not math.isclose(current, r.observed, abs_tol=0.005):
+            notes.append(
+                f"{r.scope} on {r.day}: check run {r.run_id} saw {fmt.usd(r.observed)}, the store "
+                f"now holds {fmt.usd(current)}; run `liqrisk check --date {r.day}` again."
+            )
+    return tuple(notes)
+
+
+# --- figures -----------------------------------------------------------------------------------
+
+
+def _market_row(asset: str, exchange: ExchangeRef | None, v: Volumes) -> MarketRow:
+    return MarketRow(
+        asset=asset,
+        exchange=exchange,
+        count=v.total_count,
+        long_count=v.long_count,
+        short_count=v.short_count,
+        usd=v.total_usd,
+        long_usd=v.long_usd,
+        short_usd=v.short_usd,
+    )
+
+
+def _asset_market(settings: Settings, data: AssetDay) -> AssetMarket:
+    rows = tuple(
+        _market_row(data.asset, exchange_ref(settings, code), vols)
+        for code, vols in sorted(data.by_exchange.items(), key=lambda kv: (-kv[1].total_usd, kv[0]))
+    )
+    unattributed = data.totals.total_usd - sum(r.usd for r in rows)
+    return AssetMarket(
+        asset=data.asset,
+        total=_market_row(data.asset, None, data.totals),
+        exchanges=rows,
+        unattributed_usd=unattributed if abs(unattributed) >= 0.005 else 0.0,
+    )
+
+
+def _jurisdictions(markets: Sequence[AssetMarket]) -> tuple[JurisdictionRow, ...]:
+    usd: dict[str, float] = defaultdict(float)
+    exchanges: dict[str, dict[str, ExchangeRef]] = defaultdict(dict)
+    for market in markets:
+        for row in market.exchanges:
+            assert row.exchange is not None
+            usd[row.exchange.jurisdiction] += row.usd
+            exchanges[row.exchange.jurisdiction][row.exchange.code] = row.exchange
+        if market.unattributed_usd:
+            usd["not broken down by exchange"] += market.unattributed_usd
+            exchanges.setdefault("not broken down by exchange", {})
+    grand = sum(usd.values())
+    return tuple(
+        JurisdictionRow(
+            jurisdiction=name,
+            usd=value,
+            share=value / grand if grand else None,
+            exchanges=tuple(sorted(exchanges[name].values(), key=lambda e: e.code)),
+        )
+        for name, value in sorted(usd.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+
+
+def _unknown_exchanges(markets: Sequence[AssetMarket]) -> tuple[UnknownExchange, ...]:
+    usd: dict[str, float] = defaultdict(float)
+    assets: dict[str, set[str]] = defaultdict(set)
+    for market in markets:
+        for row in market.exchanges:
+            assert row.exchange is not None
+            if not row.exchange.known:
+                usd[row.exchange.code] += row.usd
+                assets[row.exchange.code].add(market.asset)
+    return tuple(
+        UnknownExchange(code, usd[code], tuple(sorted(assets[code]))) for code in sorted(usd)
+    )
+
+
+def _daily_totals(data: AssetDay) -> dict[date, float]:
+    totals: dict[date, float] = defaultdict(float)
+    for interval in data.intervals:
+        totals[interval.start.date()] += interval.volumes.total_usd
+    return totals
+
+
+def _moves(
+    metrics: dict[str, AssetDay], history: dict[str, AssetDay], n_days: int
+) -> tuple[Move, ...]:
+    moves = []
+    for asset, data in metrics.items():
+        past = _daily_totals(history[asset]) if asset in history else {}
+        baseline = sum(past.values()) / len(past) if past else None
+        moves.append(Move(asset, data.totals.total_usd / n_days, baseline, len(past)))
+
+    def rank(move: Move) -> tuple[int, float, str]:
+        change = move.change
+        return (change is None, -abs(change) if change is not None else 0.0, move.asset)
+
+    return tuple(sorted(moves, key=rank)[:3])
+
+
+def _coverage_row(data: AssetDay) -> CoverageRow:
+    received = {i.start for i in data.intervals}
+    step = timedelta(seconds=data.interval_seconds)
+    missing = []
+    moment = data.start
+    while moment < data.end:
+        if moment not in received:
+            missing.append(moment)
+        moment += step
+    return CoverageRow(data.asset, data.intervals_expected, data.intervals_received, tuple(missing))
+
+
+def _exchange_label(settings: Settings, code: str) -> str:
+    return settings.exchange_name(code) if code in settings.exchanges else f"{code} (unknown)"
+
+
+def _hours(start: datetime, end: datetime) -> list[datetime]:
+    count = int((end - start).total_seconds()) // 3600
+    return [start + timedelta(hours=h) for h in range(count)]
+
+
+def _chart_data(
+    settings: Settings, metrics: dict[str, AssetDay], start: datetime, end: datetime
+) -> ChartData:
+    assets = tuple(metrics)
+    # Exchanges by their USD over all assets; the tail folded into "other" to keep cells legible.
+    by_code: dict[str, float] = defaultdict(float)
+    for data in metrics.values():
+        for code, vols in data.by_exchange.items():
+            by_code[code] += vols.total_usd
+    ranked = [c for c, _ in sorted(by_code.items(), key=lambda kv: (-kv[1], kv[0]))]
+    shown, folded = ranked[:MAX_HEATMAP_EXCHANGES], ranked[MAX_HEATMAP_EXCHANGES:]
+    if folded:
+        shown = ranked[: MAX_HEATMAP_EXCHANGES - 1]
+        folded = ranked[MAX_HEATMAP_EXCHANGES - 1 :]
+    columns = tuple(shown) + (("other",) if folded else ())
+    rows = []
+    for data in metrics.values():
+        cells = [data.by_exchange[c].total_usd if c in data.by_exchange else 0.0 for c in shown]
+        if folded:
+            cells.append(
+                sum(data.by_exchange[c].total_usd for c in folded if c in data.by_exchange)
+            )
+        rows.append(tuple(cells))
+    labels = tuple(_exchange_label(settings, c) for c in shown) + (("other",) if folded else ())
+    exchange_heatmap = Heatmap(assets, columns, tuple(rows), labels)
+
+    hour_rows = []
+    for data in metrics.values():
+        by_hour = [0.0] * 24
+        for interval in data.intervals:
+            by_hour[interval.start.hour] += interval.volumes.total_usd
+        hour_rows.append(tuple(by_hour))
+    hour_heatmap = Heatmap(assets, tuple(f"{h:02d}" for h in range(24)), tuple(hour_rows))
+
+    hours = _hours(start, end)
+    series = []
+    for asset, data in metrics.items():
+        held = {i.start: i.volumes for i in data.intervals}
+        series.append(
+            HourlySeries(
+                asset,
+                tuple(held[h].long_usd if h in held else math.nan for h in hours),
+                tuple(held[h].short_usd if h in held else math.nan for h in hours),
+            )
+        )
+    return ChartData(start, end, exchange_heatmap, hour_heatmap, tuple(series))
+
+
+# --- data quality and provenance ---------------------------------------------------------------
+
+
+def _request_window(params_json: str) -> tuple[datetime, datetime] | None:
+    try:
+        params = json.loads(params_json)
+        start = datetime.fromisoformat(str(params["start_time"]).replace("Z", "+00:00"))
+        end = datetime.fromisoformat(str(params["end_time"]).replace("Z", "+00:00"))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return as_utc(start), as_utc(end)
+
+
+def _quarantined(
+    store: Store, source: str, start: datetime, end: datetime
+) -> tuple[QuarantinedSnapshot, ...]:
+    """Quarantined snapshots of the period: by the window they asked for, else by fetch time."""
+    stmt = (
+        select(
+            col(Snapshot.leaf_index),
+            col(Snapshot.fetched_at),
+            col(Snapshot.url),
+            col(Snapshot.params_json),
+            col(Snapshot.quarantine_reason),
+        )
+        .where(col(Snapshot.quarantined).is_(True), col(Snapshot.source) == source)
+        .order_by(col(Snapshot.leaf_index))
+    )
+    found = []
+    with store.session() as session:
+        for leaf, fetched, url, params_json, reason in session.execute(stmt):
+            fetched_at = as_utc(fetched)
+            window = _request_window(params_json)
+            overlaps = (
+                window[0] < end and window[1] > start
+                if window is not None
+                else start <= fetched_at < end
+            )
+            if overlaps:
+                found.append(QuarantinedSnapshot(leaf, fetched_at, url, reason or "unknown"))
+    return tuple(found)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _checkpoint_ref(latest: Checkpoint, leaf_hashes: Sequence[bytes]) -> CheckpointRef:
+    """The stored checkpoint, and whether the store's leaves still give its root."""
+    prefix = leaf_hashes[: latest.tree_size]
+    matches = (
+        len(prefix) == latest.tree_size and root_from_leaf_hashes(prefix).hex() == latest.root_hash
+    )
+    return CheckpointRef(
+        origin=latest.origin,
+        tree_size=latest.tree_size,
+        root_hash=latest.root_hash,
+        key_name=latest.key_name,
+        key_id=latest.key_id,
+        created_at=as_utc(latest.created_at),
+        root_matches=matches,
+    )
+
+
+def _provenance(
+    store: Store,
+    settings: Settings,
+    runs: dict[date, StoredRun],
+    missing_run_days: tuple[date, ...],
+    results: Sequence[StoredResult],
+) -> Provenance:
+    evidence = sorted({sha for r in results for sha in r.evidence})
+    snapshots = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    with store.session() as session:
+        for chunk in _chunks(evidence, _EVIDENCE_CHUNK):
+            stmt = select(col(Snapshot.fetched_at)).where(col(Snapshot.body_sha256).in_(chunk))
+            for (fetched,) in session.execute(stmt):
+                moment = as_utc(fetched)
+                snapshots += 1
+                first = moment if first is None or moment < first else first
+                last = moment if last is None or moment > last else last
+        leaves = (
+            session.execute(select(col(Snapshot.leaf_hash)).order_by(col(Snapshot.leaf_index)))
+            .scalars()
+            .all()
+        )
+        latest = (
+            session.execute(
+                select(Checkpoint)
+                .order_by(col(Checkpoint.tree_size).desc(), col(Checkpoint.id).desc())
+                .limit(1)
+            )
+            .scalars()
+            .first()
+        )
+    try:
+        leaf_hashes = [bytes.fromhex(h) for h in leaves]
+    except ValueError as exc:
+        raise RenderError(f"a snapshot's leaf hash is not hexadecimal: {exc}") from exc
+    checkpoint = None if latest is None else _checkpoint_ref(latest, leaf_hashes)
+    run_refs = []
+    for run in runs.values():
+        assert run.run.id is not None
+        run_refs.append(
+            RunRef(
+                id=run.run.id,
+                day=run.run.day,
+                started_at=as_utc(run.run.started_at),
+                limit_set_sha256=run.run.limit_set_sha256,
+                config_hash=run.run.config_hash,
+                software_version=run.run.software_version,
+            )
+        )
+    return Provenance(
+        runs=tuple(sorted(run_refs, key=lambda r: r.day)),
+        missing_run_days=missing_run_days,
+        evidence_hashes=len(evidence),
+        evidence_snapshots=snapshots,
+        fetched_first=first,
+        fetched_last=last,
+        tree_size=len(leaf_hashes),
+        merkle_root=root_from_leaf_hashes(leaf_hashes).hex(),
+        checkpoint=checkpoint,
+        limit_set_current=limit_set_hash(settings),
+        config_hash_current=settings.config_hash(),
+        software_version=SOFTWARE_VERSION,
+    )

@@ -1,0 +1,288 @@
+"""The frozen report model: every figure the report shows, as plain data.
+
+The templates and the charts read only these records; they never touch the store. That keeps the
+rendering pure (the same model always gives the same bytes) and lets tests build a model by hand.
+Records are frozen dataclasses of tuples, strings, numbers and dates: nothing mutable, nothing lazy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+Period = Literal["day", "week"]
+Badge = Literal["BREACH", "INCOMPLETE", "WARNING", "OK"]
+Unit = Literal["usd", "intervals"]
+
+
+@dataclass(frozen=True)
+class ExchangeRef:
+    """An exchange code as the source sent it, with the name and jurisdiction from config."""
+
+    code: str
+    name: str
+    jurisdiction: str
+    known: bool  # False: the code is missing from the exchange table (shown verbatim, flagged)
+
+
+@dataclass(frozen=True)
+class ScopeRef:
+    """A check's scope, ``BTC`` or ``BTC/binc``, split so the exchange can be named."""
+
+    raw: str
+    asset: str
+    exchange: ExchangeRef | None
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One stored check result, copied out of the store (the JSON attachment is made from these)."""
+
+    run_id: int
+    result_id: int
+    day: date
+    check: str
+    scope: str
+    observed: float | None
+    warn_at: float | None
+    limit: float | None
+    pct_of_limit: float | None
+    status: str
+    message: str
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A check result as the report shows it."""
+
+    day: date
+    check: str
+    title: str
+    scope: ScopeRef
+    status: str  # breach | warn | error | ok
+    observed: float | None
+    warn_at: float | None
+    limit: float | None
+    pct_of_limit: float | None
+    unit: Unit
+    message: str
+    # Filled by later work (persistent breaches, acknowledgements); the table has a slot for them.
+    since: date | None = None
+    acknowledged_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Move:
+    """An asset's daily USD against its trailing seven-day daily mean."""
+
+    asset: str
+    period_usd: float  # the day's USD; for a week, the mean per day
+    baseline_usd: float | None  # mean per day over the days of history found
+    baseline_days: int  # how many of the seven days before the period had any data
+
+    @property
+    def change(self) -> float | None:
+        if not self.baseline_usd:
+            return None
+        return (self.period_usd - self.baseline_usd) / self.baseline_usd
+
+    @property
+    def multiple(self) -> float | None:
+        if not self.baseline_usd:
+            return None
+        return self.period_usd / self.baseline_usd
+
+
+@dataclass(frozen=True)
+class MarketRow:
+    """One asset on one exchange (or on all of them, ``exchange is None``) over the period."""
+
+    asset: str
+    exchange: ExchangeRef | None
+    count: int
+    long_count: int
+    short_count: int
+    usd: float
+    long_usd: float
+    short_usd: float
+    # Overlays that do not exist yet (later work): always None, shown as "n/a".
+    funding_rate_8h: float | None = None
+    open_interest_usd: float | None = None
+
+    @property
+    def average_usd(self) -> float | None:
+        return self.usd / self.count if self.count else None
+
+    @property
+    def long_share(self) -> float | None:
+        return self.long_usd / self.usd if self.usd else None
+
+
+@dataclass(frozen=True)
+class AssetMarket:
+    asset: str
+    total: MarketRow  # the source's own all-exchange figures
+    exchanges: tuple[MarketRow, ...]  # largest USD first
+    unattributed_usd: float  # total minus the sum of the exchange breakdown (normally ~0)
+
+
+@dataclass(frozen=True)
+class JurisdictionRow:
+    jurisdiction: str
+    usd: float
+    share: float | None
+    exchanges: tuple[ExchangeRef, ...]
+
+
+@dataclass(frozen=True)
+class UnknownExchange:
+    code: str
+    usd: float
+    assets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    asset: str
+    expected: int
+    received: int
+    missing: tuple[datetime, ...]  # interval starts with no data, UTC
+
+    @property
+    def share(self) -> float | None:
+        return self.received / self.expected if self.expected else None
+
+
+@dataclass(frozen=True)
+class QuarantinedSnapshot:
+    leaf_index: int
+    fetched_at: datetime
+    url: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunRef:
+    id: int
+    day: date
+    started_at: datetime
+    limit_set_sha256: str
+    config_hash: str
+    software_version: str
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    """The latest signed checkpoint of the snapshot log, as stored."""
+
+    origin: str
+    tree_size: int
+    root_hash: str
+    key_name: str
+    key_id: str
+    created_at: datetime
+    root_matches: bool  # the root recomputed here over its first tree_size leaves is the same
+
+
+@dataclass(frozen=True)
+class Provenance:
+    runs: tuple[RunRef, ...]
+    missing_run_days: tuple[date, ...]
+    evidence_hashes: int  # distinct body SHA-256s the results cite
+    evidence_snapshots: int  # snapshots holding those bodies
+    fetched_first: datetime | None
+    fetched_last: datetime | None
+    tree_size: int
+    merkle_root: str  # hex, RFC 6962, over every snapshot's leaf hash in leaf order
+    checkpoint: CheckpointRef | None  # None: no checkpoint has been signed yet
+    limit_set_current: str
+    config_hash_current: str
+    software_version: str
+
+    @property
+    def limit_sets(self) -> tuple[str, ...]:
+        return tuple(sorted({r.limit_set_sha256 for r in self.runs}))
+
+    @property
+    def config_hashes(self) -> tuple[str, ...]:
+        return tuple(sorted({r.config_hash for r in self.runs}))
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    values: tuple[tuple[float, ...], ...]  # rows x columns
+    column_labels: tuple[str, ...] = ()  # what the axis shows, when not the column keys
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.column_labels or self.columns
+
+
+@dataclass(frozen=True)
+class HourlySeries:
+    asset: str
+    long_usd: tuple[float, ...]  # one per hour of the period; NaN where no data arrived
+    short_usd: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ChartData:
+    start: datetime
+    end: datetime
+    exchange_heatmap: Heatmap  # assets x exchanges, USD
+    hour_heatmap: Heatmap  # assets x hour of day (UTC), USD
+    chronology: tuple[HourlySeries, ...]
+
+
+@dataclass(frozen=True)
+class Counts:
+    breaches: int
+    warnings: int
+    errors: int
+    ok: int
+
+    @property
+    def total(self) -> int:
+        return self.breaches + self.warnings + self.errors + self.ok
+
+
+@dataclass(frozen=True)
+class ReportModel:
+    firm_name: str
+    period: Period
+    day: date  # the report date (the last day of a weekly report)
+    days: tuple[date, ...]  # every UTC day covered, in order
+    start: datetime
+    end: datetime
+    title: str
+    generated_at: datetime  # UTC; the only value that changes between renders of one store
+    source: str
+    badge: Badge
+    incomplete: bool
+    counts: Counts
+    total_usd: float
+    moves: tuple[Move, ...]
+    breach_sentences: tuple[str, ...]
+    findings: tuple[Finding, ...]  # breach, warn and error results, most severe first
+    markets: tuple[AssetMarket, ...]
+    jurisdictions: tuple[JurisdictionRow, ...]
+    unknown_exchanges: tuple[UnknownExchange, ...]
+    coverage: tuple[CoverageRow, ...]
+    coverage_results: tuple[Finding, ...]
+    quarantined: tuple[QuarantinedSnapshot, ...]
+    stale_notes: tuple[str, ...]
+    provenance: Provenance
+    charts: ChartData
+    results: tuple[StoredResult, ...]  # every stored result the report rests on
+
+    @property
+    def period_label(self) -> str:
+        return self.day.isoformat() if self.period == "day" else f"week:{self.day.isoformat()}"
+
+    @property
+    def has_followup(self) -> bool:
+        return any(f.since or f.acknowledged_by for f in self.findings)

@@ -1,0 +1,195 @@
+"""One HTTP GET done carefully, for every source: timeouts, retries, a size cap, redaction.
+
+:class:`HttpFetcher` sends a request until it succeeds or is final, and hands back every response
+it received as a :class:`~audit_store.snapshots.RawResponse` so the caller keeps each one byte for
+byte before anything else happens:
+
+* 429, 5xx and network errors (and whatever the source's ``is_transient`` says, such as OKX's rate
+  limit answered with HTTP 200 and code ``50011``) are retried with exponential backoff and full
+  jitter, honouring ``Retry-After`` (delta-seconds or an HTTP date), bounded in attempts and in the
+  total waiting time of one request. A retried response is still handed back, marked
+  ``extra["transient"]``, so it is kept too. The retry re-sends the *same* request, so a paging
+  walk resumes from the last good cursor.
+* A body larger than ``max_response_bytes`` is refused without being read further (the declared
+  ``Content-Length`` first, then the bytes as they stream in).
+* URLs are redacted before they are kept or shown: secret-looking query parameters and any secret
+  the source names (an API key) become ``REDACTED``.
+
+Library errors are translated: ``httpx`` failures become :class:`TransportError`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from audit_store.snapshots import RawResponse, redact_params, redact_url
+from reporting.errors import ResponseError, TransportError
+
+
+class RetryPolicy(Protocol):
+    """The settings a source gives its fetcher (``KaikoSource``, ``ExchangeApi``)."""
+
+    @property
+    def timeout_seconds(self) -> float: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def backoff_seconds(self) -> float: ...
+    @property
+    def backoff_max_seconds(self) -> float: ...
+    @property
+    def retry_budget_seconds(self) -> float: ...
+    @property
+    def max_response_bytes(self) -> int: ...
+
+
+def _never(_raw: RawResponse) -> bool:
+    return False
+
+
+class HttpFetcher:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        source_name: str,
+        settings_key: str,
+        transport: httpx.BaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+        secrets: Sequence[str] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        is_transient: Callable[[RawResponse], bool] = _never,
+    ) -> None:
+        self.policy = policy
+        self.source_name = source_name
+        self.settings_key = settings_key  # "kaiko", "binance": names the setting in messages
+        self.clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311  (jitter, not cryptography)
+        self._secrets = [s for s in secrets if s]
+        self._is_transient = is_transient
+        self.client = httpx.Client(
+            transport=transport,
+            headers={"Accept": "application/json", **(headers or {})},
+            timeout=httpx.Timeout(policy.timeout_seconds),
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def request(self, url: str, params: Mapping[str, str] | None = None) -> httpx.Request:
+        return self.client.build_request("GET", url, params=params)
+
+    def send_with_retries(
+        self, request: httpx.Request, kind: str
+    ) -> Generator[RawResponse, None, RawResponse]:
+        """Send ``request`` until it succeeds or is final: yields the transient failures on the way
+        and returns the final response (use with ``yield from``)."""
+        waited = 0.0
+        attempts = self.policy.max_attempts
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            try:
+                raw = self.send(request, kind)
+            except TransportError as exc:
+                delay = self._backoff(attempt)
+                if last or waited + delay > self.policy.retry_budget_seconds:
+                    raise TransportError(f"{exc} (gave up after {attempt} attempt(s))") from exc
+            else:
+                if not self.transient(raw):
+                    return raw
+                hinted = retry_after(raw.extra.get("retry_after"), self.clock())
+                delay = hinted if hinted is not None else self._backoff(attempt)
+                if last or waited + delay > self.policy.retry_budget_seconds:
+                    return raw  # final: the caller keeps it and reports the status
+                yield replace(raw, extra={**raw.extra, "transient": True, "attempt": attempt})
+            self._sleep(delay)
+            waited += delay
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def transient(self, raw: RawResponse) -> bool:
+        return raw.http_status == 429 or raw.http_status >= 500 or self._is_transient(raw)
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(
+            self.policy.backoff_max_seconds, self.policy.backoff_seconds * 2 ** (attempt - 1)
+        )
+        return self._rng.uniform(0, ceiling)
+
+    def send(self, request: httpx.Request, kind: str) -> RawResponse:
+        """One attempt: the response as a :class:`RawResponse`, or :class:`TransportError`."""
+        shown = self.redact(str(request.url))
+        cap = self.policy.max_response_bytes
+        setting = f"{self.settings_key}.max_response_bytes"
+        try:
+            response = self.client.send(request, stream=True)
+            try:
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > cap:
+                    raise ResponseError(
+                        f"GET {shown}: response of {declared} bytes exceeds the "
+                        f"cap of {cap} bytes ({setting})"
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():  # decoded content: what is kept and parsed
+                    size += len(chunk)
+                    if size > cap:
+                        raise ResponseError(
+                            f"GET {shown}: response exceeds the cap of {cap} bytes ({setting})"
+                        )
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+            finally:
+                response.close()
+        except httpx.TimeoutException as exc:
+            raise TransportError(f"GET {shown}: timed out ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise TransportError(
+                f"GET {shown}: {type(exc).__name__}: {self.redact(str(exc))}"
+            ) from exc
+        params = dict(parse_qsl(urlsplit(str(request.url)).query, keep_blank_values=True))
+        return RawResponse(
+            source=self.source_name,
+            kind=kind,
+            url=shown,
+            params={k: self.redact(v) for k, v in redact_params(params).items()},
+            fetched_at=self.clock(),
+            http_status=response.status_code,
+            body=body,
+            extra={"retry_after": response.headers.get("Retry-After")},
+        )
+
+    def redact(self, text: str) -> str:
+        shown = redact_url(text) if "://" in text else text
+        for secret in self._secrets:
+            shown = shown.replace(secret, "REDACTED")
+        return shown
+
+
+def retry_after(value: object, now: datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())

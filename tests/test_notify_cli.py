@@ -1,0 +1,131 @@
+"""`liqrisk outbox ...` and the daily job's notices, end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import reporting.pipeline
+from audit_store.db import Store
+from reporting.cli import main
+from reporting.config import load_settings
+from reporting.notify import enqueue_breach_notices, list_outbox
+from reporting.render import ReportFiles
+from tests.notify_helpers import DAY, SmtpServer, smtp_env, store_results
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out, err = capsys.readouterr()
+    code = exc.value.code
+    return (code if isinstance(code, int) else 0), out, err
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("LIQRISK_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("LIQRISK_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.delenv("LIQRISK_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+def test_outbox_drain_list_show(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = load_settings()
+    store = Store(settings.database_url)
+    store.create_schema()
+    store_results(store, DAY, {("daily_usd", "BTC"): "breach"})
+    with store.session() as session:
+        enqueue_breach_notices(session, settings, DAY)
+
+    code, out, _ = run(["outbox", "drain", "--json"], capsys)
+    assert code == 0 and len(json.loads(out)["delivered"]) == 1
+
+    code, out, _ = run(["outbox", "list", "--json", "--date", "2025-11-03"], capsys)
+    (message,) = json.loads(out)["messages"]
+    assert message["state"] == "delivered" and message["kind"] == "breach"
+    assert message["recipients"] == ["compliance@example.com", "risk-desk@example.com"]
+    assert message["delivered_at"] and message["message_id"].startswith("<")
+    assert message["items"] == [
+        {"check": "daily_usd", "scope": "BTC", "severity": "breach", "state": "new",
+         "result_id": message["items"][0]["result_id"]},
+    ]  # fmt: skip
+
+    code, out, _ = run(["outbox", "list", "--date", "2025-11-04"], capsys)
+    assert code == 0 and out.strip() == "0 message(s)"
+    code, out, _ = run(["outbox", "list"], capsys)
+    assert "delivered" in out and message["key"] in out
+
+    code, out, _ = run(["outbox", "show", message["key"]], capsys)
+    assert code == 0 and "#1 delivered" in out and message["message_id"] in out
+    code, out, _ = run(["outbox", "show", str(message["id"]), "--raw"], capsys)
+    eml = next((env / "reports" / "outbox").glob("*.eml")).read_bytes()
+    assert out.encode() == eml.replace(b"\r\n", b"\n") or out.encode() == eml
+
+    code, _, err = run(["outbox", "show", "nope"], capsys)
+    assert code == 2 and err.startswith("liqrisk: error: no message 'nope'")
+
+
+def test_outbox_drain_exits_1_when_a_message_is_given_up(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = SmtpServer()
+    server.start()
+    try:
+        for name, value in smtp_env(server).items():
+            monkeypatch.setenv(name, value)
+        settings = load_settings()
+        store = Store(settings.database_url)
+        store.create_schema()
+        store_results(store, DAY, {("daily_usd", "BTC"): "breach"})
+        with store.session() as session:
+            enqueue_breach_notices(session, settings, DAY)
+        server.handler.script = ["550 5.7.1 Relaying denied"]
+        code, out, err = run(["outbox", "drain"], capsys)
+    finally:
+        server.stop()
+    assert code == 1 and "1 delivered" in out and "1 given up" in out  # the ops notice got out
+    assert "given up: breach:2025-11-03:" in err
+
+
+def test_daily_job_mails_the_rendered_report_once(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quick start with an SMTP server: report (the rendered PDF) and breaches, then the day
+    again: nothing twice."""
+    server = SmtpServer()
+    server.start()
+    try:
+        for name, value in smtp_env(server).items():
+            monkeypatch.setenv(name, value)
+        code, out, _ = run(["daily"], capsys)
+        assert code == 0 and "outbox: 2 delivered" in out
+        # The day again: fetched and checked anew; the report is not rendered again (seconds of
+        # WeasyPrint that the outbox does not look at: its keys are per kind, day and group).
+        html, pdf = (
+            next((env / "reports").rglob(f"liqrisk-report-*.{x}")) for x in ("html", "pdf")
+        )
+        files = ReportFiles(html, pdf, sha256(html.read_bytes()), sha256(pdf.read_bytes()))
+        monkeypatch.setattr(reporting.pipeline, "render_report", lambda *a, **k: files)
+        code, out, _ = run(["daily"], capsys)
+        assert code == 0 and "outbox: 0 delivered" in out
+    finally:
+        server.stop()
+    assert len(server.received) == 2
+    (report,) = [r for r in server.received if "risk report" in str(r.message["Subject"])]
+    (attached,) = report.message.iter_attachments()
+    pdf_path = next((env / "reports").rglob("liqrisk-report-*.pdf"))
+    assert attached.get_filename() == pdf_path.name
+    assert attached.get_content() == pdf_path.read_bytes()
+    settings = load_settings()
+    entries = {e.kind: e for e in list_outbox(Store(settings.database_url))}
+    assert set(entries) == {"report", "breach"} and entries["breach"].items
