@@ -97,11 +97,27 @@ def load_period(
     end: datetime,
     interval_seconds: int = HOUR,
 ) -> dict[str, AssetDay]:
-    """Every asset's current figures in [start, end), keyed by upper-case asset code."""
+    """Every asset's current figures in [start, end), keyed by upper-case asset code.
+
+    An interval's current version is everything the latest snapshot holding it says about it: its
+    total and its exchange breakdown together, never a mix of rows from different fetches.
+    """
     wanted = [a.upper() for a in assets]
     iv = IntervalVolume
     stmt = (
-        select(iv, col(Snapshot.leaf_index), col(Snapshot.body_sha256))
+        select(
+            col(iv.asset),
+            col(iv.exchange),
+            col(iv.interval_start),
+            col(iv.long_count),
+            col(iv.short_count),
+            col(iv.total_count),
+            col(iv.long_usd),
+            col(iv.short_usd),
+            col(iv.total_usd),
+            col(Snapshot.leaf_index),
+            col(Snapshot.body_sha256),
+        )
         .join(Snapshot, col(Snapshot.id) == col(iv.snapshot_id))
         .where(
             col(iv.source) == source,
@@ -113,23 +129,29 @@ def load_period(
         )
         .order_by(col(Snapshot.leaf_index), col(iv.row_index))
     )
-    current: dict[tuple[str, str, datetime], tuple[IntervalVolume, str]] = {}
+    current: dict[tuple[str, datetime], _Version] = {}
     with store.session() as session:
-        for row, _leaf, sha in session.execute(stmt):
-            # Later leaves overwrite earlier ones: the latest snapshot is the current value.
-            current[(row.asset, row.exchange, as_utc(row.interval_start))] = (row, sha)
+        for asset, exchange, moment, lc, sc, tc, lu, su, tu, leaf, sha in session.execute(stmt):
+            key = (asset, as_utc(moment))
+            version = current.get(key)
+            if version is None or leaf > version.leaf:  # rows come in leaf order: newer wins
+                version = current[key] = _Version(leaf, sha)
+            vols = Volumes(lc, sc, tc, lu, su, tu)
+            if exchange == ALL_EXCHANGES:
+                version.total = vols
+            else:
+                version.exchanges[exchange] = vols
     return {a: _assemble(a, source, start, end, interval_seconds, current) for a in wanted}
 
 
-def _volumes(row: IntervalVolume) -> Volumes:
-    return Volumes(
-        row.long_count,
-        row.short_count,
-        row.total_count,
-        row.long_usd,
-        row.short_usd,
-        row.total_usd,
-    )
+@dataclass
+class _Version:
+    """What one snapshot says about one interval, while the query is read."""
+
+    leaf: int
+    sha: str
+    total: Volumes | None = None
+    exchanges: dict[str, Volumes] = field(default_factory=dict)
 
 
 def _assemble(
@@ -138,23 +160,14 @@ def _assemble(
     start: datetime,
     end: datetime,
     interval_seconds: int,
-    current: dict[tuple[str, str, datetime], tuple[IntervalVolume, str]],
+    current: dict[tuple[str, datetime], _Version],
 ) -> AssetDay:
-    totals_by_start: dict[datetime, tuple[Volumes, str]] = {}
-    exchanges_by_start: dict[datetime, dict[str, Volumes]] = {}
-    evidence: set[str] = set()
-    for (row_asset, exchange, moment), (row, sha) in current.items():
-        if row_asset != asset:
-            continue
-        evidence.add(sha)
-        if exchange == ALL_EXCHANGES:
-            totals_by_start[moment] = (_volumes(row), sha)
-        else:
-            exchanges_by_start.setdefault(moment, {})[exchange] = _volumes(row)
     intervals = tuple(
-        Interval(moment, vols, dict(sorted(exchanges_by_start.get(moment, {}).items())), sha)
-        for moment, (vols, sha) in sorted(totals_by_start.items())
+        Interval(moment, version.total, dict(sorted(version.exchanges.items())), version.sha)
+        for (row_asset, moment), version in sorted(current.items(), key=lambda kv: kv[0][1])
+        if row_asset == asset and version.total is not None
     )
+    evidence = {i.snapshot_sha256 for i in intervals}
     totals = sum((i.volumes for i in intervals), Volumes())
     by_exchange: dict[str, Volumes] = {}
     for interval in intervals:

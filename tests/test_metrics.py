@@ -1,0 +1,38 @@
+"""Current values: the latest snapshot holding an interval speaks for all of it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from audit_store.db import Store
+from reporting.metrics import load_period
+from tests.factories import store_hours
+
+H = datetime(2025, 11, 3, tzinfo=UTC)
+
+
+def test_a_refetch_replaces_the_whole_interval_not_row_by_row(store: Store) -> None:
+    store_hours(store, "btc", {H: {"binc": (1, 100.0, 0, 0.0), "okex": (0, 0.0, 2, 50.0)}})
+    store_hours(store, "btc", {H: {"binc": (1, 120.0, 0, 0.0)}})  # okex no longer reported
+    (btc,) = load_period(
+        store, source="demo", assets=["btc"], start=H, end=H + timedelta(hours=1)
+    ).values()
+    assert btc.totals.total_usd == pytest.approx(120.0)
+    assert set(btc.by_exchange) == {"binc"}  # no stale okex row from the first fetch
+    assert len(btc.evidence) == 1
+
+
+def test_other_intervals_keep_their_own_latest_version(store: Store) -> None:
+    first = store_hours(
+        store,
+        "btc",
+        {H: {"binc": (1, 10.0, 0, 0.0)}, H + timedelta(hours=1): {"binc": (1, 20.0, 0, 0.0)}},
+    )
+    store_hours(store, "btc", {H + timedelta(hours=1): {"binc": (1, 25.0, 0, 0.0)}})
+    (btc,) = load_period(
+        store, source="demo", assets=["btc"], start=H, end=H + timedelta(hours=2)
+    ).values()
+    assert [i.volumes.total_usd for i in btc.intervals] == [10.0, 25.0]
+    assert len(btc.evidence) == 2 and first
