@@ -13,7 +13,10 @@ the application's errors extend it in ``reporting.errors``::
     │   ├── SchemaError             the schema is missing or another version; run `liqrisk init`
     │   └── AppendOnlyViolation     an UPDATE or DELETE on an audit table was attempted
     ├── IntegrityError              audit_store: the store was found altered (see verify.py)
-    │   └── ProofError              a Merkle proof or a signed note does not verify
+    │   ├── ProofError              a Merkle proof or a signed note does not verify
+    │   └── UnsafeArchiveError      an audit package is unsafe to unpack (absolute path, '..',
+    │                               link, oversize or too many members, zip bomb)
+    ├── ExportError                 audit_store: an audit package could not be written or read
     ├── SigningKeyError             audit_store: the checkpoint signing key is missing, malformed,
     │                               or would be overwritten
     ├── ConfigError                 reporting: a config file or variable is missing or invalid
@@ -59,3 +62,14 @@ class SigningKeyError(LiqriskError):
 
     Messages name the key's file or variable, never its content.
     """
+
+
+class UnsafeArchiveError(IntegrityError):
+    """An audit package's zip would write outside its folder, or is too big to unpack safely.
+
+    Raised before anything is extracted; the message names the offending member.
+    """
+
+
+class ExportError(LiqriskError):
+    """An audit package could not be written or read: an empty range, a file system error."""

@@ -184,5 +184,6 @@ def append_interval_rows(
         for i, row in enumerate(rows)
     ]
     if payload:
-        session.execute(insert(IntervalVolume), payload)
+        # A Core insert of the table (executemany), not the ORM's bulk path: no objects built.
+        session.connection().execute(insert(IntervalVolume.__table__), payload)  # type: ignore[attr-defined]
     return len(payload)

@@ -172,6 +172,6 @@ def append_derived_rows(
         {"snapshot_id": snapshot.id, "row_index": i, **{k: row[k] for k in fields}}
         for i, row in enumerate(rows)
     ]
-    if payload:
-        session.execute(insert(DERIVED_TABLES[table]), payload)
+    if payload:  # a Core executemany: no ORM bookkeeping per row
+        session.execute(insert(SQLModel.metadata.tables[table]), payload)
     return len(payload)

@@ -19,6 +19,7 @@ import typer
 from audit_store.db import Store
 from audit_store.errors import LiqriskError
 from reporting.config import Settings, load_settings
+from reporting.limits_cli import ack, limits_app
 from reporting.records import FetchSummary
 
 app = typer.Typer(
@@ -28,6 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(limits_app, name="limits")  # the limit framework: reporting.limits_cli
+app.command("ack")(ack)
 
 ConfigOption = Annotated[
     Path | None,
@@ -487,7 +490,7 @@ def check(date_: DateOption, as_json: JsonOption = False) -> None:
                     "config_hash": stored.run.config_hash,
                 },
                 "metrics": _metrics_json(metrics),
-                "results": [_result_json(r) for r in stored.results],
+                "results": [{**_result_json(r), **stored.extras_json(r)} for r in stored.results],
             }
         )
         return
@@ -581,6 +584,12 @@ def verify(
     result = verify_store(store, derived_rows, trusted_keys=trusted_keys(settings, trusted_key))
     for found in verify_derived_tables(store):  # funding, open interest, OKX orders, instruments
         result.add(found.table, found.record_id, found.message)
+    from reporting.schedule.status import record_verify
+
+    try:
+        record_verify(store, result, datetime.now(UTC))  # what `liqrisk status` shows
+    except LiqriskError as exc:  # the verdict stands even when it cannot be recorded
+        typer.echo(f"liqrisk: warning: the outcome was not recorded: {exc}", err=True)
     if as_json:
         _print_json(result.to_json())
     else:
@@ -588,6 +597,173 @@ def verify(
             typer.echo(line)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command("export")
+def export_cmd(
+    start: Annotated[str, typer.Option("--start", help="First UTC day, YYYY-MM-DD.")],
+    end: Annotated[
+        str, typer.Option("--end", help="UTC day the range stops before (excluded), YYYY-MM-DD.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The zip to write (replaced if it exists).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Write the audit package of [start, end) that a regulator checks with python3 alone.
+
+    Signs a checkpoint of the log first (or reuses the latest); report files come from reports_dir.
+    The same store and range give the same bytes.
+    """
+    from audit_store.export import export_package
+    from reporting.evidence import key_path
+
+    days = []
+    for option, value in (("--start", start), ("--end", end)):
+        try:
+            days.append(date.fromisoformat(value))
+        except ValueError:
+            _fail(f"{option} {value!r} is not a date in YYYY-MM-DD form")
+    settings = _settings()
+    result = export_package(
+        _store(settings),
+        start=days[0],
+        end=days[1],
+        out=out,
+        origin=settings.audit.origin,
+        key_path=key_path(settings),
+        reports_dir=settings.reports_dir,
+    )
+    if as_json:
+        _print_json({**vars(result), "path": str(result.path), "notes": list(result.notes)})
+        return
+    typer.echo(f"audit package: {result.path} ({result.files} files, {result.size} bytes)")
+    typer.echo(f"  sha256 {result.sha256}")
+    typer.echo(f"  {result.leaves} raw snapshots of {days[0]} up to {days[1]} (end excluded)")
+    link = result.previous_tree_size
+    typer.echo(
+        f"  checkpoint: {result.tree_size} leaves, root {result.root_hash}; "
+        + ("the first export" if link is None else f"extends the previous export's ({link})")
+    )
+    typer.echo(f"  signing key fingerprint (SHA-256): {result.fingerprint}")
+    for note in result.notes:
+        typer.echo(f"  note: {note}")
+
+
+@app.command("verify-export")
+def verify_export_cmd(
+    package: Annotated[Path, typer.Argument(help="The audit package (zip) to check.")],
+    expect_key: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-key",
+            metavar="FINGERPRINT",
+            help="Fail unless the signing key has this SHA-256 fingerprint (as published).",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check an audit package as its verify.py does; refuse unsafe zips; exit 1 on a failure."""
+    from audit_store.export_verify import verify_export
+
+    result = verify_export(package, expect_key=expect_key)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        for line in result.lines():
+            typer.echo(line)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run_cmd(
+    instance: Annotated[
+        str | None,
+        typer.Option(
+            "--instance",
+            help="This daemon's name, for its job store table (default: schedule.instance, "
+            "else the host name). Daemons sharing a database need different names.",
+        ),
+    ] = None,
+    catch_up: Annotated[
+        bool,
+        typer.Option(
+            "--catch-up/--no-catch-up",
+            help="First fetch since the watermarks, report missing days, publish, drain.",
+        ),
+    ] = True,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR (to stderr).")
+    ] = "INFO",
+) -> None:
+    """Run the scheduler daemon: the jobs of [schedule], each period exactly once.
+
+    Stops on SIGTERM or Ctrl-C after the running jobs finish (a fetch stops between pages, the
+    daily job between days; the next start resumes them) and exits 0.
+    """
+    import logging
+
+    from reporting.schedule.daemon import run_daemon
+
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        _fail(f"--log-level {log_level!r} is not DEBUG, INFO, WARNING or ERROR")
+    settings = _settings()
+    logging.basicConfig(  # libraries (APScheduler, httpx, WeasyPrint) say only what goes wrong
+        level=level if level <= logging.DEBUG else max(level, logging.WARNING),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("liqrisk").setLevel(level)
+    run_daemon(settings, instance=instance, catch_up_first=catch_up)
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """The daemon's jobs (last and next runs), watermark lag, outbox backlog, last checkpoint,
+    last verify."""
+    from reporting.schedule.status import gather
+
+    settings = _settings()
+    found = gather(_store(settings), settings, datetime.now(UTC))
+    if as_json:
+        _print_json(found.to_json())
+        return
+    for job in found.jobs:
+        last = job.last
+        typer.echo(f"{job.job:10} {job.trigger}")
+        if last is not None:
+            ended = last.ended_at.isoformat(timespec="seconds") if last.ended_at else "-"
+            typer.echo(f"  last: {last.period} {last.status} at {ended}: {last.detail}")
+        for run in job.active:
+            since = run.started_at.isoformat(timespec="seconds")
+            typer.echo(f"  {run.status}: {run.period} by {run.owner} since {since}: {run.detail}")
+        for name, when in sorted(job.next_runs.items()):
+            typer.echo(f"  next ({name}): {when.isoformat(timespec='seconds') if when else '-'}")
+        if job.failed_periods:
+            typer.echo(f"  periods whose last run failed: {job.failed_periods}")
+    for w in found.watermarks:
+        typer.echo(
+            f"watermark {w.source} {w.dataset} {w.asset}: {w.watermark:%Y-%m-%d %H:%M} UTC, "
+            f"{w.lag_seconds / 3600:.1f} h behind"
+        )
+    box = found.outbox
+    oldest = f", oldest {box.oldest:%Y-%m-%d %H:%M} UTC" if box.oldest else ""
+    typer.echo(
+        f"outbox: {box.waiting} waiting ({box.pending} new, {box.retry} to retry, "
+        f"{box.sending} sending){oldest}; {box.failed} given up"
+    )
+    cp = found.checkpoint
+    if cp is None:
+        typer.echo("checkpoint: none signed yet")
+    else:
+        published = f"; published {cp.published} ({cp.published_tree_size})" if cp.published else ""
+        typer.echo(f"checkpoint: {cp.tree_size} leaves, {cp.created_at:%Y-%m-%d %H:%M}{published}")
+    v = found.verify
+    if v is None:
+        typer.echo("verify: never run (`liqrisk verify`)")
+    else:
+        verdict = "OK" if v.ok else f"FAILED ({v.discrepancies} discrepancies)"
+        typer.echo(f"verify: {verdict} at {v.at:%Y-%m-%d %H:%M} UTC, {v.leaves} leaves")
 
 
 outbox_app = typer.Typer(

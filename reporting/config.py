@@ -2,7 +2,9 @@
 
 Where the file comes from, first match wins: ``--config PATH`` > ``$LIQRISK_CONFIG`` >
 ``./liqrisk.toml`` > the packaged ``config/liqrisk.toml``. The exchange table is read from the file
-named by ``exchanges_file`` beside the config file, or the packaged one when there is none.
+named by ``exchanges_file`` beside the config file, or the packaged one when there is none; so is
+the limit set, from ``limits_file`` (default ``limits.toml``; see :mod:`reporting.limits`), unless
+the config file has ``[limits]`` tables of its own.
 
 Environment variables override the file (and are the only place secrets come from):
 ``LIQRISK_DATABASE_URL``, ``LIQRISK_REPORTS_DIR``, ``LIQRISK_KAIKO_BASE_URL``, ``KAIKO_API_KEY``,
@@ -38,14 +40,15 @@ from pydantic import (
 
 from audit_store.canonical import canonical_json
 from reporting.errors import ConfigError
+from reporting.limits import LimitSet as LimitSet
+from reporting.limits import Threshold as Threshold
+from reporting.limits import scope_problems
 from reporting.resources import config_dir, default_config_file
 
 KAIKO_REGION_HOSTS = {
     "eu": "https://eu.market-api.kaiko.io",
     "us": "https://us.market-api.kaiko.io",
 }
-
-PositiveMoney = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -123,30 +126,7 @@ class FetchSettings(_Strict):
         return tuple(a.lower() for a in value)
 
 
-class Threshold(_Strict):
-    warn: PositiveMoney
-    breach: PositiveMoney
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Threshold:
-        if self.warn > self.breach:
-            raise ValueError(f"warn ({self.warn}) must not exceed breach ({self.breach})")
-        return self
-
-
-class ScopedThreshold(Threshold):
-    """A default threshold with per-scope overrides (an asset code, or ``ASSET/exchange``)."""
-
-    overrides: dict[str, Threshold] = Field(default_factory=dict)
-
-    def for_scope(self, scope: str) -> Threshold:
-        return self.overrides.get(scope, Threshold(warn=self.warn, breach=self.breach))
-
-
-class Limits(_Strict):
-    daily_usd: ScopedThreshold  # per asset, all exchanges, UTC day
-    daily_usd_exchange: ScopedThreshold  # per asset x exchange, UTC day
-    velocity_usd: ScopedThreshold  # per asset, largest single hour of the day
+Limits = LimitSet  # the limit set, read from its own file (limits_file): see reporting.limits
 
 
 NoticeSeverity = Literal["breach", "warn"]
@@ -300,6 +280,80 @@ class Audit(_Strict):
     retention_days: int = Field(default=1826, ge=1, le=2557)  # raw bodies; the log is never pruned
 
 
+class JobTrigger(_Strict):
+    """When one of the daemon's jobs fires: a crontab line (in ``schedule.timezone``) or an
+    interval in seconds (counted from 2000-01-01 UTC, so every process fires at the same times)."""
+
+    enabled: bool = True
+    # "minute hour day month day_of_week" as APScheduler 3 reads it: name weekdays (mon-sun), since
+    # its numbers start at 0 = Monday, not Sunday as in crontab(5).
+    cron: str | None = None
+    every_seconds: int | None = Field(default=None, ge=1, le=31 * 86_400)
+
+    @field_validator("cron")
+    @classmethod
+    def _crontab(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value, timezone="UTC")
+            except ValueError as exc:
+                raise ValueError(
+                    f"not a crontab line (minute hour day month weekday): {exc}"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> JobTrigger:
+        if self.cron is not None and self.every_seconds is not None:
+            raise ValueError("give cron or every_seconds, not both")
+        if self.enabled and self.cron is None and self.every_seconds is None:
+            raise ValueError("give cron or every_seconds (or enabled = false)")
+        return self
+
+
+class Schedule(_Strict):
+    """``liqrisk run``: the daemon's jobs, and how it makes each period happen exactly once."""
+
+    timezone: str = "UTC"  # IANA name the cron lines are read in
+    fetch: JobTrigger = JobTrigger(cron="5 * * * *")  # closed intervals since the watermarks
+    daily: JobTrigger = JobTrigger(cron="30 0 * * *")  # check, report, notify: the previous UTC day
+    drain: JobTrigger = JobTrigger(every_seconds=60)  # deliver what waits in the outbox
+    checkpoint: JobTrigger = JobTrigger(cron="45 0 * * *")  # sign and publish the day's checkpoint
+    checkpoint_dir: Path | None = None  # where it is published; default <reports_dir>/checkpoint
+    sources: tuple[str, ...] = ()  # what the fetch job fetches; empty: fetch.default_source
+    catchup_days: int = Field(default=7, ge=1, le=366)  # days back to look for missing reports
+    working_timeout_seconds: float = Field(default=900.0, ge=1)  # silent claims are taken over
+    misfire_grace_seconds: int = Field(default=600, ge=1)  # a fire this late still runs
+    max_attempts: int = Field(default=3, ge=1, le=100)  # failed runs of a period, then given up
+    workers: int = Field(default=4, ge=1, le=32)  # jobs running at once in one daemon
+    instance: str = Field(default="", pattern=r"^[A-Za-z0-9_-]{0,40}$")  # "": the host name
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone name (UTC, Europe/London, ...)") from None
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from reporting.ingest import FETCH_SOURCES
+
+        for source in value:
+            if source not in FETCH_SOURCES:
+                raise ValueError(
+                    f"unknown source {source!r}; choose from {', '.join(FETCH_SOURCES)}"
+                )
+        return value
+
+
 class Exchange(_Strict):
     name: str
     jurisdiction: str
@@ -310,16 +364,18 @@ class Settings(_Strict):
     database_url: str = "sqlite:///liqrisk.db"
     reports_dir: Path = Path("reports")
     exchanges_file: str = "exchanges.toml"
+    limits_file: str = "limits.toml"  # beside this file, else the packaged one; or inline [limits]
     audit: Audit = Audit()
     fetch: FetchSettings = FetchSettings()
     kaiko: KaikoSource = KaikoSource()
     binance: ExchangeApi = ExchangeApi(base_url="https://fapi.binance.com")
     okx: ExchangeApi = ExchangeApi(base_url="https://www.okx.com")
     quality: Quality = Quality()
-    limits: Limits
+    limits: LimitSet  # from limits_file, or this file's own [limits] tables
     email: Email = Email()
     smtp: Smtp = Smtp()
     notify: Notify = Notify()
+    schedule: Schedule = Schedule()
     exchanges: dict[str, Exchange] = Field(default_factory=dict)
     config_file: Path | None = None  # where this came from, for messages
 
@@ -334,6 +390,7 @@ class Settings(_Strict):
                 "kaiko": {"api_key"},
                 "smtp": {"password", "user", "host", "port"},
                 "audit": {"signing_key_file"},
+                "schedule": True,  # when things run, not what they compute
             },
         )
         return hashlib.sha256(canonical_json(data)).hexdigest()
@@ -419,10 +476,75 @@ def load_settings(explicit: Path | None = None, env: Mapping[str, str] | None = 
         sources[".".join(keys)] = f"${var}"
     data["config_file"] = str(path)
 
+    if "limits" in raw:  # inline [limits] tables: the limit set of this file, not limits_file
+        if "limits_file" in raw:
+            raise ConfigError(f"{path}: keys limits and limits_file: give one, not both")
+        limits_path = path
+    else:
+        limits_path = _limits_path(path, raw.get("limits_file"))
+        data["limits"] = load_limits(limits_path)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe_validation(path, exc, sources)) from None
+    if limits_path == path:
+        settings.limits.from_file(f"{path} [limits]")
+    check_limit_scopes(settings, settings.limits, limits_path)
+    return settings
+
+
+def _limits_path(config_path: Path, name: Any) -> Path:
+    """``limits_file`` beside the config; the packaged file when the default name is absent."""
+    if name is None:
+        beside = (config_path.parent / "limits.toml").resolve()
+        return beside if beside.is_file() else config_dir() / "limits.toml"
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{config_path}: key limits_file = {name!r}: must be a file name")
+    named = (config_path.parent / name).resolve()
+    if not named.is_file():
+        raise ConfigError(f"{config_path}: key limits_file = {name!r}: no such file {named}")
+    return named
+
+
+def load_limits(path: Path) -> LimitSet:
+    """Read and validate a limit set file; errors name the file, the key and the value."""
+    raw = _read_toml(path)
+    try:
+        return LimitSet.model_validate(raw).from_file(str(path))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(part) for part in err["loc"])
+            value = err.get("input")
+            shown = "" if isinstance(value, dict | list) else f" = {value!r}"
+            if err["type"] == "missing":
+                problems.append(f"{path}: key {key} is required")
+            elif err["type"] == "extra_forbidden":
+                problems.append(f"{path}: unknown key {key}{shown}{_unknown_key_hint(key)}")
+            else:
+                problems.append(f"{path}: key {key}{shown}: {err['msg']}")
+        raise ConfigError("; ".join(problems)) from None
+
+
+def _unknown_key_hint(key: str) -> str:
+    parts = key.split(".")
+    if len(parts) == 2 and parts[1] in ("exchange", "jurisdiction", "asset_exchange"):
+        return f" ({parts[0]} is checked per asset; those scopes apply to per-exchange checks)"
+    if len(parts) == 1:
+        known = ", ".join(n for n in LimitSet.model_fields)
+        return f" (the checks are: {known})"
+    return ""
+
+
+def check_limit_scopes(settings: Settings, limits: LimitSet, path: Path) -> list[str]:
+    """Refuse override keys naming an exchange or jurisdiction the exchange table does not know;
+    return the warnings (assets not fetched now), each naming file, key and value."""
+    jurisdictions = {code: ex.jurisdiction for code, ex in settings.exchanges.items()}
+    found = scope_problems(limits, settings.fetch.assets, jurisdictions)
+    errors = [f"{path}: key {k} = {v!r}: {why}" for sev, k, v, why in found if sev == "error"]
+    if errors:
+        raise ConfigError("; ".join(errors))
+    return [f"{path}: key {k} = {v!r}: {why}" for sev, k, v, why in found if sev != "error"]
 
 
 def _describe_validation(path: Path, exc: ValidationError, sources: Mapping[str, str]) -> str:

@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlalchemy import Executable, Table, bindparam, literal_column, select
+from sqlmodel import Session, SQLModel, col
 
 from audit_store import SOFTWARE_VERSION
 from audit_store.canonical import as_utc
 from audit_store.db import Store
-from audit_store.models import IntervalVolume, Snapshot
+from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
 from audit_store.snapshots import (
     RawResponse,
     append_interval_rows,
@@ -136,6 +136,21 @@ def _key(asset: str, exchange: str, start: datetime, seconds: int) -> _Key:
     return (asset, exchange, as_utc(start), seconds)
 
 
+_IV: Table = SQLModel.metadata.tables["interval_volume"]
+_ANY_STORED: Executable = (
+    select(literal_column("1"))
+    .select_from(_IV)
+    .where(
+        _IV.c.source == bindparam("source"),
+        _IV.c.asset == bindparam("asset"),
+        _IV.c.exchange == ALL_EXCHANGES,  # every stored interval has its total row
+        _IV.c.interval_start >= bindparam("lo"),
+        _IV.c.interval_start <= bindparam("hi"),
+    )
+    .limit(1)
+)
+
+
 def _corrections(
     session: Session, source: str, records: Sequence[IntervalRecord]
 ) -> tuple[int, int | None]:
@@ -143,13 +158,23 @@ def _corrections(
     change (``None`` when none)."""
     if not records:
         return 0, None
+    starts = [r.interval_start for r in records]
+    assets = sorted({r.asset for r in records})
+    connection = session.connection()
+    if not any(
+        connection.execute(
+            _ANY_STORED,
+            {"source": source, "asset": a, "lo": min(starts), "hi": max(starts)},
+        ).first()
+        for a in assets
+    ):
+        return 0, None  # nothing stored for these intervals yet (every backfill page): no query
     new = {
         _key(r.asset, r.exchange, r.interval_start, r.interval_seconds): tuple(
             getattr(r, v) for v in _VALUES
         )
         for r in records
     }
-    starts = [r.interval_start for r in records]
     query = (
         select(
             col(IntervalVolume.asset),
@@ -162,7 +187,10 @@ def _corrections(
         .join(Snapshot, col(Snapshot.id) == IntervalVolume.snapshot_id)
         .where(
             col(IntervalVolume.source) == source,
-            col(IntervalVolume.asset).in_(sorted({r.asset for r in records})),
+            col(IntervalVolume.asset).in_(assets),
+            # The exchanges too, so the (source, asset, exchange, interval_start) index seeks
+            # straight to the page's intervals instead of scanning the asset's history.
+            col(IntervalVolume.exchange).in_(sorted({r.exchange for r in records})),
             col(IntervalVolume.interval_start) >= min(starts),
             col(IntervalVolume.interval_start) <= max(starts),
             col(Snapshot.quarantined).is_(False),

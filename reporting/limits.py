@@ -15,6 +15,9 @@ Scopes, and which value applies (a scope's own value overrides the wider one):
 3. ``jurisdiction.SC``: every exchange whose jurisdiction (``exchanges.toml``) has that ISO code;
 4. the table's own ``warn``/``breach``: global.
 
+The first layout, ``overrides = {BTC = ..., "BTC/binc" = ...}`` in a check's table, is still read
+(an asset code is an ``asset`` override, ``ASSET/exchange`` an ``asset_exchange`` one).
+
 Checks per asset (result scope ``BTC``) take ``asset`` overrides only; checks per asset and exchange
 (result scope ``BTC/binc``) take all four. A scope that no value reaches is not checked: a table
 with only ``asset_exchange."BTC/binc"`` checks BTC on Binance and nothing else. A status is
@@ -28,7 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -82,6 +85,23 @@ class AssetLimits(_Strict):
     warn: NonNegative | None = None
     breach: NonNegative | None = None
     asset: dict[str, Threshold] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _earlier_spelling(cls, data: Any) -> Any:
+        """``overrides = {BTC = ..., "BTC/binc" = ...}``, the first layout, is still read."""
+        if not isinstance(data, dict) or "overrides" not in data:
+            return data
+        out = {k: v for k, v in data.items() if k != "overrides"}
+        overrides = data["overrides"]
+        if not isinstance(overrides, dict):
+            return data  # let validation name the key
+        for key, value in overrides.items():
+            kind = "asset_exchange" if "/" in str(key) else "asset"
+            table = dict(out.get(kind) or {})
+            table[key] = value
+            out[kind] = table
+        return out
 
     @field_validator("asset")
     @classmethod
@@ -313,43 +333,44 @@ def jurisdiction_code(jurisdiction: str | None) -> str | None:
 
 def scope_problems(
     limits: LimitSet, assets: tuple[str, ...], jurisdictions: Mapping[str, str]
-) -> list[tuple[str, str, str]]:
-    """Override keys that can never match: ``(key, value, reason)`` for each.
+) -> list[tuple[str, str, str, str]]:
+    """Override keys that match nothing known: ``(severity, key, value, reason)`` for each.
 
     ``assets`` are the configured assets; ``jurisdictions`` maps every known exchange code to its
-    jurisdiction (from ``exchanges.toml``). A typo in a scope would otherwise silently check
-    nothing, which a limit framework must not do.
+    jurisdiction (from ``exchanges.toml``). An exchange code or jurisdiction that the exchange table
+    does not know is an ``error`` (a typo would silently check nothing); an asset that is not
+    fetched now is a ``warning`` (one limit set may serve several asset lists).
     """
     known_assets = {a.upper() for a in assets}
     known_codes = {c for c in (jurisdiction_code(j) for j in jurisdictions.values()) if c}
-    problems: list[tuple[str, str, str]] = []
+    problems: list[tuple[str, str, str, str]] = []
 
-    def bad_asset(key: str, asset: str) -> None:
+    def check_asset(key: str, asset: str) -> None:
         if asset not in known_assets:
-            why = f"not a configured asset ({', '.join(sorted(known_assets))})"
-            problems.append((key, asset, why))
+            why = f"not a configured asset ({', '.join(sorted(known_assets))}): never checked"
+            problems.append(("warning", key, asset, why))
 
-    def bad_exchange(key: str, code: str) -> None:
+    def check_exchange(key: str, code: str) -> None:
         if code not in jurisdictions:
             why = f"not an exchange code of exchanges.toml ({', '.join(sorted(jurisdictions))})"
-            problems.append((key, code, why))
+            problems.append(("error", key, code, why))
 
     for check in limits.configured_checks():
         table = limits.for_check(check)
         assert table is not None
         for asset in table.asset:
-            bad_asset(f"{check}.asset.{asset}", asset)
+            check_asset(f"{check}.asset.{asset}", asset)
         if isinstance(table, ExchangeLimits):
             for code in table.exchange:
-                bad_exchange(f"{check}.exchange.{code}", code)
+                check_exchange(f"{check}.exchange.{code}", code)
             for code in table.jurisdiction:
                 if code not in known_codes:
                     why = f"no exchange in exchanges.toml has it ({', '.join(sorted(known_codes))})"
-                    problems.append((f"{check}.jurisdiction.{code}", code, why))
+                    problems.append(("error", f"{check}.jurisdiction.{code}", code, why))
             for pair in table.asset_exchange:
                 asset, _, code = pair.partition("/")
-                bad_asset(f'{check}.asset_exchange."{pair}"', asset)
-                bad_exchange(f'{check}.asset_exchange."{pair}"', code)
+                check_asset(f'{check}.asset_exchange."{pair}"', asset)
+                check_exchange(f'{check}.asset_exchange."{pair}"', code)
     for asset in limits.clusters.asset:
-        bad_asset(f"clusters.asset.{asset}", asset)
+        check_asset(f"clusters.asset.{asset}", asset)
     return problems

@@ -6,7 +6,7 @@ that cannot run at all (no database, bad config) raises.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -72,20 +72,26 @@ def run_daily(
     source: str | None = None,
     transport: httpx.BaseTransport | None = None,
     clock: Callable[[], datetime] | None = None,
+    fetched: Sequence[FetchSummary] | None = None,
 ) -> DailyResult:
+    """The daily job for ``day``. ``fetched``: the fetch stage was run by the caller (the scheduler
+    fetches since the watermarks), these are its summaries; without it, the day and the trailing
+    days are fetched here."""
     source = source or settings.fetch.default_source
     settings = with_source(settings, source)
     start, end = day_bounds(day)
-    fetches = fetch(
-        store,
-        settings,
-        source=source,
-        assets=settings.fetch.assets,
-        start=start - timedelta(days=TRAILING_DAYS),
-        end=end,
-        transport=transport,
-        clock=clock,
-    )
+    if fetched is None:
+        fetched = fetch(
+            store,
+            settings,
+            source=source,
+            assets=settings.fetch.assets,
+            start=start - timedelta(days=TRAILING_DAYS),
+            end=end,
+            transport=transport,
+            clock=clock,
+        )
+    fetches = list(fetched)
     # Sign the log as fetched, so the report names the checkpoint its figures rest on.
     ensure_key(settings)
     checkpoint = sign_latest(store, settings)

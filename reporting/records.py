@@ -27,7 +27,7 @@ class Problem:
     severity: Severity = "warning"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IntervalRecord:
     """Liquidations of one asset on one exchange (or all, ``ALL_EXCHANGES``) in one interval."""
 

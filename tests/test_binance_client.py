@@ -1,4 +1,4 @@
-"""Binance funding and open interest, fetched from a real HTTP server on 127.0.0.1, kept, verified."""
+"""Binance funding and open interest from a real HTTP server on 127.0.0.1: kept, verified."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ from audit_store.db import Store
 from audit_store.errors import AppendOnlyViolation
 from audit_store.models import Snapshot
 from audit_store.tables_ingest import FundingRate, OpenInterest
+from reporting.cli import main
 from reporting.config import Settings
 from reporting.derivers import verify_derived_tables
 from reporting.ingest import fetch
 from reporting.normalise import to_epoch_ms
 from reporting.overlays import funding_rates, open_interest
 from reporting.sources.binance import BinanceClient
-from tests.binance_server import BinanceTestServer, Funding, OpenInterest as OiRow
+from tests.binance_server import BinanceTestServer, Funding
+from tests.binance_server import OpenInterest as OiRow
 from tests.conftest import SettingsFactory
 from tests.loopback_server import Canned, answer
 
@@ -171,6 +173,27 @@ def test_verify_finds_an_altered_funding_row(binance_settings: Settings, store: 
         connection.execute(text("UPDATE funding_rate SET funding_rate = 0.5 WHERE row_index = 1"))
     (found,) = verify_derived_tables(store)
     assert found.table == "funding_rate" and "funding_rate is 0.5, derived -0.0002" in found.message
+
+
+def test_liqrisk_verify_reports_an_altered_overlay_row(
+    binance_settings: Settings,
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run(store, binance_settings, days=1)
+    monkeypatch.setenv("LIQRISK_DATABASE_URL", binance_settings.database_url)
+    with pytest.raises(SystemExit) as exit_:
+        main(["verify"])
+    assert exit_.value.code == 0, capsys.readouterr().out
+    with store.engine.begin() as connection:
+        connection.execute(text("DROP TRIGGER open_interest_no_update"))
+        connection.execute(text("UPDATE open_interest SET oi_usd = 1 WHERE row_index = 3"))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["verify"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 1 and "open_interest" in out and "oi_usd is 1.0" in out
 
 
 def test_overlay_tables_are_append_only(binance_settings: Settings, store: Store) -> None:

@@ -83,11 +83,12 @@ def test_error_names_file_key_and_value(tmp_path: Path) -> None:
 
 
 def test_warn_above_breach_is_refused(tmp_path: Path) -> None:
-    text = packaged_text()
-    head, tail = text.split("[limits.daily_usd]", 1)
+    limits = (default_config_file().parent / "limits.toml").read_text(encoding="utf-8")
+    head, tail = limits.split("[daily_usd]", 1)
     tail = tail.replace("warn = ", "warn = 1e15 # ", 1)
-    bad = write(tmp_path / "bad.toml", head + "[limits.daily_usd]" + tail)
-    with pytest.raises(ConfigError, match=r"limits\.daily_usd.*must not exceed breach"):
+    write(tmp_path / "limits.toml", head + "[daily_usd]" + tail)
+    bad = write(tmp_path / "liqrisk.toml", packaged_text())
+    with pytest.raises(ConfigError, match=r"limits\.toml: key daily_usd.*must not exceed breach"):
         load_settings(bad, env={})
 
 

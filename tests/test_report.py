@@ -18,11 +18,12 @@ from pathlib import Path
 import matplotlib
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from audit_store import SOFTWARE_VERSION
 from audit_store.db import Store
 from audit_store.merkle import root_from_leaf_hashes
-from audit_store.models import Artifact, Snapshot
+from audit_store.models import Artifact, Checkpoint, Snapshot
 from reporting.config import Settings
 from reporting.errors import RenderError
 from reporting.render import ReportFiles, build_report, render_html, render_report
@@ -171,7 +172,9 @@ def test_jurisdictions_coverage_and_provenance(
     assert "XRP: 23 of 24 intervals received" in coverage
     assert "/token/doge?" in coverage and "is not a number" in coverage  # the quarantined page
     with store.session() as session:
-        leaves = session.execute(select(Snapshot.leaf_hash).order_by(Snapshot.leaf_index)).all()
+        leaves = session.execute(
+            select(col(Snapshot.leaf_hash)).order_by(col(Snapshot.leaf_index))
+        ).all()
     root = root_from_leaf_hashes([bytes.fromhex(h) for (h,) in leaves]).hex()
     provenance = html[html.index('id="provenance"') :]
     assert root in provenance
@@ -194,7 +197,7 @@ def test_artifacts_are_registered(demo: tuple[Store, Settings, ReportFiles]) -> 
     assert files.html_path == settings.reports_dir / "2025-11-03" / "liqrisk-report-2025-11-03.html"
     assert files.pdf_path.name == "liqrisk-report-2025-11-03.pdf"
     with store.session() as session:
-        rows = session.execute(select(Artifact).order_by(Artifact.kind)).scalars().all()
+        rows = session.execute(select(Artifact).order_by(col(Artifact.kind))).scalars().all()
     assert [(a.kind, a.period, a.name) for a in rows] == [
         ("report.html", "2025-11-03", "2025-11-03/liqrisk-report-2025-11-03.html"),
         ("report.pdf", "2025-11-03", "2025-11-03/liqrisk-report-2025-11-03.pdf"),
@@ -345,7 +348,7 @@ def test_weekly_report(tmp_path: Path) -> None:
     assert model.provenance.missing_run_days == (date(2025, 10, 28), date(2025, 10, 29))
     assert all(c.expected == 168 for c in model.coverage)
     with store.session() as session:
-        periods = session.execute(select(Artifact.period)).scalars().all()
+        periods = session.execute(select(col(Artifact.period))).scalars().all()
     assert periods == ["week:2025-11-03", "week:2025-11-03"]
 
 
@@ -381,3 +384,37 @@ def test_number_filters() -> None:
     assert fmt.long_date(date(2025, 11, 3)) == "Monday 3 November 2025"
     summer = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)
     assert fmt.london_time(summer) == "2025-07-01 13:00:00 BST"
+
+
+def test_signed_checkpoint_is_shown_and_its_root_rechecked(tmp_path: Path) -> None:
+    settings = report_settings(tmp_path)
+    store = demo_store(settings, history_days=0, quarantine=False, drop_xrp_hour=False)
+    with store.session() as session:
+        leaves = session.execute(
+            select(col(Snapshot.leaf_hash)).order_by(col(Snapshot.leaf_index))
+        ).all()
+    hashes = [bytes.fromhex(h) for (h,) in leaves]
+
+    def checkpoint(size: int, root: str) -> Checkpoint:
+        return Checkpoint(
+            origin="liqrisk.example/audit-log", tree_size=size, root_hash=root,
+            note="(signed note)", key_name="liqrisk.example/audit-log", key_id="4dce997f",
+            verifier_key="(verifier key)", consistency_proof_json="[]", created_at=NOW,
+        )  # fmt: skip
+
+    good = root_from_leaf_hashes(hashes[:3]).hex()
+    with store.session() as session:
+        session.add(checkpoint(3, good))
+    html = render_html(build_report(store, settings, STRESS_DAY, now=NOW), software_version="x")
+    assert "no signed checkpoint yet" not in html
+    assert f'root <span class="hash">{good}</span>' in html
+    assert "the root recomputed from the store's first 3 leaves matches" in html
+
+    with store.session() as session:
+        session.add(checkpoint(len(hashes), "00" * 32))  # a later, wrong one: the latest is shown
+    model = build_report(store, settings, STRESS_DAY, now=NOW)
+    assert model.provenance.checkpoint is not None
+    assert model.provenance.checkpoint.tree_size == len(hashes)
+    assert not model.provenance.checkpoint.root_matches
+    html = render_html(model, software_version="x")
+    assert "the root recomputed from the store does not match" in html

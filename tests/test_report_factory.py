@@ -307,7 +307,7 @@ def synthetic_data(
         series = []
         for h in range(hours):
             moment = start + timedelta(hours=h)
-            parts = []
+            parts: list[dict[str, Any]] = []
             for code in exchanges:
                 long_c, short_c = rng.randint(0, 40), rng.randint(0, 40)
                 long_a = round(long_c * rng.uniform(0.01, 0.05) * scale / 10, 2) if long_c else 0

@@ -117,7 +117,7 @@ def test_pdf_metadata(reader: PdfReader) -> None:
 
 def _xmp(reader: PdfReader) -> str:
     root: Any = reader.trailer["/Root"]
-    return root["/Metadata"].get_object().get_data().decode("utf-8")
+    return str(root["/Metadata"].get_object().get_data().decode("utf-8"))
 
 
 def test_pdf_a3b_structure(reader: PdfReader) -> None:

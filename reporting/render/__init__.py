@@ -10,6 +10,10 @@ Pipeline, one module each:
 * :mod:`~reporting.render.report` writes both files and registers their SHA-256 in the store.
 
 Callers use :func:`render_report`; the other functions are public for tests and tools.
+
+One render at a time per process: drawing the charts swaps matplotlib's global rcParams (restored
+afterwards), and writing the PDF pins ``SOURCE_DATE_EPOCH`` and quiets WeasyPrint's logger for its
+duration. Separate processes are fine.
 """
 
 from __future__ import annotations

@@ -126,15 +126,6 @@ def build_report(
     )
     missing_run_days = tuple(d for d in days if d not in stored)
     incomplete = counts.errors > 0 or bool(missing_run_days)
-    badge: Badge
-    if counts.breaches:
-        badge = "BREACH"
-    elif incomplete:
-        badge = "INCOMPLETE"
-    elif counts.warnings:
-        badge = "WARNING"
-    else:
-        badge = "OK"
 
     markets = tuple(_asset_market(settings, data) for data in metrics.values())
     title = ("Daily" if period == "day" else "Weekly") + " liquidation risk report"
@@ -148,7 +139,7 @@ def build_report(
         title=title,
         generated_at=generated_at,
         source=source,
-        badge=badge,
+        badge=_badge(counts, incomplete),
         incomplete=incomplete,
         counts=counts,
         total_usd=sum(m.total.usd for m in markets),
@@ -168,7 +159,7 @@ def build_report(
             )
         ),
         quarantined=_quarantined(store, source, start, end),
-        stale_notes=_stale_notes(results, metrics, stored),
+        stale_notes=_stale_notes(results, metrics),
         provenance=_provenance(store, settings, stored, missing_run_days, results),
         charts=_chart_data(settings, metrics, start, end),
         results=results,
@@ -176,6 +167,16 @@ def build_report(
 
 
 # --- check results ---------------------------------------------------------------------------
+
+
+def _badge(counts: Counts, incomplete: bool) -> Badge:
+    """A breach is a fact even when other checks failed, so it outranks INCOMPLETE (which the
+    header then shows as a second badge); an unknown outranks a mere warning."""
+    if counts.breaches:
+        return "BREACH"
+    if incomplete:
+        return "INCOMPLETE"
+    return "WARNING" if counts.warnings else "OK"
 
 
 def _stored_result(run: StoredRun, result: CheckResult) -> StoredResult:
@@ -250,9 +251,7 @@ def _peak_hour(data: AssetDay | None, day: date, observed: float | None) -> str 
     return peak.start.strftime("%H:%M")
 
 
-def _stale_notes(
-    results: Sequence[StoredResult], metrics: dict[str, AssetDay], runs: dict[date, StoredRun]
-) -> tuple[str, ...]:
+def _stale_notes(results: Sequence[StoredResult], metrics: dict[str, AssetDay]) -> tuple[str, ...]:
     """Where the store's current figures differ from what a daily check saw (data re-fetched)."""
     notes = []
     for r in results:

@@ -36,7 +36,7 @@ from audit_store.snapshots import RawResponse
 from reporting.config import KaikoSource
 from reporting.errors import AuthError, ResponseError
 from reporting.sources.http import HttpFetcher
-from reporting.sources.kaiko_format import KIND, interval_seconds
+from reporting.sources.kaiko_format import KIND, SchemaViolation, interval_seconds, load_body
 
 API_KEY_ENV = "KAIKO_API_KEY"
 MAX_PAGES = 100_000  # a guard against a server that never stops handing out tokens
@@ -163,7 +163,10 @@ class KaikoClient:
 
 def _next_link(body: bytes, where: str) -> tuple[str | None, str | None]:
     try:
-        doc = json.loads(body)
+        try:
+            doc = load_body(body)  # parsed once for the deriver too
+        except SchemaViolation:
+            doc = json.loads(body)  # NaN: the page is quarantined, its link may still be good
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ResponseError(f"{where}: body is not JSON ({exc}); paging stopped") from None
     if not isinstance(doc, dict):

@@ -66,6 +66,23 @@ parse_iso = iso_to_utc
 """ISO 8601 with ``Z`` or an offset as an aware UTC datetime; a time without a zone is refused."""
 
 
+_INF = float("inf")
+_LAST: tuple[bytes, Any] | None = None  # the last body parsed, and its document
+
+
+def load_body(body: bytes) -> Any:
+    """The body as JSON, NaN and infinities refused (``SchemaViolation``), bad JSON raising
+    ``ValueError``. The last body's document is kept, so the client's look for the next page, the
+    deriver and :func:`query_block` parse each page once; the document must not be changed."""
+    global _LAST
+    last = _LAST
+    if last is not None and last[0] is body:
+        return last[1]
+    doc = json.loads(body, parse_constant=_reject_constant)
+    _LAST = (body, doc)
+    return doc
+
+
 def _reject_constant(name: str) -> Any:
     raise SchemaViolation(f"the JSON holds {name}, which is not a number")
 
@@ -129,9 +146,41 @@ def _interval_start(datum: Mapping[str, Any], where: str, problems: list[Problem
 
 
 def _volumes(obj: Mapping[str, Any], where: str) -> tuple[int, int, int, float, float, float]:
+    # The common case, checked in one go: six fields present, counts ints, amounts finite floats
+    # or ints, none negative (``type(x) is int`` leaves bools out). Anything else takes the slow
+    # path below, which names the field and what is wrong with it.
+    try:
+        total_c, long_c, short_c = obj["total_trades"], obj["long_trades"], obj["short_trades"]
+        total_a, long_a, short_a = obj["total_amount"], obj["long_amount"], obj["short_amount"]
+    except KeyError:
+        pass
+    else:
+        if (
+            type(total_c) is int
+            and type(long_c) is int
+            and type(short_c) is int
+            and (type(total_a) is float or type(total_a) is int)
+            and (type(long_a) is float or type(long_a) is int)
+            and (type(short_a) is float or type(short_a) is int)
+            and min(total_c, long_c, short_c) >= 0
+            and 0 <= total_a < _INF
+            and 0 <= long_a < _INF
+            and 0 <= short_a < _INF
+        ):
+            return long_c, short_c, total_c, float(long_a), float(short_a), float(total_a)
     total_c, long_c, short_c = (_count(obj, k, where) for k in _FIELDS_COUNT)
     total_a, long_a, short_a = (_amount(obj, k, where) for k in _FIELDS_AMOUNT)
     return long_c, short_c, total_c, long_a, short_a, total_a
+
+
+def _consistent(
+    long_c: int, short_c: int, total_c: int, long_a: float, short_a: float, total_a: float
+) -> bool:
+    """What :func:`_consistency` checks, without building messages (the common case)."""
+    parts = long_a + short_a
+    return long_c + short_c == total_c and abs(parts - total_a) <= max(
+        1e-9 * max(abs(parts), abs(total_a)), 0.01
+    )
 
 
 def _consistency(
@@ -168,7 +217,7 @@ def query_block(body: bytes) -> dict[str, Any] | None:
     """The ``query`` block of a response (what Kaiko says it answered: the range, the interval,
     the page size, ``data_version``, ...), or ``None`` when the body has none. Never raises."""
     try:
-        doc = json.loads(body, parse_constant=_reject_constant)
+        doc = load_body(body)
     except (SchemaViolation, UnicodeDecodeError, json.JSONDecodeError):
         return None
     query = doc.get("query") if isinstance(doc, dict) else None
@@ -184,7 +233,7 @@ def derive(body: bytes, url: str, params: Mapping[str, str], source: str) -> Der
     """
     problems: list[Problem] = []
     try:
-        doc = json.loads(body, parse_constant=_reject_constant)
+        doc = load_body(body)
     except SchemaViolation as exc:
         return Derivation((), quarantine_reason=str(exc))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -223,6 +272,7 @@ def _derive_doc(
         raise SchemaViolation(f"continuation_token = {token!r} is not a string")
 
     records: list[IntervalRecord] = []
+    append = records.append
     seen: set[datetime] = set()
     for i, datum in enumerate(data):
         where = f"data[{i}]"
@@ -233,29 +283,34 @@ def _derive_doc(
             raise SchemaViolation(f"{where}: interval {start.isoformat()} appears twice")
         seen.add(start)
         totals = _volumes(datum, where)
-        _consistency(where, *totals, problems)
-        records.append(IntervalRecord(source, asset, ALL_EXCHANGES, start, seconds, *totals))
+        if not _consistent(*totals):
+            _consistency(where, *totals, problems)
+        append(IntervalRecord(source, asset, ALL_EXCHANGES, start, seconds, *totals))
         exchanges = datum.get("exchanges", [])
         if not isinstance(exchanges, list):
             raise SchemaViolation(f"{where}.exchanges is not a list")
         seen_codes: set[str] = set()
-        sums = [0, 0, 0, 0.0, 0.0, 0.0]
+        # The parts' sums, added in the listed order (as the check below has always done).
+        s_lc = s_sc = s_tc = 0
+        s_la = s_sa = s_ta = 0.0
         for j, entry in enumerate(exchanges):
-            ewhere = f"{where}.exchanges[{j}]"
             if not isinstance(entry, dict):
-                raise SchemaViolation(f"{ewhere} is not an object")
+                raise SchemaViolation(f"{where}.exchanges[{j}] is not an object")
             code = entry.get("exchange")
             if not isinstance(code, str) or not code.strip():
-                raise SchemaViolation(f"{ewhere}: exchange code is missing")
+                raise SchemaViolation(f"{where}.exchanges[{j}]: exchange code is missing")
             if code == ALL_EXCHANGES or code in seen_codes:
-                raise SchemaViolation(f"{ewhere}: exchange {code!r} appears twice")
+                raise SchemaViolation(f"{where}.exchanges[{j}]: exchange {code!r} appears twice")
             seen_codes.add(code)
-            values = _volumes(entry, ewhere)
-            _consistency(ewhere, *values, problems)
-            sums = [a + b for a, b in zip(sums, values, strict=True)]
-            records.append(IntervalRecord(source, asset, code, start, seconds, *values))
+            values = _volumes(entry, f"{where}.exchanges[{j}]")
+            lc, sc, tc, la, sa, ta = values
+            if not _consistent(lc, sc, tc, la, sa, ta):
+                _consistency(f"{where}.exchanges[{j}]", *values, problems)
+            s_lc, s_sc, s_tc = s_lc + lc, s_sc + sc, s_tc + tc
+            s_la, s_sa, s_ta = s_la + la, s_sa + sa, s_ta + ta
+            append(IntervalRecord(source, asset, code, start, seconds, lc, sc, tc, la, sa, ta))
         if exchanges:
-            _sums_match_total(where, sums, totals, problems)
+            _sums_match_total(where, [s_lc, s_sc, s_tc, s_la, s_sa, s_ta], totals, problems)
     return records, next_url, token
 
 

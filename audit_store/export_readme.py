@@ -1,0 +1,76 @@
+"""The plain-language README.txt of an audit package, for a reviewer who is not a programmer.
+
+A template, filled by :mod:`audit_store.export` with the range, the key's fingerprint and the
+counts; kept apart so the wording can be reviewed (and changed) without touching the code.
+"""
+
+from __future__ import annotations
+
+README_TEMPLATE = """\
+LIQRISK AUDIT PACKAGE
+=====================
+
+What this is
+------------
+The evidence behind liqrisk's liquidation risk reports for the UTC days
+
+    {start} up to {end} (the end day not included)
+
+from the audit log "{origin}". It holds every raw response the figures were computed from, byte
+for byte, and the proof that the firm committed to each of them in a signed, append-only log
+before handing this package over.
+
+How to check it (about a minute, no installation)
+-------------------------------------------------
+1. Unzip the package into an empty folder.
+2. In that folder run:    python3 -I verify.py
+   (Python 3.9 or later; "-I" makes Python ignore anything installed on your computer, so only
+   its standard library runs.) verify.py is short, plain Python: you can read all of it.
+3. It prints the fingerprint of the key that signed the package:
+
+       {fingerprint}
+
+   Compare it with the fingerprint the firm published (or gave you separately). To let
+   verify.py compare it for you:  python3 -I verify.py --expect-key "<the published fingerprint>"
+4. "RESULT: OK" means every check passed. Otherwise it prints "RESULT: FAILED" and one line per
+   problem, naming the file and what is wrong, and exits with status 1.
+
+What verify.py checks
+---------------------
+- manifest.json lists every file with its size and SHA-256; manifest.sig is the firm's Ed25519
+  signature over it. Any changed, missing or added file is reported.
+- checkpoint/checkpoint.txt is the signed head of the firm's audit log ({tree_size} entries).
+  Every one of the {leaves} raw responses here has a proof that it is in that log, and matches the
+  SHA-256 the log recorded for it when it was fetched.
+- {link}
+- The tables point only at responses and files that are in the package.
+
+What is in the package
+----------------------
+manifest.json, manifest.sig   the list of files and hashes, and its signature
+verify.py                     the checker described above
+key/verifier_key.txt          the firm's public key (signed-note format)
+checkpoint/                   the signed checkpoint; when present, the previous export's checkpoint
+                              and the consistency proof from it to this one
+leaves/leaves.jsonl           one line per raw response: where and when it was fetched and its
+                              SHA-256 (exactly the bytes that were entered into the log)
+leaves/inclusion_proofs.jsonl the proof that each of those lines is in the signed log
+leaves/snapshots.csv          the same responses as a table, with their file names
+snapshots/<sha256>.bin        the raw responses, each named by its own SHA-256
+data/*.csv                    the figures derived from the responses (liquidation volumes, funding
+                              rates, open interest, ...), each row naming the response it came from
+checks/*.csv                  the limit checks of each day: runs, results, details, acknowledgements
+limits/                       the limit sets those checks used, named by their SHA-256
+reports/artifacts.csv         the reports produced for the period, with their SHA-256
+reports/files/                the report files themselves (those still available)
+outbox/                       the emails and notifications sent, with every delivery attempt
+
+Which responses are included
+----------------------------
+{definition}
+
+Notes
+-----
+The manifest has {notes} note(s) ("notes" in manifest.json; verify.py prints them). They say what
+could not be included and why, for example a report file that is no longer available.
+"""

@@ -1,0 +1,421 @@
+"""The daemon's jobs, each one claim per period (see :mod:`reporting.schedule.claims`).
+
+* ``fetch``: every configured source, from each watermark to the last closed interval (an asset
+  without a watermark starts ``catchup_days`` + 7 days back). Period: the end of the last closed
+  interval (``2025-11-04T13:00:00Z``), so a second fire within the hour finds it done.
+* ``daily``: check, report and notify each day of the last ``catchup_days`` UTC days that has no
+  report yet, oldest first, once the data covers it. Period: the day (``2025-11-03``).
+* ``drain``: deliver what is due in the outbox, one pass. Period: the trigger's slot.
+* ``checkpoint``: sign a checkpoint of the log and publish it. Period: the previous UTC day; the
+  daily job runs it as soon as that day's report is made, and a fire while the report is being
+  made leaves it to the daily job.
+
+A job that ends without an exception has done its period (``ok``); an exception makes it
+``failed`` (recorded, operations emailed, retried at a later run); a fetch stopped by the daemon's
+shutdown between two pages is ``interrupted`` and resumed at the next start from its watermark
+(every page kept so far stays kept).
+
+The daily job's data: it runs the fetch job's current period first (or waits for the process
+that holds it), then reports only the days the watermarks of the default source's liquidations
+cover; of the days not covered yet, the latest one fails (so operations hear that the report is
+late) and the others wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import exists, select
+from sqlmodel import col
+
+from audit_store.canonical import as_utc
+from audit_store.checkpoint import publish_checkpoint
+from audit_store.db import Store
+from audit_store.errors import LiqriskError
+from audit_store.models import Artifact
+from audit_store.tables_outbox import OutboxAttempt, OutboxMessage
+from audit_store.tables_schedule import RunStatus
+from reporting import watermarks
+from reporting.config import JobTrigger, Settings
+from reporting.errors import SourceError
+from reporting.ingest import check_request, fetch
+from reporting.metrics import day_bounds
+from reporting.notify.outbox import utc_now
+from reporting.records import FetchSummary
+from reporting.schedule.claims import (
+    Clock,
+    Heartbeat,
+    Policy,
+    acquire,
+    finish,
+    period_of_day,
+    period_of_time,
+    states,
+)
+from reporting.sources.kaiko_format import interval_seconds
+
+log = logging.getLogger("liqrisk.schedule")
+
+JOB_NAMES = ("fetch", "daily", "drain", "checkpoint")
+ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
+"""Where ``every_seconds`` triggers (and their periods) are counted from, in every process."""
+TRAILING_DAYS = 7  # the report compares a day with the seven before it (reporting.pipeline)
+
+
+class Interrupted(LiqriskError):
+    """The daemon is stopping: the job stops between two pages and is resumed at the next start."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every job run needs: the store, the settings as the daemon uses them, who it is."""
+
+    store: Store
+    settings: Settings
+    owner: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    clock: Clock = utc_now
+
+    @property
+    def policy(self) -> Policy:
+        return Policy.of(self.settings)
+
+    def now(self) -> datetime:
+        return as_utc(self.clock())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one job did with one period (``skipped``: done already, or another process has it)."""
+
+    job: str
+    period: str
+    status: RunStatus | str
+    detail: str
+
+
+def work(ctx: Context, job: str, period: str, body: Callable[[], str]) -> Outcome:
+    """Claim ``period`` of ``job``, run ``body`` with heartbeats, record how it ended."""
+    policy = ctx.policy
+    claim = acquire(ctx.store, job, period, owner=ctx.owner, now=ctx.now(), policy=policy)
+    if claim is None:
+        return Outcome(job, period, "skipped", "done, being worked on, or given up")
+    log.info("%s %s: started (claim %d, %s)", job, period, claim.id, claim.reason)
+    status: RunStatus
+    with Heartbeat(ctx.store, claim, policy, ctx.now):
+        try:
+            detail = body()
+            status = "ok"
+        except Interrupted as exc:
+            status, detail = "interrupted", str(exc)
+        except Exception as exc:  # any failure is recorded and announced, never lost
+            log.exception("%s %s: failed", job, period)
+            status, detail = "failed", f"{type(exc).__name__}: {exc}"
+    finish(ctx.store, ctx.settings, claim, status, detail, ctx.now())
+    log.log(
+        logging.WARNING if status != "ok" else logging.INFO,
+        "%s %s: %s: %s",
+        job,
+        period,
+        status,
+        detail,
+    )
+    return Outcome(job, period, status, detail)
+
+
+def slot(moment: datetime, trigger: JobTrigger, default_seconds: int = 60) -> datetime:
+    """The start of the ``every_seconds`` slot (a minute for a cron trigger) holding ``moment``."""
+    seconds = trigger.every_seconds or default_seconds
+    elapsed = int((as_utc(moment) - ANCHOR).total_seconds())
+    return ANCHOR + timedelta(seconds=elapsed - elapsed % seconds)
+
+
+# --- fetch ---------------------------------------------------------------------------------------
+
+
+def fetch_sources(settings: Settings) -> tuple[str, ...]:
+    return settings.schedule.sources or (settings.fetch.default_source,)
+
+
+def fetch_period(ctx: Context) -> str:
+    """The end of the last closed interval now: what a fetch now brings the watermarks up to."""
+    fetch = ctx.settings.fetch
+    closed = watermarks.closed_until(
+        ctx.now(), interval_seconds(fetch.interval), fetch.settle_seconds
+    )
+    return period_of_time(closed)
+
+
+def bootstrap_start(ctx: Context) -> datetime:
+    """Where an asset without a watermark starts: the catch-up window and the report's trailing
+    days before it."""
+    days = ctx.settings.schedule.catchup_days + TRAILING_DAYS
+    start, _ = day_bounds(ctx.now().date() - timedelta(days=days))
+    return start
+
+
+def fetch_since_watermarks(ctx: Context) -> list[FetchSummary]:
+    """Fetch every source's default datasets for every asset, from its watermark (or the bootstrap
+    start) to the last closed interval. Stops between pages when the daemon is stopping."""
+
+    def stop_between_pages(*_args: object) -> None:
+        if ctx.stop.is_set():
+            raise Interrupted("stopped between two pages; resumed from the watermark at next start")
+
+    settings = ctx.settings
+    summaries: list[FetchSummary] = []
+    for source in fetch_sources(settings):
+        for dataset in check_request(source, None):
+            assets = [a.lower() for a in settings.fetch.assets]
+            fresh = [a for a in assets if watermarks.current(ctx.store, source, dataset, a) is None]
+            for group, start in (
+                ([a for a in assets if a not in fresh], None),
+                (fresh, bootstrap_start(ctx)),
+            ):
+                if not group:
+                    continue
+                stop_between_pages()
+                summaries += fetch(
+                    ctx.store,
+                    settings,
+                    source=source,
+                    assets=group,
+                    start=start,
+                    datasets=[dataset],
+                    clock=ctx.now,
+                    on_page=stop_between_pages,
+                )
+    return summaries
+
+
+def _fetch_body(ctx: Context) -> str:
+    summaries = fetch_since_watermarks(ctx)
+    errors = [p for s in summaries for p in s.problems if p.severity == "error"]
+    pages = sum(s.pages for s in summaries)
+    rows = sum(s.rows for s in summaries)
+    if errors:
+        first = "; ".join(f"{p.source}: {p.message}" for p in errors[:3])
+        raise SourceError(f"{len(errors)} error(s) after {pages} page(s): {first}")
+    return f"{pages} page(s), {rows} row(s) from {', '.join(fetch_sources(ctx.settings))}"
+
+
+def fetch_job(ctx: Context) -> Outcome:
+    return work(ctx, "fetch", fetch_period(ctx), lambda: _fetch_body(ctx))
+
+
+def ensure_fetched(ctx: Context) -> Outcome:
+    """Run the fetch job's current period, or wait while another process works on it (and take
+    it over if that process goes silent)."""
+    deadline = ctx.now() + ctx.policy.timeout
+    while True:
+        outcome = fetch_job(ctx)
+        if outcome.status != "skipped":
+            return outcome
+        state = states(ctx.store, "fetch", [outcome.period], ctx.now(), ctx.policy)
+        if state[outcome.period].state not in ("running", "stale") or ctx.now() >= deadline:
+            return outcome
+        if ctx.stop.wait(min(1.0, ctx.policy.heartbeat_seconds)):
+            return outcome
+
+
+# --- daily ---------------------------------------------------------------------------------------
+
+
+def last_complete_day(now: datetime) -> date:
+    return as_utc(now).date() - timedelta(days=1)
+
+
+def window(ctx: Context) -> list[date]:
+    """The days the daily job looks at, oldest first: the last ``catchup_days`` complete days."""
+    last = last_complete_day(ctx.now())
+    return [last - timedelta(days=n) for n in reversed(range(ctx.settings.schedule.catchup_days))]
+
+
+def _reported_outside(store: Store, days: list[date]) -> set[str]:
+    """Days with a day report that was not made by the daemon (``liqrisk daily``)."""
+    periods = [d.isoformat() for d in days]
+    with store.read_session() as session:
+        found = session.scalars(
+            select(col(Artifact.period)).where(
+                col(Artifact.kind) == "report.pdf", col(Artifact.period).in_(periods)
+            )
+        )
+        return set(found)
+
+
+def missing_days(ctx: Context) -> list[date]:
+    """Days of the window still to be reported, oldest first: never claimed (and not reported by
+    hand), taken over from a dead process, interrupted, or failed fewer than ``max_attempts``."""
+    days = window(ctx)
+    found = states(ctx.store, "daily", [period_of_day(d) for d in days], ctx.now(), ctx.policy)
+    outside = _reported_outside(ctx.store, days)
+    todo = []
+    for day in days:
+        state = found[period_of_day(day)]
+        if state.state == "free" and day.isoformat() not in outside:
+            todo.append(day)
+        elif state.state in ("stale", "interrupted"):
+            todo.append(day)
+        elif state.state == "failed" and state.failures < ctx.settings.schedule.max_attempts:
+            todo.append(day)
+    return todo
+
+
+def coverage(ctx: Context) -> tuple[datetime, datetime] | None:
+    """The range every asset of the default source's liquidations is stored for (the latest of
+    the watermarks' starts, the earliest of their ends); ``None`` when an asset has none."""
+    source = ctx.settings.fetch.default_source
+    marks = [
+        watermarks.current(ctx.store, source, "liquidations", asset)
+        for asset in ctx.settings.fetch.assets
+    ]
+    found = [m for m in marks if m is not None]
+    if len(found) < len(marks):
+        return None
+    return max(m.covered_from for m in found), min(m.watermark for m in found)
+
+
+def _daily_body(ctx: Context, day: date) -> str:
+    from reporting.pipeline import run_daily  # the report stack loads only when a day runs
+
+    source = ctx.settings.fetch.default_source
+    result = run_daily(ctx.store, ctx.settings, day, source=source, clock=ctx.now, fetched=())
+    statuses = [r.status for r in result.run.results]
+    counts = ", ".join(f"{statuses.count(s)} {s}" for s in ("breach", "warn", "error"))
+    notices = result.notices.summary() if result.notices is not None else "not drained"
+    return f"report {result.report.pdf_path.name}; checks: {counts}; outbox: {notices}"
+
+
+def _not_covered(day: date, covered: tuple[datetime, datetime] | None, source: str) -> str:
+    if covered is None:
+        return f"some assets have no {source} liquidations stored yet"
+    start, end = (t.isoformat(timespec="minutes") for t in covered)
+    return (
+        f"the {source} liquidations of {day.isoformat()} are not all stored "
+        f"(every asset is stored from {start} to {end})"
+    )
+
+
+def _report(ctx: Context, day: date) -> Callable[[], str]:
+    return lambda: _daily_body(ctx, day)
+
+
+def _late(reason: str) -> Callable[[], str]:
+    def body() -> str:
+        raise SourceError(f"report not made: {reason}")
+
+    return body
+
+
+def daily_job(ctx: Context) -> list[Outcome]:
+    """Report every missing day of the window whose data is stored, oldest first."""
+    todo = missing_days(ctx)
+    if not todo:
+        return []
+    outcomes = []
+    if ctx.settings.schedule.fetch.enabled:
+        outcomes.append(ensure_fetched(ctx))
+    covered = coverage(ctx)
+    source = ctx.settings.fetch.default_source
+    for day in todo:
+        if ctx.stop.is_set():
+            log.info("daily: stopping; %s and later are left for the next start", day)
+            break
+        start, end = day_bounds(day)
+        complete = covered is not None and covered[0] <= start and end <= covered[1]
+        if not complete and day != todo[-1]:
+            log.info("daily %s: waiting for its data", day)
+            continue
+        body = _report(ctx, day) if complete else _late(_not_covered(day, covered, source))
+        outcomes.append(work(ctx, "daily", period_of_day(day), body))
+    last = period_of_day(last_complete_day(ctx.now()))
+    reported = any(o.job == "daily" and o.period == last and o.status == "ok" for o in outcomes)
+    if reported and ctx.settings.schedule.checkpoint.enabled:
+        outcomes.append(checkpoint_job(ctx))  # the day's checkpoint, its report included
+    return outcomes
+
+
+# --- drain, checkpoint ---------------------------------------------------------------------------
+
+
+def _drain_body(ctx: Context) -> str:
+    from reporting.notify import drain
+
+    return drain(ctx.store, ctx.settings, clock=ctx.now, wait_seconds=0).summary()
+
+
+def outbox_open(store: Store) -> bool:
+    """Whether any message is neither delivered nor given up."""
+    final = exists().where(
+        col(OutboxAttempt.outbox_message_id) == col(OutboxMessage.id),
+        col(OutboxAttempt.result).in_(("delivered", "failed")),
+    )
+    with store.read_session() as session:
+        return (
+            session.execute(select(col(OutboxMessage.id)).where(~final).limit(1)).first()
+            is not None
+        )
+
+
+def drain_job(ctx: Context) -> Outcome:
+    """One pass over the outbox. A slot with nothing waiting is not claimed (nor recorded): the
+    drain runs every minute, and a run that had nothing to do is not worth a row."""
+    period = period_of_time(slot(ctx.now(), ctx.settings.schedule.drain))
+    if not outbox_open(ctx.store):
+        return Outcome("drain", period, "skipped", "nothing waiting")
+    return work(ctx, "drain", period, lambda: _drain_body(ctx))
+
+
+def checkpoint_dir(settings: Settings) -> str:
+    target = settings.schedule.checkpoint_dir or settings.reports_dir / "checkpoint"
+    return str(target.expanduser())
+
+
+def _checkpoint_body(ctx: Context) -> str:
+    from reporting.evidence import ensure_key, sign_latest
+
+    ensure_key(ctx.settings)
+    signed = sign_latest(ctx.store, ctx.settings)
+    path = publish_checkpoint(ctx.store, checkpoint_dir(ctx.settings))
+    return f"checkpoint of {signed.tree_size} leaves, root {signed.root_hash}, published to {path}"
+
+
+def checkpoint_job(ctx: Context) -> Outcome:
+    """Publish the checkpoint of the previous UTC day, after its report when that is being made
+    (the daily job publishes it as soon as the report is done)."""
+    period = period_of_day(last_complete_day(ctx.now()))
+    if ctx.settings.schedule.daily.enabled:
+        daily = states(ctx.store, "daily", [period], ctx.now(), ctx.policy)[period]
+        if daily.state == "running":
+            return Outcome("checkpoint", period, "skipped", "waiting for the day's report")
+    return work(ctx, "checkpoint", period, lambda: _checkpoint_body(ctx))
+
+
+# --- all of them ---------------------------------------------------------------------------------
+
+
+def run_job(ctx: Context, job: str) -> list[Outcome]:
+    """Run one job by name (what the scheduler calls)."""
+    if job == "fetch":
+        return [fetch_job(ctx)]
+    if job == "daily":
+        return daily_job(ctx)
+    if job == "drain":
+        return [drain_job(ctx)]
+    if job == "checkpoint":
+        return [checkpoint_job(ctx)]
+    raise ValueError(f"unknown job {job!r}; the jobs are {', '.join(JOB_NAMES)}")
+
+
+def catch_up(ctx: Context) -> list[Outcome]:
+    """What the daemon does first: fetch since the watermarks, report the missing days, publish
+    the checkpoint, deliver what waits; each enabled job, in that order."""
+    outcomes: list[Outcome] = []
+    for job in ("fetch", "daily", "checkpoint", "drain"):
+        if getattr(ctx.settings.schedule, job).enabled and not ctx.stop.is_set():
+            outcomes += run_job(ctx, job)
+    return outcomes
