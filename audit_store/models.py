@@ -154,6 +154,6 @@ AUDIT_TABLES: tuple[str, ...] = (
 
 import audit_store.tables_export  # noqa: E402  (registers the export record table)
 import audit_store.tables_ingest  # noqa: E402  (registers the ingestion tables)
-import audit_store.tables_limits  # noqa: E402, F401  (registers the limit framework tables)
+import audit_store.tables_limits  # noqa: E402  (registers the limit framework tables)
+import audit_store.tables_schedule  # noqa: E402, F401  (registers the scheduler tables)
 from audit_store import tables_outbox  # noqa: E402, F401  (registers the outbox tables)
-from audit_store import tables_schedule  # noqa: E402, F401  (registers the scheduler tables)

@@ -322,7 +322,7 @@ class Schedule(_Strict):
     drain: JobTrigger = JobTrigger(every_seconds=60)  # deliver what waits in the outbox
     checkpoint: JobTrigger = JobTrigger(cron="45 0 * * *")  # sign and publish the day's checkpoint
     checkpoint_dir: Path | None = None  # where it is published; default <reports_dir>/checkpoint
-    sources: tuple[str, ...] = ()  # what the fetch job fetches; empty: fetch.default_source
+    sources: tuple[str, ...] = ()  # what the fetch job fetches; empty: the daily job's sources
     catchup_days: int = Field(default=7, ge=1, le=366)  # days back to look for missing reports
     working_timeout_seconds: float = Field(default=900.0, ge=1)  # silent claims are taken over
     misfire_grace_seconds: int = Field(default=600, ge=1)  # a fire this late still runs

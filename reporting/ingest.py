@@ -71,12 +71,15 @@ DATASETS: dict[str, tuple[str, ...]] = {
 }
 """What each source can fetch."""
 DEFAULT_DATASETS: dict[str, tuple[str, ...]] = {
-    "demo": ("liquidations",),
+    "demo": ("liquidations", "funding", "open_interest"),
     "kaiko": ("liquidations",),
     "binance": ("funding", "open_interest"),
     "okx": ("funding", "open_interest", "liquidations"),
 }
 """What ``fetch`` takes from a source when no dataset is named."""
+OVERLAY_SOURCES: dict[str, tuple[str, ...]] = {"demo": (), "kaiko": ("binance", "okx")}
+"""The daily job's context for a liquidation source: funding, open interest, the OKX cross-check
+(the demo source carries its own funding and open interest)."""
 DEMO_BASE_URL = "https://demo.invalid"
 DEMO_BINANCE_URL = "https://demo-binance.invalid"
 DEMO_OKX_URL = "https://demo-okx.invalid"

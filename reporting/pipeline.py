@@ -17,7 +17,7 @@ from audit_store.models import Checkpoint
 from reporting.checks import StoredRun, run_checks
 from reporting.config import Settings
 from reporting.evidence import ensure_key, sign_latest
-from reporting.ingest import fetch
+from reporting.ingest import OVERLAY_SOURCES, fetch
 from reporting.metrics import AssetDay, day_bounds
 from reporting.notify import DrainReport, drain, enqueue_breach_notices, enqueue_daily_report
 from reporting.notify.outbox import utc_now
@@ -81,16 +81,20 @@ def run_daily(
     settings = with_source(settings, source)
     start, end = day_bounds(day)
     if fetched is None:
-        fetched = fetch(
-            store,
-            settings,
-            source=source,
-            assets=settings.fetch.assets,
-            start=start - timedelta(days=TRAILING_DAYS),
-            end=end,
-            transport=transport,
-            clock=clock,
-        )
+        fetched = [
+            summary
+            for fetch_source in (source, *OVERLAY_SOURCES.get(source, ()))
+            for summary in fetch(
+                store,
+                settings,
+                source=fetch_source,
+                assets=settings.fetch.assets,
+                start=start - timedelta(days=TRAILING_DAYS),
+                end=end,
+                transport=transport if fetch_source == source else None,
+                clock=clock,
+            )
+        ]
     fetches = list(fetched)
     # Sign the log as fetched, so the report names the checkpoint its figures rest on.
     ensure_key(settings)

@@ -72,6 +72,25 @@ CHECK_TITLES = {
     "dq_data_version": "Data quality: Kaiko data version and query",
     "dq_reconcile_okx": "Data quality: Kaiko okex vs OKX liquidation orders",
 }
+CHECK_UNITS = {
+    "dq_missing_intervals": "intervals",
+    "dq_exchange_sums": "intervals",
+    "dq_long_short": "intervals",
+    "dq_stale": "hours",
+    "dq_quarantined": "count",
+    "dq_corrections": "count",
+    "dq_data_version": "count",
+    "dq_reconcile_okx": "pct",
+}
+"""The unit of each result's observed value (the units of :mod:`reporting.checks.catalogue`)."""
+GRADED_TWINS = {
+    "gaps": "dq_missing_intervals",
+    "staleness": "dq_stale",
+    "reconciliation": "dq_reconcile_okx",
+}
+"""Limit-graded check -> the data-quality check that asks the same question."""
+NO_DATA_ERRORS = frozenset({"dq_missing_intervals", "dq_stale"})
+"""The checks that report a day without data (as errors); the others have nothing to examine."""
 LISTED = 5  # how many items a message names before "and N more"
 
 
@@ -108,8 +127,13 @@ def data_quality_outcomes(
     *,
     source: str | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    graded: frozenset[str] = frozenset(),
 ) -> list[CheckOutcome]:
-    """Every data-quality outcome for ``day`` (see the module's docstring); never raises."""
+    """Every data-quality outcome for ``day`` (see the module's docstring); never raises.
+
+    ``graded`` names the checks the limit set grades; a data-quality check that asks the same
+    question (:data:`GRADED_TWINS`) is left to it, so one fact is never reported twice.
+    """
     source = source or settings.fetch.default_source
     start, end = day_bounds(day)
     outcomes: list[CheckOutcome] = []
@@ -140,14 +164,19 @@ def data_quality_outcomes(
 
     guarded("dq_missing_intervals", source, load)
     moment = now()
+    skip = {twin for check, twin in GRADED_TWINS.items() if check in graded}
     for asset, data in metrics.items():
-        guarded("dq_missing_intervals", asset, partial(_missing, data, day))
-        guarded("dq_exchange_sums", asset, partial(_exchange_sums, data, day, settings))
-        guarded("dq_long_short", asset, partial(_long_short, data, day, settings))
-        guarded("dq_stale", asset, partial(_stale, store, settings, data, day, source, moment))
-        guarded(
-            "dq_reconcile_okx", f"{asset}/okex", partial(_reconcile, store, settings, data, day)
-        )
+        per_asset: list[tuple[str, str, Callable[[], Iterator[CheckOutcome]]]] = [
+            ("dq_missing_intervals", asset, partial(_missing, data, day)),
+            ("dq_exchange_sums", asset, partial(_exchange_sums, data, day, settings)),
+            ("dq_long_short", asset, partial(_long_short, data, day, settings)),
+            ("dq_stale", asset, partial(_stale, store, settings, data, day, source, moment)),
+            ("dq_reconcile_okx", f"{asset}/okex", partial(_reconcile, store, settings, data, day)),
+        ]
+        for check, scope, run in per_asset:
+            if check in skip or (not data.intervals and check not in NO_DATA_ERRORS):
+                continue  # graded by the limit set, or nothing to add up for a day without data
+            guarded(check, scope, run)
     guarded("dq_quarantined", source, partial(_quarantined, store, source, day))
     guarded("dq_corrections", source, partial(_corrections, store, settings, source, day))
     guarded("dq_data_version", source, partial(_data_version, store, metrics, source, day, step))

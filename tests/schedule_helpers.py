@@ -85,8 +85,10 @@ operations = ["ops@example.com"]
 [notify]
 retry_base_seconds = 1
 retry_max_seconds = 2
+lease_seconds = 3  # a send cut off by a SIGKILL is due again after this
 
 [schedule]
+sources = ["{source}"]  # not the overlays: no network
 timezone = "UTC"
 catchup_days = {catchup_days}
 working_timeout_seconds = {timeout}

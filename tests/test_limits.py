@@ -39,10 +39,12 @@ def test_packaged_limits_load_and_configure_every_check() -> None:
     s = load_settings(env={})
     assert s.limits.loaded_from == str(config_dir() / "limits.toml")
     assert set(s.limits.configured_checks()) >= {
-        "gaps", "staleness", "reconciliation", "daily_usd", "velocity_usd", "velocity_count",
+        "gaps", "staleness", "daily_usd", "velocity_usd", "velocity_count",
         "velocity_2h_usd", "velocity_2h_count", "imbalance", "funding_swing", "oi_change",
         "daily_usd_exchange", "velocity_usd_exchange", "concentration",
     }  # fmt: skip
+    # Unset by default: the OKX cross-check (dq_reconcile_okx) reconciles Kaiko's okex figures.
+    assert s.limits.reconciliation is None
     seed = s.limits.velocity_usd_exchange
     assert seed is not None and set(seed.asset_exchange) == {"BTC/binc"}
 

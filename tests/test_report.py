@@ -180,7 +180,8 @@ def test_jurisdictions_coverage_and_provenance(
     assert root in provenance
     assert f"tree size {len(leaves)}" in provenance
     assert "no signed checkpoint yet" in provenance
-    assert "5 snapshots (5 distinct response bodies)" in provenance
+    # five pages of the day, and the quarantined page the data-quality result cites
+    assert "6 snapshots (6 distinct response bodies)" in provenance
 
 
 def test_html_is_self_contained(html: str) -> None:
@@ -271,7 +272,9 @@ def test_unknown_period_is_refused(demo: tuple[Store, Settings, ReportFiles]) ->
 def test_model_counts_moves_and_badge(demo: tuple[Store, Settings, ReportFiles]) -> None:
     store, settings, _ = demo
     model = build_report(store, settings, STRESS_DAY, now=NOW)
-    assert (model.counts.breaches, model.counts.warnings, model.counts.errors) == (8, 6, 0)
+    # 6 limit warnings, and 7 data-quality ones: XRP's missing hour, the quarantined DOGE page,
+    # and each asset's 23:00 interval fetched before it had settled
+    assert (model.counts.breaches, model.counts.warnings, model.counts.errors) == (8, 13, 0)
     assert model.badge == "BREACH" and not model.incomplete
     changes = [m.change for m in model.moves]
     assert len(model.moves) == 3 and all(c is not None and c > 5 for c in changes)
@@ -295,7 +298,8 @@ def test_error_results_make_the_report_incomplete(tmp_path: Path) -> None:
     calm = date(2025, 10, 28)
     store = demo_store(settings, day=calm, history_days=0, quarantine=False, drop_xrp_hour=False)
     model = build_report(store, settings, calm, now=NOW)
-    assert model.counts.errors == 4  # ADA: no data, so coverage and three checks are errors
+    # ADA: no data, so coverage, three checks, and the missing and stale data-quality checks
+    assert model.counts.errors == 6
     assert model.incomplete
     assert model.badge == "INCOMPLETE" if not model.counts.breaches else "BREACH"
     assert any(f.status == "error" and f.scope.asset == "ADA" for f in model.findings)

@@ -152,10 +152,10 @@ def test_a_failure_emails_operations_and_is_retried_until_max_attempts(
     assert "job daily failed for 2025-11-03" in str(first["Subject"])
     text_part = first.get_body(("plain",))
     assert text_part is not None
-    content = text_part.get_content()  # type: ignore[attr-defined]
+    content = text_part.get_content()
     assert "RenderError: no fonts second line" in content and "Attempt:    1 of 2" in content
     last = email.message_from_bytes(bodies[1], policy=email.policy.default).get_body(("plain",))
-    assert last is not None and "given up" in last.get_content()  # type: ignore[attr-defined]
+    assert last is not None and "given up" in last.get_content()
 
 
 def test_an_interrupted_claim_is_resumed_without_counting_as_a_failure(

@@ -27,6 +27,7 @@ from reporting.schedule.jobs import (
     drain_job,
     fetch_job,
     missing_days,
+    run_job,
 )
 from reporting.schedule.status import gather
 from tests.conftest import SettingsFactory
@@ -109,7 +110,16 @@ def test_the_daily_job_fetches_reports_and_notifies_the_missing_day_once(
     assert '"verify": {' in out and '"period": "2025-11-03"' in out
 
 
-def test_a_day_without_its_data_fails_once_and_tells_operations(
+def test_a_report_is_not_made_before_its_time(store: Store, settings: Settings) -> None:
+    six = settings.schedule.daily.model_copy(update={"cron": "0 6 * * *"})
+    ctx = _ctx(store, _settings(settings, daily=six))
+    assert missing_days(ctx) == []  # 01:00: the report of the 3rd is due at 06:00
+    assert missing_days(_ctx(store, ctx.settings, NOW + timedelta(hours=5))) == [
+        NOW.date() - timedelta(days=1)
+    ]
+
+
+def test_a_day_without_its_data_fails_tells_operations_and_is_made_when_the_data_comes(
     store: Store, settings: Settings
 ) -> None:
     late = settings.model_copy(
@@ -126,6 +136,19 @@ def test_a_day_without_its_data_fails_once_and_tells_operations(
     assert subjects == ["[liqrisk] Example Derivatives Ltd: job daily failed for 2025-11-03"]
     assert pdfs == 0
     assert missing_days(ctx) == [NOW.date() - timedelta(days=1)]  # retried at the next run
+    later = _ctx(store, ctx.settings, NOW + timedelta(hours=2))  # 01:00 is closed now
+    outcomes = run_job(later, "fetch")  # the hourly fetch makes the late report at once
+    assert [(o.job, o.period, o.status) for o in outcomes] == [
+        ("fetch", "2025-11-04T01:00:00Z", "ok"),
+        ("fetch", "2025-11-04T01:00:00Z", "skipped"),  # the daily job's own: done just now
+        ("daily", "2025-11-03", "ok"),
+        ("checkpoint", "2025-11-03", "ok"),
+    ]
+    daily = claims(store, "daily")
+    assert [(r.generation, r.reason, r.status) for r in daily] == [
+        (1, "new", "failed"),
+        (2, "retry", "ok"),
+    ]
 
 
 class _StopAfter(threading.Event):

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from reporting.quality import CHECK_TITLES as DATA_QUALITY_TITLES
+from reporting.quality import CHECK_UNITS as DATA_QUALITY_UNITS
+
 Unit = Literal["usd", "count", "pct", "bps", "hours", "intervals"]
 Level = Literal["asset", "asset_exchange"]
 Kind = Literal["data", "market", "overlay"]
@@ -97,8 +100,13 @@ _SPECS = (
 )
 
 CATALOGUE: dict[str, CheckSpec] = {spec.name: spec for spec in _SPECS}
-CHECK_TITLES: dict[str, str] = {spec.name: spec.title for spec in _SPECS}
+CHECK_TITLES: dict[str, str] = {
+    **{spec.name: spec.title for spec in _SPECS},
+    **DATA_QUALITY_TITLES,  # ungraded data-quality results stored beside the limit checks
+}
 CHECK_UNITS: dict[str, Unit] = {spec.name: spec.unit for spec in _SPECS}
+RESULT_UNITS: dict[str, str] = {**CHECK_UNITS, **DATA_QUALITY_UNITS}
+"""The unit of every stored result's observed value, limit checks and data quality alike."""
 
 
 def format_value(value: float, unit: str) -> str:

@@ -47,6 +47,7 @@ from reporting.config import Settings
 from reporting.errors import CheckError
 from reporting.limits import LimitSet
 from reporting.metrics import AssetDay, day_bounds, load_period
+from reporting.quality import data_quality_outcomes
 from reporting.records import CheckOutcome, Problem
 
 _ACK_LOCK = 0x6C697161636B  # PostgreSQL advisory lock: one acknowledgement chain writer at a time
@@ -215,6 +216,16 @@ def run_checks(
         )
     ctx = CheckContext(as_of=now, overlays=overlays or StoreOverlays(store), second=second)
     outcomes = evaluate(metrics, day, settings, context=ctx)
+    # Data quality as ingestion sees it (sums, quarantine, corrections, versions, the OKX
+    # cross-check); where the limit set grades the same question, its graded result stands alone.
+    outcomes += data_quality_outcomes(
+        store,
+        settings,
+        day,
+        source=source,
+        now=lambda: now,
+        graded=frozenset(settings.limits.configured_checks()),
+    )
     sha = limit_set_hash(settings)
     with store.session() as session:
         _record_limit_set(session, settings.limits, sha, now)

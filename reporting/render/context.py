@@ -25,6 +25,7 @@ from audit_store.db import Store
 from audit_store.merkle import root_from_leaf_hashes
 from audit_store.models import Checkpoint, CheckResult, Snapshot
 from reporting.checks import CHECK_TITLES, StoredRun, latest_run, limit_set_hash
+from reporting.checks.catalogue import RESULT_UNITS
 from reporting.config import Settings
 from reporting.errors import RenderError
 from reporting.metrics import AssetDay, Volumes, day_bounds, load_period
@@ -212,7 +213,7 @@ def _finding(settings: Settings, r: StoredResult) -> Finding:
         warn_at=r.warn_at,
         limit=r.limit,
         pct_of_limit=r.pct_of_limit,
-        unit="intervals" if r.check == "coverage" else "usd",
+        unit=RESULT_UNITS.get(r.check, "count"),
         message=r.message,
     )
 

@@ -115,7 +115,25 @@ def short_hash(value: str | None, length: int = 12) -> str:
     return value[:length]
 
 
+def in_unit(value: float | None, unit: str) -> str:
+    """A check's figure in its unit: ``$1,234``, ``3 intervals``, ``81.2%``, ``8.0 bps``."""
+    if value is None or _missing(value):
+        return NA
+    if unit == "usd":
+        return usd(value)
+    if unit == "pct":
+        return pct(value, 1)
+    if unit == "bps":
+        return f"{value:,.1f} bps"
+    if unit == "hours":
+        return f"{value:,.1f} h"
+    if unit == "intervals":
+        return f"{count(value)} interval{'' if round(value) == 1 else 's'}"
+    return count(value)
+
+
 FILTERS = {
+    "in_unit": in_unit,
     "usd": usd,
     "usd_compact": usd_compact,
     "count": count,

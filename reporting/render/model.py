@@ -13,7 +13,7 @@ from typing import Literal
 
 Period = Literal["day", "week"]
 Badge = Literal["BREACH", "INCOMPLETE", "WARNING", "OK"]
-Unit = Literal["usd", "intervals"]
+Unit = str  # "usd", "count", "pct", "bps", "hours", "intervals": see reporting.checks.catalogue
 
 
 @dataclass(frozen=True)

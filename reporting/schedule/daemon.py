@@ -40,14 +40,11 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from audit_store.db import Store, translate_db_error
 from reporting.config import JobTrigger, Settings
-from reporting.schedule.jobs import ANCHOR, JOB_NAMES, Context, catch_up, run_job
+from reporting.schedule.jobs import JOB_NAMES, Context, build_trigger, catch_up, run_job
 
 log = logging.getLogger("liqrisk.schedule")
 
@@ -76,14 +73,6 @@ def instance_name(settings: Settings, override: str | None = None) -> str:
 
 def jobstore_table(instance: str) -> str:
     return JOBSTORE_PREFIX + instance
-
-
-def build_trigger(trigger: JobTrigger, timezone: str) -> BaseTrigger:
-    zone = ZoneInfo(timezone)
-    if trigger.cron is not None:
-        return CronTrigger.from_crontab(trigger.cron, timezone=zone)
-    assert trigger.every_seconds is not None
-    return IntervalTrigger(seconds=trigger.every_seconds, start_date=ANCHOR, timezone=zone)
 
 
 def describe_trigger(trigger: JobTrigger, timezone: str) -> str:

@@ -2,9 +2,11 @@
 
 * ``fetch``: every configured source, from each watermark to the last closed interval (an asset
   without a watermark starts ``catchup_days`` + 7 days back). Period: the end of the last closed
-  interval (``2025-11-04T13:00:00Z``), so a second fire within the hour finds it done.
+  interval (``2025-11-04T13:00:00Z``), so a second fire within the hour finds it done. A fetch that
+  went well runs the daily job when a report is due but not made (late data, a failed run).
 * ``daily``: check, report and notify each day of the last ``catchup_days`` UTC days that has no
-  report yet, oldest first, once the data covers it. Period: the day (``2025-11-03``).
+  report yet and whose time has come (the daily trigger's first fire after the day), oldest first,
+  once the data covers it. Period: the day (``2025-11-03``).
 * ``drain``: deliver what is due in the outbox, one pass. Period: the trigger's slot.
 * ``checkpoint``: sign a checkpoint of the log and publish it. Period: the previous UTC day; the
   daily job runs it as soon as that day's report is made, and a fire while the report is being
@@ -28,7 +30,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import exists, select
 from sqlmodel import col
 
@@ -42,7 +48,7 @@ from audit_store.tables_schedule import RunStatus
 from reporting import watermarks
 from reporting.config import JobTrigger, Settings
 from reporting.errors import SourceError
-from reporting.ingest import check_request, fetch
+from reporting.ingest import OVERLAY_SOURCES, check_request, fetch
 from reporting.metrics import day_bounds
 from reporting.notify.outbox import utc_now
 from reporting.records import FetchSummary
@@ -127,6 +133,15 @@ def work(ctx: Context, job: str, period: str, body: Callable[[], str]) -> Outcom
     return Outcome(job, period, status, detail)
 
 
+def build_trigger(trigger: JobTrigger, timezone: str) -> BaseTrigger:
+    """The APScheduler trigger of a job: its crontab line in ``timezone``, or its interval."""
+    zone = ZoneInfo(timezone)
+    if trigger.cron is not None:
+        return CronTrigger.from_crontab(trigger.cron, timezone=zone)
+    assert trigger.every_seconds is not None
+    return IntervalTrigger(seconds=trigger.every_seconds, start_date=ANCHOR, timezone=zone)
+
+
 def slot(moment: datetime, trigger: JobTrigger, default_seconds: int = 60) -> datetime:
     """The start of the ``every_seconds`` slot (a minute for a cron trigger) holding ``moment``."""
     seconds = trigger.every_seconds or default_seconds
@@ -138,7 +153,12 @@ def slot(moment: datetime, trigger: JobTrigger, default_seconds: int = 60) -> da
 
 
 def fetch_sources(settings: Settings) -> tuple[str, ...]:
-    return settings.schedule.sources or (settings.fetch.default_source,)
+    """``schedule.sources``; by default what the daily job reads: the default source and its
+    overlays (funding, open interest, the OKX cross-check)."""
+    if settings.schedule.sources:
+        return settings.schedule.sources
+    source = settings.fetch.default_source
+    return (source, *OVERLAY_SOURCES.get(source, ()))
 
 
 def fetch_period(ctx: Context) -> str:
@@ -207,6 +227,15 @@ def fetch_job(ctx: Context) -> Outcome:
     return work(ctx, "fetch", fetch_period(ctx), lambda: _fetch_body(ctx))
 
 
+def fetch_then_late_reports(ctx: Context) -> list[Outcome]:
+    """The fetch job as scheduled: after a fetch that went well, the reports that are due but
+    were not made (their data was late, or their run failed) are made at once, not a day later."""
+    outcomes = [fetch_job(ctx)]
+    if outcomes[0].status == "ok" and ctx.settings.schedule.daily.enabled and missing_days(ctx):
+        outcomes += daily_job(ctx)
+    return outcomes
+
+
 def ensure_fetched(ctx: Context) -> Outcome:
     """Run the fetch job's current period, or wait while another process works on it (and take
     it over if that process goes silent)."""
@@ -247,10 +276,22 @@ def _reported_outside(store: Store, days: list[date]) -> set[str]:
         return set(found)
 
 
+def report_due(ctx: Context, day: date) -> bool:
+    """Whether the daily job's first fire after ``day`` ended has come (a day is not reported
+    before its time, even by a catch-up or a late fetch)."""
+    schedule = ctx.settings.schedule
+    if not schedule.daily.enabled:
+        return True
+    trigger = build_trigger(schedule.daily, schedule.timezone)
+    fire = trigger.get_next_fire_time(None, day_bounds(day)[1])
+    return fire is not None and fire <= ctx.now()
+
+
 def missing_days(ctx: Context) -> list[date]:
-    """Days of the window still to be reported, oldest first: never claimed (and not reported by
-    hand), taken over from a dead process, interrupted, or failed fewer than ``max_attempts``."""
-    days = window(ctx)
+    """Days of the window still to be reported, oldest first, whose report is due: never claimed
+    (and not reported by hand), taken over from a dead process, interrupted, or failed fewer than
+    ``max_attempts`` times."""
+    days = [d for d in window(ctx) if report_due(ctx, d)]
     found = states(ctx.store, "daily", [period_of_day(d) for d in days], ctx.now(), ctx.policy)
     outside = _reported_outside(ctx.store, days)
     todo = []
@@ -401,7 +442,7 @@ def checkpoint_job(ctx: Context) -> Outcome:
 def run_job(ctx: Context, job: str) -> list[Outcome]:
     """Run one job by name (what the scheduler calls)."""
     if job == "fetch":
-        return [fetch_job(ctx)]
+        return fetch_then_late_reports(ctx)
     if job == "daily":
         return daily_job(ctx)
     if job == "drain":

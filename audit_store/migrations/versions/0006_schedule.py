@@ -40,9 +40,7 @@ def _create_tables() -> None:
         sa.Column("job", sa.String(), nullable=False),
         sa.Column("period", sa.String(), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False),
-        sa.Column(
-            "takes_over", sa.Integer(), sa.ForeignKey("schedule_claim.id"), nullable=True
-        ),
+        sa.Column("takes_over", sa.Integer(), sa.ForeignKey("schedule_claim.id"), nullable=True),
         sa.Column("reason", sa.String(), nullable=False),
         sa.Column("owner", sa.String(), nullable=False),
         sa.Column("claimed_at", _timestamp(), nullable=False),
@@ -54,9 +52,7 @@ def _create_tables() -> None:
     op.create_table(
         "schedule_run",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column(
-            "claim_id", sa.Integer(), sa.ForeignKey("schedule_claim.id"), nullable=False
-        ),
+        sa.Column("claim_id", sa.Integer(), sa.ForeignKey("schedule_claim.id"), nullable=False),
         sa.Column("event", sa.String(), nullable=False),
         sa.Column("beat", sa.Integer(), nullable=False),
         sa.Column("at", _timestamp(), nullable=False),
