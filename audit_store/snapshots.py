@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlmodel import Session
 
 from audit_store.canonical import canonical_json, utc_iso
@@ -177,13 +177,41 @@ INTERVAL_VALUE_FIELDS: Sequence[str] = (
 def append_interval_rows(
     session: Session, snapshot: Snapshot, rows: Iterable[Mapping[str, Any]]
 ) -> int:
-    """Bulk-insert the rows derived from ``snapshot``; returns how many."""
+    """Bulk-insert the rows derived from ``snapshot`` (mappings with the value fields)."""
+    return append_interval_values(
+        session, snapshot, ([row[k] for k in INTERVAL_VALUE_FIELDS] for row in rows)
+    )
+
+
+def append_interval_values(
+    session: Session, snapshot: Snapshot, rows: Iterable[Sequence[Any]]
+) -> int:
+    """Bulk-insert rows given as values in :data:`INTERVAL_VALUE_FIELDS` order; returns how many.
+
+    The hot path of every fetch: one driver-level ``executemany`` with values already converted by
+    the columns' own bind processors, so the rows are stored exactly as an ORM insert would store
+    them, without building an object or a parameter dict per row.
+    """
     assert snapshot.id is not None
-    payload = [
-        {"snapshot_id": snapshot.id, "row_index": i, **{k: row[k] for k in INTERVAL_VALUE_FIELDS}}
-        for i, row in enumerate(rows)
+    connection = session.connection()
+    dialect = connection.dialect
+    table = IntervalVolume.__table__  # type: ignore[attr-defined]
+    columns = ("snapshot_id", "row_index", *INTERVAL_VALUE_FIELDS)
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
     ]
+    convert = [(j, p) for j, p in enumerate(processors) if p is not None]
+    payload: list[tuple[Any, ...]] = []
+    for i, row in enumerate(rows):
+        values = [snapshot.id, i, *row]
+        for j, process in convert:
+            values[j] = process(values[j])
+        payload.append(tuple(values))
     if payload:
-        # A Core insert of the table (executemany), not the ORM's bulk path: no objects built.
-        session.connection().execute(insert(IntervalVolume.__table__), payload)  # type: ignore[attr-defined]
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"VALUES ({', '.join([marker] * len(columns))})"
+        )
+        connection.exec_driver_sql(sql, payload)
     return len(payload)

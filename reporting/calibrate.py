@@ -32,7 +32,7 @@ from datetime import date, datetime, timedelta
 from itertools import pairwise
 
 import numpy as np
-from scipy import stats  # type: ignore[import-untyped]
+from scipy import stats
 
 from audit_store.db import Store
 from reporting.checks.backtest import MeasuredHistory, history_by_day, measure_history

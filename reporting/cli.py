@@ -695,7 +695,7 @@ def run_cmd(
         str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR (to stderr).")
     ] = "INFO",
 ) -> None:
-    """Run the scheduler daemon: the jobs of [schedule], each period exactly once.
+    """Run the scheduler daemon: the jobs of the config's schedule section, each period once.
 
     Stops on SIGTERM or Ctrl-C after the running jobs finish (a fetch stops between pages, the
     daily job between days; the next start resumes them) and exits 0.
@@ -739,8 +739,8 @@ def status(as_json: JsonOption = False) -> None:
             typer.echo(f"  {run.status}: {run.period} by {run.owner} since {since}: {run.detail}")
         for name, when in sorted(job.next_runs.items()):
             typer.echo(f"  next ({name}): {when.isoformat(timespec='seconds') if when else '-'}")
-        if job.failed_periods:
-            typer.echo(f"  periods whose last run failed: {job.failed_periods}")
+        if job.failures:
+            typer.echo(f"  failed runs since it last went well: {job.failures}")
     for w in found.watermarks:
         typer.echo(
             f"watermark {w.source} {w.dataset} {w.asset}: {w.watermark:%Y-%m-%d %H:%M} UTC, "
@@ -758,6 +758,9 @@ def status(as_json: JsonOption = False) -> None:
     else:
         published = f"; published {cp.published} ({cp.published_tree_size})" if cp.published else ""
         typer.echo(f"checkpoint: {cp.tree_size} leaves, {cp.created_at:%Y-%m-%d %H:%M}{published}")
+    if found.unreported:
+        days = ", ".join(d.isoformat() for d in found.unreported)
+        typer.echo(f"daily reports due and not made: {days}")
     v = found.verify
     if v is None:
         typer.echo("verify: never run (`liqrisk verify`)")

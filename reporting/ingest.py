@@ -43,7 +43,7 @@ from audit_store.db import Store
 from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
 from audit_store.snapshots import (
     RawResponse,
-    append_interval_rows,
+    append_interval_values,
     append_snapshot,
     lock_sequencer,
     new_snapshot,
@@ -229,7 +229,7 @@ def store_response(
         rows = 0
         latest: datetime | None = None
         if derived.quarantine_reason is None:
-            rows += append_interval_rows(session, snapshot, (r.as_row() for r in records))
+            rows += append_interval_values(session, snapshot, (r.as_values() for r in records))
             for table, table_rows in derived.tables.items():
                 rows += append_derived_rows(session, snapshot, table, table_rows)
             times = [r.interval_start for r in records] + [

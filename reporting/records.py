@@ -47,6 +47,22 @@ class IntervalRecord:
     def is_total(self) -> bool:
         return self.exchange == ALL_EXCHANGES
 
+    def as_values(self) -> tuple[Any, ...]:
+        """The values in :data:`audit_store.snapshots.INTERVAL_VALUE_FIELDS` order."""
+        return (
+            self.source,
+            self.asset,
+            self.exchange,
+            self.interval_start,
+            self.interval_seconds,
+            self.long_count,
+            self.short_count,
+            self.total_count,
+            self.long_usd,
+            self.short_usd,
+            self.total_usd,
+        )
+
     def as_row(self) -> dict[str, Any]:
         return {
             "source": self.source,

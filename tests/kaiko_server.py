@@ -31,7 +31,7 @@ def iso(moment: datetime) -> str:
 def datum(
     start: datetime, exchanges: dict[str, tuple[int, float, int, float]], *, ts_unit: str = "ns"
 ) -> dict[str, Any]:
-    """One documented ``data`` element; ``exchanges``: code -> (long n, long $, short n, short $)."""
+    """A documented ``data`` element; ``exchanges``: code -> (long n, long $, short n, short $)."""
     per = []
     for code, (ln, la, sn, sa) in exchanges.items():
         per.append(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from audit_store.db import Store
 from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
@@ -221,7 +221,7 @@ def test_500_mid_paging_resumes_from_the_last_good_token(
     assert summary.pages == 3 and summary.rows == 90
     assert [p.severity for p in summary.problems] == ["warning"]  # kept, retried, not fatal
     with store.session() as session:
-        snaps = session.exec(select(Snapshot).order_by(Snapshot.leaf_index)).all()
+        snaps = session.exec(select(Snapshot).order_by(col(Snapshot.leaf_index))).all()
     assert [s.http_status for s in snaps] == [200, 500, 200, 200]
     assert snaps[1].quarantined and snaps[1].body == b"upstream hiccup"
     data = load_period(

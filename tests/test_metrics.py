@@ -36,3 +36,11 @@ def test_other_intervals_keep_their_own_latest_version(store: Store) -> None:
     ).values()
     assert [i.volumes.total_usd for i in btc.intervals] == [10.0, 25.0]
     assert len(btc.evidence) == 2 and first
+
+
+def test_record_values_follow_the_stored_field_order() -> None:
+    from audit_store.snapshots import INTERVAL_VALUE_FIELDS
+    from reporting.records import IntervalRecord
+
+    record = IntervalRecord("demo", "BTC", "binc", H, 3600, 1, 2, 3, 4.0, 5.0, 9.0)
+    assert dict(zip(INTERVAL_VALUE_FIELDS, record.as_values(), strict=True)) == record.as_row()

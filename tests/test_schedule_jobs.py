@@ -102,6 +102,7 @@ def test_the_daily_job_fetches_reports_and_notifies_the_missing_day_once(
     assert status.outbox.waiting == 0 and status.checkpoint is not None
     assert status.checkpoint.published_tree_size == status.checkpoint.tree_size
     assert status.verify is not None and status.verify.ok
+    assert status.unreported == () and all(j.failures == 0 for j in status.jobs)
     assert status.verify.leaves == status.checkpoint.tree_size
     capsys.readouterr()
     with pytest.raises(SystemExit):
@@ -136,6 +137,10 @@ def test_a_day_without_its_data_fails_tells_operations_and_is_made_when_the_data
     assert subjects == ["[liqrisk] Example Derivatives Ltd: job daily failed for 2025-11-03"]
     assert pdfs == 0
     assert missing_days(ctx) == [NOW.date() - timedelta(days=1)]  # retried at the next run
+    status = gather(store, ctx.settings, NOW)
+    daily_status = next(j for j in status.jobs if j.job == "daily")
+    assert status.unreported == (NOW.date() - timedelta(days=1),) and daily_status.failures == 1
+    assert status.outbox.pending == 1  # the email to operations, for the next drain
     later = _ctx(store, ctx.settings, NOW + timedelta(hours=2))  # 01:00 is closed now
     outcomes = run_job(later, "fetch")  # the hourly fetch makes the late report at once
     assert [(o.job, o.period, o.status) for o in outcomes] == [

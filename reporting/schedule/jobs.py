@@ -264,7 +264,7 @@ def window(ctx: Context) -> list[date]:
     return [last - timedelta(days=n) for n in reversed(range(ctx.settings.schedule.catchup_days))]
 
 
-def _reported_outside(store: Store, days: list[date]) -> set[str]:
+def reported_outside(store: Store, days: list[date]) -> set[str]:
     """Days with a day report that was not made by the daemon (``liqrisk daily``)."""
     periods = [d.isoformat() for d in days]
     with store.read_session() as session:
@@ -293,7 +293,7 @@ def missing_days(ctx: Context) -> list[date]:
     ``max_attempts`` times."""
     days = [d for d in window(ctx) if report_due(ctx, d)]
     found = states(ctx.store, "daily", [period_of_day(d) for d in days], ctx.now(), ctx.policy)
-    outside = _reported_outside(ctx.store, days)
+    outside = reported_outside(ctx.store, days)
     todo = []
     for day in days:
         state = found[period_of_day(day)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,16 @@ from audit_store.tables_schedule import ScheduleClaim, ScheduleRun, VerifyRun, c
 from audit_store.verify import VerifyReport
 from reporting import watermarks
 from reporting.config import Settings
-from reporting.schedule.claims import Policy
+from reporting.schedule.claims import Policy, states
 from reporting.schedule.daemon import JOB_ID_PREFIX, JOBSTORE_PREFIX, describe_trigger
-from reporting.schedule.jobs import JOB_NAMES, checkpoint_dir
+from reporting.schedule.jobs import (
+    JOB_NAMES,
+    Context,
+    checkpoint_dir,
+    report_due,
+    reported_outside,
+    window,
+)
 
 MAX_VERIFY_PROBLEMS = 20  # discrepancies kept with a verify outcome (the count is always whole)
 
@@ -63,7 +70,7 @@ class JobStatus:
     last: JobRun | None  # the latest claim that ended
     active: tuple[JobRun, ...]  # claims without an end: running, or stale (their process died)
     next_runs: dict[str, datetime | None]  # daemon instance -> next fire (None: paused)
-    failed_periods: int  # periods whose latest claim failed
+    failures: int  # runs that failed since the job last went well
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,7 +79,7 @@ class JobStatus:
             "last": self.last.to_json() if self.last else None,
             "active": [r.to_json() for r in self.active],
             "next_runs": {k: _iso(v) for k, v in sorted(self.next_runs.items())},
-            "failed_periods": self.failed_periods,
+            "failures": self.failures,
         }
 
 
@@ -140,6 +147,7 @@ class Status:
     outbox: Backlog
     checkpoint: CheckpointInfo | None
     verify: VerifyInfo | None
+    unreported: tuple[date, ...]  # days of the catch-up window whose report is due and not made
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,6 +157,7 @@ class Status:
             "outbox": self.outbox.to_json(),
             "checkpoint": self.checkpoint.to_json() if self.checkpoint else None,
             "verify": self.verify.to_json() if self.verify else None,
+            "unreported_days": [d.isoformat() for d in self.unreported],
         }
 
 
@@ -158,7 +167,8 @@ class Status:
 def _job_runs(
     session: Session, job: str, now: datetime, policy: Policy
 ) -> tuple[JobRun | None, list[JobRun], int]:
-    """The job's last ended run, its claims without an end, and its failed periods."""
+    """The job's last ended run, its claims without an end, and its failures since it last
+    went well."""
     ended = (
         select(ScheduleRun, ScheduleClaim)
         .join(ScheduleClaim, col(ScheduleClaim.id) == col(ScheduleRun.claim_id))
@@ -212,26 +222,20 @@ def _job_runs(
                 f"last seen {_iso(state.last_seen)}",
             )
         )
-    # Periods whose latest claim ended failed.
-    latest = (
-        select(col(ScheduleClaim.period), func.max(col(ScheduleClaim.generation)).label("g"))
-        .where(col(ScheduleClaim.job) == job)
-        .group_by(col(ScheduleClaim.period))
-        .subquery()
-    )
+    # Failures since the job last went well.
+    last_ok = session.execute(
+        select(func.max(col(ScheduleRun.id)))
+        .join(ScheduleClaim, col(ScheduleClaim.id) == col(ScheduleRun.claim_id))
+        .where(col(ScheduleClaim.job) == job, col(ScheduleRun.status) == "ok")
+    ).scalar_one()
     failed = session.execute(
         select(func.count())
-        .select_from(ScheduleClaim)
-        .join(
-            latest,
-            (col(ScheduleClaim.period) == latest.c.period)
-            & (col(ScheduleClaim.generation) == latest.c.g),
-        )
-        .join(ScheduleRun, col(ScheduleRun.claim_id) == col(ScheduleClaim.id))
+        .select_from(ScheduleRun)
+        .join(ScheduleClaim, col(ScheduleClaim.id) == col(ScheduleRun.claim_id))
         .where(
             col(ScheduleClaim.job) == job,
-            col(ScheduleRun.event) == "end",
             col(ScheduleRun.status) == "failed",
+            col(ScheduleRun.id) > (last_ok or 0),
         )
     ).scalar_one()
     return last, active, int(failed)
@@ -253,9 +257,7 @@ def next_runs(session: Session) -> dict[str, dict[str, datetime | None]]:
         )
         for job_id, when in connection.execute(select(table.c.id, table.c.next_run_time)):
             job = str(job_id).removeprefix(JOB_ID_PREFIX)
-            moment = (
-                datetime.fromtimestamp(when, tz=as_utc(datetime.now()).tzinfo) if when else None
-            )
+            moment = datetime.fromtimestamp(when, tz=UTC) if when is not None else None
             out.setdefault(job, {})[instance] = moment
     return out
 
@@ -335,7 +337,29 @@ def gather(store: Store, settings: Settings, now: datetime) -> Status:
         Lag(w.source, w.dataset, w.asset, w.watermark, (as_utc(now) - w.watermark).total_seconds())
         for w in (current[key] for key in sorted(current))
     )
-    return Status(as_utc(now), tuple(jobs), lags, backlog, checkpoint, verify)
+    return Status(
+        as_utc(now),
+        tuple(jobs),
+        lags,
+        backlog,
+        checkpoint,
+        verify,
+        unreported(store, settings, now),
+    )
+
+
+def unreported(store: Store, settings: Settings, now: datetime) -> tuple[date, ...]:
+    """Days of the daily job's window whose report is due and was not made (missing, failing,
+    given up, or being made now)."""
+    if not settings.schedule.daily.enabled:
+        return ()
+    ctx = Context(store, settings, "status", clock=lambda: now)
+    days = [d for d in window(ctx) if report_due(ctx, d)]
+    found = states(store, "daily", [d.isoformat() for d in days], now, ctx.policy)
+    outside = reported_outside(store, days)
+    return tuple(
+        d for d in days if found[d.isoformat()].state != "done" and d.isoformat() not in outside
+    )
 
 
 # --- verify outcomes -----------------------------------------------------------------------------
