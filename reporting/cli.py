@@ -549,9 +549,12 @@ def daily(
         f"checks for {day}: {statuses.count('breach')} breach, {statuses.count('warn')} warn, "
         f"{statuses.count('error')} error, {statuses.count('ok')} ok"
     )
+    breached: dict[str, list[str]] = {}
     for r in result.run.results:
         if r.status == "breach":
-            typer.echo(f"  BREACH {r.message}")
+            breached.setdefault(r.check, []).append(r.scope)
+    for check_name, scopes in breached.items():  # the report and the emails give the details
+        typer.echo(f"  BREACH {check_name}: {', '.join(scopes)}")
     typer.echo(f"report: {result.report.html_path}")
     typer.echo(f"report: {result.report.pdf_path}")
     if result.notices is not None:

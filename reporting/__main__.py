@@ -1,0 +1,5 @@
+"""``python -m reporting``: the ``liqrisk`` command."""
+
+from reporting.cli import main
+
+main()
