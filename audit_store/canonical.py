@@ -31,4 +31,9 @@ def as_utc(value: datetime) -> datetime:
 
 def utc_iso(value: datetime) -> str:
     """``2025-11-03T14:00:00.000000Z``: fixed microsecond precision, always UTC."""
-    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    if value.year >= 1000:
+        # The same text as the strftime below, at a third of its cost (one per leaf in verify).
+        return value.isoformat(timespec="microseconds") + "Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # %Y does not pad years below 1000

@@ -27,7 +27,8 @@ the application's errors extend it in ``reporting.errors``::
     ├── CheckError                  reporting: a check run could not be started (a single check
     │                               failing becomes an ``error`` result, not an exception)
     ├── RenderError                 reporting: the report could not be rendered (Jinja2, WeasyPrint)
-    └── NotifyError                 reporting: a message could not be queued or sent
+    ├── NotifyError                 reporting: a message could not be queued or sent
+    └── Interrupted                 reporting: the daemon is stopping; the job resumes next start
 """
 
 from __future__ import annotations

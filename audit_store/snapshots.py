@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import func, select, text
@@ -61,7 +61,90 @@ class RawResponse:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-def provenance(snapshot: Snapshot) -> dict[str, Any]:
+class SnapshotRecord(Protocol):
+    """A snapshot's columns, read-only: what both :class:`Snapshot` and :class:`SnapshotView` are.
+
+    Derivers and :func:`provenance` take this, so ``verify`` can stream the log as plain rows.
+    """
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def leaf_index(self) -> int: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def params_json(self) -> str: ...
+    @property
+    def fetched_at(self) -> datetime: ...
+    @property
+    def http_status(self) -> int: ...
+    @property
+    def software_version(self) -> str: ...
+    @property
+    def config_hash(self) -> str: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def body_sha256(self) -> str: ...
+    @property
+    def body_size(self) -> int: ...
+    @property
+    def leaf_hash(self) -> str: ...
+    @property
+    def quarantined(self) -> bool: ...
+    @property
+    def quarantine_reason(self) -> str | None: ...
+    @property
+    def corrects_leaf_index(self) -> int | None: ...
+
+
+class SnapshotView(NamedTuple):
+    """A stored snapshot as a plain read-only row (every column of :class:`Snapshot`, in order).
+
+    ``verify`` streams the log as these rather than as ORM objects: far cheaper per leaf, and a
+    deriver cannot change what it is handed. Build one from ``select(*SnapshotView.columns())``.
+    """
+
+    id: int
+    leaf_index: int
+    source: str
+    kind: str
+    method: str
+    url: str
+    params_json: str
+    fetched_at: datetime
+    http_status: int
+    software_version: str
+    config_hash: str
+    body: bytes
+    body_sha256: str
+    body_size: int
+    leaf_hash: str
+    quarantined: bool
+    quarantine_reason: str | None
+    corrects_leaf_index: int | None
+
+    @classmethod
+    def columns(cls) -> tuple[Any, ...]:
+        """The ``snapshot`` columns in field order, for a Core ``select``."""
+        table = Snapshot.__table__  # type: ignore[attr-defined]
+        return tuple(table.c[name] for name in cls._fields)
+
+    @classmethod
+    def of(cls, snapshot: SnapshotRecord) -> SnapshotView:
+        """The view of any snapshot record (an ORM :class:`Snapshot` must have been stored)."""
+        assert snapshot.id is not None
+        return cls._make(getattr(snapshot, name) for name in cls._fields)
+
+
+def provenance(snapshot: SnapshotRecord) -> dict[str, Any]:
     """The provenance record of a snapshot: exactly what its Merkle leaf commits to.
 
     This is the one definition of a leaf; ``verify`` recomputes every leaf hash through it.
@@ -85,7 +168,7 @@ def provenance(snapshot: Snapshot) -> dict[str, Any]:
     return record
 
 
-def provenance_leaf_hash(snapshot: Snapshot) -> str:
+def provenance_leaf_hash(snapshot: SnapshotRecord) -> str:
     return leaf_hash(canonical_json(provenance(snapshot))).hex()
 
 
@@ -190,28 +273,53 @@ def append_interval_values(
 
     The hot path of every fetch: one driver-level ``executemany`` with values already converted by
     the columns' own bind processors, so the rows are stored exactly as an ORM insert would store
-    them, without building an object or a parameter dict per row.
+    them, without building an object or a parameter dict per row. The values are converted a
+    column at a time, and a value that is the very object of the row before (the interval start
+    that a total and its exchanges share) is converted once.
     """
     assert snapshot.id is not None
     connection = session.connection()
     dialect = connection.dialect
     table = IntervalVolume.__table__  # type: ignore[attr-defined]
     columns = ("snapshot_id", "row_index", *INTERVAL_VALUE_FIELDS)
-    processors = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+    given = list(rows)
+    if not given:
+        return 0
+    count = len(given)
+    values: list[Sequence[Any]] = [
+        [snapshot.id] * count,
+        range(count),
+        *zip(*given, strict=True),
     ]
-    convert = [(j, p) for j, p in enumerate(processors) if p is not None]
-    payload: list[tuple[Any, ...]] = []
-    for i, row in enumerate(rows):
-        values = [snapshot.id, i, *row]
-        for j, process in convert:
-            values[j] = process(values[j])
-        payload.append(tuple(values))
-    if payload:
-        marker = "?" if dialect.paramstyle == "qmark" else "%s"
-        sql = (
-            f"INSERT INTO {table.name} ({', '.join(columns)}) "
-            f"VALUES ({', '.join([marker] * len(columns))})"
+    if len(values) != len(columns):
+        raise ValueError(
+            f"interval rows have {len(values) - 2} values, not {len(INTERVAL_VALUE_FIELDS)}"
         )
-        connection.exec_driver_sql(sql, payload)
-    return len(payload)
+    for j, name in enumerate(columns):
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            values[j] = _converted(process, values[j])
+    payload = list(zip(*values, strict=True))
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([marker] * len(columns))})"
+    )
+    connection.exec_driver_sql(sql, payload)
+    return count
+
+
+_UNSET = object()
+
+
+def _converted(process: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
+    """``process`` applied to every value, once per run of the same object."""
+    out: list[Any] = []
+    append = out.append
+    last: Any = _UNSET
+    done: Any = None
+    for value in column:
+        if value is not last:
+            last, done = value, process(value)
+        append(done)
+    return out

@@ -22,12 +22,13 @@ where it can recompute one: roots are built from recomputed leaf hashes, not sto
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import DateTime, and_, or_, select
 from sqlmodel import Session, col
@@ -38,10 +39,20 @@ from audit_store.db import Store
 from audit_store.errors import ProofError
 from audit_store.merkle import RootAccumulator, verify_consistency
 from audit_store.models import Checkpoint, CheckResult, CheckRun, IntervalVolume, Snapshot
-from audit_store.snapshots import INTERVAL_VALUE_FIELDS, provenance_leaf_hash
+from audit_store.snapshots import INTERVAL_VALUE_FIELDS, SnapshotView, provenance_leaf_hash
 
-Deriver = Callable[[Snapshot], tuple[list[dict[str, Any]], str | None]]
-"""A snapshot's rows (dicts keyed by ``INTERVAL_VALUE_FIELDS``) and its quarantine reason."""
+Derived = tuple[Sequence[Mapping[str, Any]], str | None]
+Deriver = Callable[[SnapshotView], Derived]
+"""A snapshot's rows (mappings keyed by ``INTERVAL_VALUE_FIELDS``) and its quarantine reason.
+
+The deriver is handed a :class:`~audit_store.snapshots.SnapshotView` (a read-only row with every
+column of :class:`Snapshot`); a deriver written against
+:class:`~audit_store.snapshots.SnapshotRecord` takes both.
+"""
+LegacyDeriver = Callable[[Snapshot], Derived]
+"""A deriver annotated for the ORM :class:`Snapshot`: accepted, and handed a ``SnapshotView`` too,
+which has every column attribute a ``Snapshot`` has (read-only). Annotate new derivers with
+:class:`~audit_store.snapshots.SnapshotRecord` instead."""
 
 _BATCH = 500
 _ROW_COLUMNS = (
@@ -58,6 +69,8 @@ _FAST_COLUMNS = (
     col(IntervalVolume.interval_start),
     *(col(getattr(IntervalVolume, name)) for name in _OTHER_FIELDS),
 )
+_VIEW_COLUMNS = SnapshotView.columns()
+_first = operator.itemgetter(0)
 _other_values = operator.itemgetter(*_OTHER_FIELDS)
 _all_values = operator.itemgetter(*INTERVAL_VALUE_FIELDS)
 
@@ -128,7 +141,7 @@ class VerifyReport:
 
 def verify_store(
     store: Store,
-    derive: Deriver,
+    derive: Deriver | LegacyDeriver,
     *,
     trusted_keys: Iterable[str] | None = None,
     batch_size: int = _BATCH,
@@ -153,9 +166,10 @@ def verify_store(
             roots[0] = accumulator.root()
         bodies: set[str] = set()
         expected = 0
-        rows_checker = _RowChecker(session, derive, report)
+        # See LegacyDeriver: a SnapshotView has every attribute such a deriver may read.
+        rows_checker = _RowChecker(session, cast(Deriver, derive), report)
         for batch in _snapshot_batches(session, batch_size):
-            rows = rows_checker.load([s.id for s in batch if s.id is not None])
+            rows = rows_checker.load([s.id for s in batch])
             for snapshot in batch:
                 expected = _check_index(snapshot, expected, report)
                 leaf = _check_snapshot(snapshot, report)
@@ -163,8 +177,7 @@ def verify_store(
                 if accumulator.size in wanted:
                     roots[accumulator.size] = accumulator.root()
                 bodies.add(snapshot.body_sha256)
-                rows_checker.check(snapshot, rows.get(snapshot.id or 0, []))
-            session.expunge_all()
+                rows_checker.check(snapshot, rows.get(snapshot.id, []))
         report.leaves = accumulator.size
         report.root_hash = accumulator.root().hex()
         _check_orphan_rows(session, report)
@@ -176,28 +189,30 @@ def verify_store(
 # -- leaves
 
 
-def _snapshot_batches(session: Session, size: int) -> Iterator[Sequence[Snapshot]]:
-    """Snapshots in (leaf_index, id) order, ``size`` at a time (keyset pagination)."""
+def _snapshot_batches(session: Session, size: int) -> Iterator[list[SnapshotView]]:
+    """Snapshots in (leaf_index, id) order, ``size`` at a time (keyset pagination).
+
+    Read as plain column rows (typed by the columns' own result processors), not ORM objects.
+    """
+    connection = session.connection()
+    make = SnapshotView._make
+    leaf_index, ident = col(Snapshot.leaf_index), col(Snapshot.id)
     last: tuple[int, int] | None = None
     while True:
-        query = select(Snapshot).order_by(col(Snapshot.leaf_index), col(Snapshot.id)).limit(size)
+        query = select(*_VIEW_COLUMNS).order_by(leaf_index, ident).limit(size)
         if last is not None:
             query = query.where(
-                or_(
-                    col(Snapshot.leaf_index) > last[0],
-                    and_(col(Snapshot.leaf_index) == last[0], col(Snapshot.id) > last[1]),
-                )
+                or_(leaf_index > last[0], and_(leaf_index == last[0], ident > last[1]))
             )
-        batch = session.scalars(query).all()
+        batch = [make(row) for row in connection.execute(query)]
         if not batch:
             return
         yield batch
         tail = batch[-1]
-        assert tail.id is not None
         last = (tail.leaf_index, tail.id)
 
 
-def _check_index(snapshot: Snapshot, expected: int, report: VerifyReport) -> int:
+def _check_index(snapshot: SnapshotView, expected: int, report: VerifyReport) -> int:
     """Leaf indexes must run 0..n-1 without gap or duplicate; returns the next expected index."""
     if snapshot.leaf_index > expected:
         missing = range(expected, snapshot.leaf_index)
@@ -212,10 +227,9 @@ def _check_index(snapshot: Snapshot, expected: int, report: VerifyReport) -> int
     return max(expected, snapshot.leaf_index + 1)
 
 
-def _check_snapshot(snapshot: Snapshot, report: VerifyReport) -> bytes:
+def _check_snapshot(snapshot: SnapshotView, report: VerifyReport) -> bytes:
     """Check one snapshot's body and leaf; return its recomputed leaf hash."""
     name = f"snapshot {snapshot.id} (leaf {snapshot.leaf_index})"
-
     body = snapshot.body
     digest = hashlib.sha256(body).hexdigest()
     if digest != snapshot.body_sha256:
@@ -264,9 +278,8 @@ class _RowChecker:
 
     def load(self, snapshot_ids: list[int]) -> dict[int, list[tuple[Any, ...]]]:
         """Driver-level rows ``(snapshot_id, row_index, interval_start, *others)`` by snapshot."""
-        grouped: dict[int, list[tuple[Any, ...]]] = {}
         if not snapshot_ids:
-            return grouped
+            return {}
         query = (
             select(*_FAST_COLUMNS)
             .where(col(IntervalVolume.snapshot_id).in_(snapshot_ids))
@@ -281,9 +294,8 @@ class _RowChecker:
             raw = result.cursor.fetchall() if result.cursor is not None else []
         finally:
             result.close()
-        for row in raw:
-            grouped.setdefault(row[0], []).append(row)
-        return grouped
+        # Sorted by snapshot id, so grouping is one pass in C.
+        return {sid: list(rows) for sid, rows in itertools.groupby(raw, _first)}
 
     def _form(self, value: datetime) -> Any:
         form = self._forms.get(value)
@@ -294,7 +306,7 @@ class _RowChecker:
             form = self._forms[value] = self._bind(utc) if self._bind else utc
         return form
 
-    def check(self, snapshot: Snapshot, stored: list[tuple[Any, ...]]) -> None:
+    def check(self, snapshot: SnapshotView, stored: list[tuple[Any, ...]]) -> None:
         report = self.report
         name = f"snapshot {snapshot.id} (leaf {snapshot.leaf_index})"
         report.rows += len(stored)
@@ -302,11 +314,13 @@ class _RowChecker:
             derived, reason = self.derive(snapshot)
             if reason is not None:
                 derived = []
-            forms, form = self._forms, self._form
+            # In the stored rows' driver-level form, snapshot id first, so the two lists compare
+            # as they are: no per-row slicing or conversion of the stored side.
+            forms, form, sid = self._forms, self._form, snapshot.id
             expected = []
             for i, row in enumerate(derived):
                 start = row["interval_start"]
-                expected.append((i, forms.get(start) or form(start), *_other_values(row)))
+                expected.append((sid, i, forms.get(start) or form(start), *_other_values(row)))
         except Exception as exc:  # a deriver bug must not hide the rest of the report
             report.add("snapshot", snapshot.id, f"{name}: re-derivation failed: {exc!r}"[:300])
             return
@@ -316,7 +330,7 @@ class _RowChecker:
                 snapshot.id,
                 f"{name}: stored quarantine {snapshot.quarantine_reason!r}, re-derived {reason!r}",
             )
-        if [row[1:] for row in stored] == expected:
+        if stored == expected:
             return  # the common case, decided in one comparison
         typed = self._typed_rows(snapshot.id)
         _diff_rows(name, typed, [_normalise(_all_values(row)) for row in derived], report)

@@ -36,6 +36,7 @@ from sqlmodel import Session, col
 from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.models import Snapshot
+from audit_store.snapshots import SnapshotRecord, SnapshotView
 from audit_store.tables_ingest import DERIVED_FIELDS, DERIVED_TABLES
 from audit_store.verify import Discrepancy
 from reporting.records import Derivation, Problem
@@ -45,18 +46,18 @@ from reporting.sources.derived import Derived
 BodyParser = Callable[[bytes, Mapping[str, str], str], Derived]
 
 
-def _params(snapshot: Snapshot) -> dict[str, str]:
+def _params(snapshot: SnapshotRecord) -> dict[str, str]:
     loaded = json.loads(snapshot.params_json)
     return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
 
 
-def _http_failure(snapshot: Snapshot) -> Derived | None:
+def _http_failure(snapshot: SnapshotRecord) -> Derived | None:
     if 200 <= snapshot.http_status < 300:
         return None
     return Derived.quarantined(f"HTTP {snapshot.http_status}")
 
 
-def _kaiko(snapshot: Snapshot) -> Derived:
+def _kaiko(snapshot: SnapshotRecord) -> Derived:
     failed = _http_failure(snapshot)
     if failed:
         return failed
@@ -81,15 +82,15 @@ def _kaiko(snapshot: Snapshot) -> Derived:
     return Derived(derivation)
 
 
-def _body(parser: BodyParser) -> Callable[[Snapshot], Derived]:
-    def derive(snapshot: Snapshot) -> Derived:
+def _body(parser: BodyParser) -> Callable[[SnapshotRecord], Derived]:
+    def derive(snapshot: SnapshotRecord) -> Derived:
         failed = _http_failure(snapshot)
         return failed or parser(snapshot.body, _params(snapshot), snapshot.source)
 
     return derive
 
 
-DERIVERS: Mapping[str, Callable[[Snapshot], Derived]] = {
+DERIVERS: Mapping[str, Callable[[SnapshotRecord], Derived]] = {
     kaiko_format.KIND: _kaiko,
     binance_format.FUNDING_KIND: _body(binance_format.derive_funding),
     binance_format.OPEN_INTEREST_KIND: _body(binance_format.derive_open_interest),
@@ -103,7 +104,7 @@ TABLE_KINDS: frozenset[str] = frozenset(DERIVERS) - {kaiko_format.KIND}
 """The kinds whose rows go to the ingestion tables rather than ``interval_volume``."""
 
 
-def derive_all(snapshot: Snapshot) -> Derived:
+def derive_all(snapshot: SnapshotRecord) -> Derived:
     """Everything ``snapshot`` yields: its records, its table rows, quarantine, problems."""
     try:
         deriver = DERIVERS[snapshot.kind]
@@ -112,12 +113,12 @@ def derive_all(snapshot: Snapshot) -> Derived:
     return deriver(snapshot)
 
 
-def derive_snapshot(snapshot: Snapshot) -> Derivation:
+def derive_snapshot(snapshot: SnapshotRecord) -> Derivation:
     """The ``interval_volume`` records of ``snapshot`` (none for the overlay kinds)."""
     return derive_all(snapshot).derivation
 
 
-def derived_rows(snapshot: Snapshot) -> tuple[list[dict[str, Any]], str | None]:
+def derived_rows(snapshot: SnapshotRecord) -> tuple[list[dict[str, Any]], str | None]:
     """Rows as the store keeps them, and the quarantine reason: the form verify compares."""
     derivation = derive_snapshot(snapshot)
     return [r.as_row() for r in derivation.records], derivation.quarantine_reason
@@ -132,29 +133,30 @@ def verify_derived_tables(store: Store, *, batch_size: int = 200) -> list[Discre
     found: list[Discrepancy] = []
     with store.read_session() as session:
         for batch in _table_snapshots(session, batch_size):
-            ids = [s.id for s in batch if s.id is not None]
+            ids = [s.id for s in batch]
             stored = {table: _stored_rows(session, table, ids) for table in DERIVED_TABLES}
             for snapshot in batch:
                 _compare(snapshot, stored, found)
-            session.expunge_all()
         _orphans(session, found)
     return found
 
 
-def _table_snapshots(session: Session, size: int) -> Iterator[Sequence[Snapshot]]:
+def _table_snapshots(session: Session, size: int) -> Iterator[list[SnapshotView]]:
+    """The snapshots of the table kinds in id order, as plain rows (not ORM objects)."""
+    connection = session.connection()
+    columns = SnapshotView.columns()
     last = 0
     while True:
         query = (
-            select(Snapshot)
+            select(*columns)
             .where(col(Snapshot.kind).in_(sorted(TABLE_KINDS)), col(Snapshot.id) > last)
             .order_by(col(Snapshot.id))
             .limit(size)
         )
-        batch = session.scalars(query).all()
+        batch = [SnapshotView._make(row) for row in connection.execute(query)]
         if not batch:
             return
         yield batch
-        assert batch[-1].id is not None
         last = batch[-1].id
 
 
@@ -183,11 +185,10 @@ def _normalise(values: Sequence[Any]) -> tuple[Any, ...]:
 
 
 def _compare(
-    snapshot: Snapshot,
+    snapshot: SnapshotView,
     stored: Mapping[str, Mapping[int, list[tuple[Any, ...]]]],
     found: list[Discrepancy],
 ) -> None:
-    assert snapshot.id is not None
     name = f"snapshot {snapshot.id} (leaf {snapshot.leaf_index})"
     try:
         derived = derive_all(snapshot)

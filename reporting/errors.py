@@ -38,3 +38,7 @@ class RenderError(LiqriskError):
 
 class NotifyError(LiqriskError):
     """A message could not be queued or sent."""
+
+
+class Interrupted(LiqriskError):
+    """The daemon is stopping: the job stops between two pages and is resumed at the next start."""

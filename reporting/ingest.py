@@ -229,7 +229,9 @@ def store_response(
         rows = 0
         latest: datetime | None = None
         if derived.quarantine_reason is None:
-            rows += append_interval_values(session, snapshot, (r.as_values() for r in records))
+            rows += append_interval_values(
+                session, snapshot, map(IntervalRecord.as_values, records)
+            )
             for table, table_rows in derived.tables.items():
                 rows += append_derived_rows(session, snapshot, table, table_rows)
             times = [r.interval_start for r in records] + [

@@ -179,7 +179,11 @@ def exchange_heatmap(data: Heatmap) -> str:
         values = [list(r) for r in data.values] or [[0.0]]
         peak = max((v for r in values for v in r), default=0.0)
         norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=peak if peak > 0 else 1.0)
-        ax.pcolormesh(values, cmap=CMAP, norm=norm, edgecolors="white", linewidth=1.0)
+        # The cells are one embedded PNG (as in the hour heatmap), not a path each; their labels
+        # below stay vector text.
+        ax.pcolormesh(
+            values, cmap=CMAP, norm=norm, edgecolors="white", linewidth=1.0, rasterized=True
+        )
         for i, row in enumerate(values):
             for j, value in enumerate(row):
                 light = peak > 0 and norm(value) > 0.6
@@ -314,8 +318,21 @@ def _chronology_chart(
             ax.yaxis.set_major_formatter(FuncFormatter(_compact_axis))
             ax.set_xlim(-0.5, hours - 0.5)
             ax.set_xticks(ticks, labels)
-            ax.grid(axis="x", color=GRID, linewidth=0.4)
-            ax.set_axisbelow(True)
+            # The x grid as one path (NaN-separated segments) rather than a path per tick: the
+            # same lines, under the data as set_axisbelow would put them.
+            grid_x = [x for t in ticks for x in (t, t, math.nan)]
+            grid_y = [y for _t in ticks for y in (0.0, 1.0, math.nan)]
+            ax.plot(
+                grid_x,
+                grid_y,
+                color=GRID,
+                linewidth=0.4,
+                transform=ax.get_xaxis_transform(),
+                zorder=0.5,
+                scalex=False,
+                scaley=False,
+            )
+            ax.patch.set_visible(False)  # white on the white figure: one path less per asset
             ax.set_title(s.asset, loc="left", pad=2)
             ax.tick_params(axis="y", labelsize=6.5, left=False)
             ax.tick_params(axis="x", bottom=False)

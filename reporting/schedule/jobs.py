@@ -41,13 +41,12 @@ from sqlmodel import col
 from audit_store.canonical import as_utc
 from audit_store.checkpoint import publish_checkpoint
 from audit_store.db import Store
-from audit_store.errors import LiqriskError
 from audit_store.models import Artifact
 from audit_store.tables_outbox import OutboxAttempt, OutboxMessage
 from audit_store.tables_schedule import RunStatus
 from reporting import watermarks
 from reporting.config import JobTrigger, Settings
-from reporting.errors import SourceError
+from reporting.errors import Interrupted, SourceError
 from reporting.ingest import OVERLAY_SOURCES, check_request, fetch
 from reporting.metrics import day_bounds
 from reporting.notify.outbox import utc_now
@@ -70,10 +69,6 @@ JOB_NAMES = ("fetch", "daily", "drain", "checkpoint")
 ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
 """Where ``every_seconds`` triggers (and their periods) are counted from, in every process."""
 TRAILING_DAYS = 7  # the report compares a day with the seven before it (reporting.pipeline)
-
-
-class Interrupted(LiqriskError):
-    """The daemon is stopping: the job stops between two pages and is resumed at the next start."""
 
 
 @dataclass(frozen=True)
