@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from audit_store.migrations.append_only import create_append_only_triggers
+
 revision: str = "0003"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -103,32 +105,9 @@ def _create_tables() -> None:
     op.create_index("ix_outbox_attempt_outbox_message_id", "outbox_attempt", ["outbox_message_id"])
 
 
-def _create_triggers() -> None:
-    dialect = op.get_bind().dialect.name
-    if dialect == "postgresql":
-        for table in APPEND_ONLY_TABLES:
-            op.execute(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION audit_store_append_only()"
-            )
-            op.execute(
-                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION audit_store_append_only()"
-            )
-    elif dialect == "sqlite":
-        for table in APPEND_ONLY_TABLES:
-            for action in ("UPDATE", "DELETE"):
-                op.execute(
-                    f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, 'append-only: {action} on {table} refused'); END"
-                )
-    else:
-        raise NotImplementedError(f"append-only triggers for {dialect} are not written")
-
-
 def upgrade() -> None:
     _create_tables()
-    _create_triggers()
+    create_append_only_triggers(APPEND_ONLY_TABLES)
 
 
 def downgrade() -> None:
