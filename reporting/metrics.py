@@ -96,11 +96,14 @@ def load_period(
     start: datetime,
     end: datetime,
     interval_seconds: int = HOUR,
+    tree_size: int | None = None,
 ) -> dict[str, AssetDay]:
     """Every asset's current figures in [start, end), keyed by upper-case asset code.
 
     An interval's current version is everything the latest snapshot holding it says about it: its
     total and its exchange breakdown together, never a mix of rows from different fetches.
+    ``tree_size`` reads the store as it was when the log held that many leaves (what a report
+    rested on), ignoring every snapshot appended since.
     """
     wanted = [a.upper() for a in assets]
     iv = IntervalVolume
@@ -129,6 +132,8 @@ def load_period(
         )
         .order_by(col(Snapshot.leaf_index), col(iv.row_index))
     )
+    if tree_size is not None:
+        stmt = stmt.where(col(Snapshot.leaf_index) < tree_size)
     current: dict[tuple[str, datetime], _Version] = {}
     with store.session() as session:
         for asset, exchange, moment, lc, sc, tc, lu, su, tu, leaf, sha in session.execute(stmt):

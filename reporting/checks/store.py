@@ -310,16 +310,19 @@ def _record_limit_set(session: Session, limits: LimitSet, sha: str, now: datetim
             session.add(LimitSetVersion.model_validate(values))
 
 
-def latest_run(store: Store, day: date) -> StoredRun | None:
-    """The most recent check run for ``day`` with its results, details and acknowledgements."""
+def latest_run(
+    store: Store, day: date, *, run_id: int | None = None, max_ack_id: int | None = None
+) -> StoredRun | None:
+    """The most recent check run for ``day`` with its results, details and acknowledgements.
+
+    ``run_id`` picks that run instead of the latest, and ``max_ack_id`` leaves out acknowledgements
+    given after it: together they read the store as a report once saw it (``liqrisk reproduce``).
+    """
     with store.session() as session:
-        run = (
-            session.execute(
-                select(CheckRun).where(col(CheckRun.day) == day).order_by(col(CheckRun.id).desc())
-            )
-            .scalars()
-            .first()
-        )
+        query = select(CheckRun).where(col(CheckRun.day) == day)
+        if run_id is not None:
+            query = query.where(col(CheckRun.id) == run_id)
+        run = session.execute(query.order_by(col(CheckRun.id).desc())).scalars().first()
         if run is None:
             return None
         results = (
@@ -338,12 +341,15 @@ def latest_run(store: Store, day: date) -> StoredRun | None:
             .scalars()
             .all()
         )
-        acked = session.execute(
+        ack_query = (
             select(Acknowledgement, col(CheckResult.check), col(CheckResult.scope))
             .join(CheckResult, col(CheckResult.id) == col(Acknowledgement.result_id))
             .where(col(CheckResult.day) == day)
             .order_by(col(Acknowledgement.id))
-        ).all()
+        )
+        if max_ack_id is not None:
+            ack_query = ack_query.where(col(Acknowledgement.id) <= max_ack_id)
+        acked = session.execute(ack_query).all()
     by_key: dict[tuple[str, str], list[Acknowledgement]] = {}
     for ack, check, scope in acked:
         by_key.setdefault((check, scope), []).append(ack)
