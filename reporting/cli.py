@@ -128,6 +128,30 @@ def init() -> None:
 
 
 @app.command()
+def retention(as_json: JsonOption = False) -> None:
+    """What has passed the retention period (audit.retention_days); nothing is ever deleted."""
+    from audit_store.retention import retention_report
+
+    settings = _settings()
+    found = retention_report(_store(settings), settings.audit.retention_days)
+    if as_json:
+        _print_json(
+            {
+                "retention_days": found.retention_days,
+                "cutoff": found.cutoff.isoformat(),
+                "snapshots": found.snapshots,
+                "rows": found.rows,
+                "check_runs": found.check_runs,
+                "artifacts": found.artifacts,
+                "pruned": found.pruned,
+            }
+        )
+        return
+    for line in found.summary_lines():
+        typer.echo(line)
+
+
+@app.command()
 def checkpoint(
     publish: Annotated[
         Path | None,

@@ -67,3 +67,18 @@ def test_bad_date_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _out, err = run(["check", "--nope"], capsys)
     assert code == 2 and "No such option" in err
+
+
+def test_retention_reports_and_prunes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from audit_store.db import Store
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    Store(url).create_schema()
+    monkeypatch.setenv("LIQRISK_DATABASE_URL", url)
+    code, out, _err = run(["retention", "--json"], capsys)
+    found = json.loads(out)
+    assert code == 0 and found["retention_days"] == 1826 and found["pruned"] == 0
