@@ -11,6 +11,8 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -282,23 +284,20 @@ def append_interval_values(
     dialect = connection.dialect
     table = IntervalVolume.__table__  # type: ignore[attr-defined]
     columns = ("snapshot_id", "row_index", *INTERVAL_VALUE_FIELDS)
-    given = list(rows)
+    given = rows if isinstance(rows, list) else list(rows)
     if not given:
         return 0
     count = len(given)
-    values: list[Sequence[Any]] = [
-        [snapshot.id] * count,
-        range(count),
-        *zip(*given, strict=True),
-    ]
-    if len(values) != len(columns):
-        raise ValueError(
-            f"interval rows have {len(values) - 2} values, not {len(INTERVAL_VALUE_FIELDS)}"
-        )
-    for j, name in enumerate(columns):
+    width = len(INTERVAL_VALUE_FIELDS)
+    if set(map(len, given)) != {width}:
+        raise ValueError(f"an interval row does not have {width} values")
+    # Each column read straight from the rows (``itemgetter``) and converted a column at a time;
+    # ``zip`` then builds each row's parameters in one go.
+    values: list[Iterable[Any]] = [repeat(snapshot.id, count), range(count)]
+    for j, name in enumerate(columns[2:]):
+        column = map(itemgetter(j), given)
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            values[j] = _converted(process, values[j])
+        values.append(column if process is None else _converted(process, list(column)))
     payload = list(zip(*values, strict=True))
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = (
@@ -314,6 +313,8 @@ _UNSET = object()
 
 def _converted(process: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
     """``process`` applied to every value, once per run of the same object."""
+    if len(column) < 2 or column[0] is not column[1]:
+        return list(map(process, column))  # no runs to share (amounts): convert each
     out: list[Any] = []
     append = out.append
     last: Any = _UNSET

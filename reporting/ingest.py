@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
+from operator import attrgetter
 
 import httpx
 from sqlalchemy import Executable, Table, bindparam, literal_column, select
@@ -42,6 +44,7 @@ from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
 from audit_store.snapshots import (
+    INTERVAL_VALUE_FIELDS,
     RawResponse,
     append_interval_values,
     append_snapshot,
@@ -131,6 +134,12 @@ class StoredPage:
     latest: datetime | None  # the latest time among the page's rows
 
 
+_AS_VALUES = attrgetter(*INTERVAL_VALUE_FIELDS)
+"""A record's values in :data:`INTERVAL_VALUE_FIELDS` order (what ``IntervalRecord.as_values``
+gives), read without a Python call per record."""
+_START = attrgetter("interval_start")
+_ASSET = attrgetter("asset")
+_EXCHANGE = attrgetter("exchange")
 _VALUES = ("long_count", "short_count", "total_count", "long_usd", "short_usd", "total_usd")
 _Key = tuple[str, str, datetime, int]
 
@@ -161,14 +170,12 @@ def _corrections(
     change (``None`` when none)."""
     if not records:
         return 0, None
-    starts = [r.interval_start for r in records]
-    assets = sorted({r.asset for r in records})
+    starts = list(map(_START, records))
+    lo, hi = min(starts), max(starts)
+    assets = sorted(set(map(_ASSET, records)))
     connection = session.connection()
     if not any(
-        connection.execute(
-            _ANY_STORED,
-            {"source": source, "asset": a, "lo": min(starts), "hi": max(starts)},
-        ).first()
+        connection.execute(_ANY_STORED, {"source": source, "asset": a, "lo": lo, "hi": hi}).first()
         for a in assets
     ):
         return 0, None  # nothing stored for these intervals yet (every backfill page): no query
@@ -194,8 +201,8 @@ def _corrections(
             # The exchanges too, so the (source, asset, exchange, interval_start) index seeks
             # straight to the page's intervals instead of scanning the asset's history.
             col(IntervalVolume.exchange).in_(sorted({r.exchange for r in records})),
-            col(IntervalVolume.interval_start) >= min(starts),
-            col(IntervalVolume.interval_start) <= max(starts),
+            col(IntervalVolume.interval_start) >= lo,
+            col(IntervalVolume.interval_start) <= hi,
             col(Snapshot.quarantined).is_(False),
         )
         .order_by(col(Snapshot.leaf_index), col(IntervalVolume.row_index))
@@ -229,15 +236,16 @@ def store_response(
         rows = 0
         latest: datetime | None = None
         if derived.quarantine_reason is None:
-            rows += append_interval_values(
-                session, snapshot, map(IntervalRecord.as_values, records)
-            )
+            rows += append_interval_values(session, snapshot, map(_AS_VALUES, records))
             for table, table_rows in derived.tables.items():
                 rows += append_derived_rows(session, snapshot, table, table_rows)
-            times = [r.interval_start for r in records] + [
-                t for rs in derived.tables.values() for r in rs for t in _row_times(r)
-            ]
-            latest = max(times, default=None)
+            latest = max(
+                chain(
+                    map(_START, records),
+                    (t for rs in derived.tables.values() for r in rs for t in _row_times(r)),
+                ),
+                default=None,
+            )
         assert snapshot.id is not None
         return StoredPage(
             snapshot_id=snapshot.id,
@@ -559,7 +567,9 @@ def _walk(
                         "info",
                     )
                 )
-            unknown = sorted({r.exchange for r in stored.records if not r.is_total} - set(known))
+            codes = set(map(_EXCHANGE, stored.records))
+            codes.discard(ALL_EXCHANGES)  # the totals
+            unknown = sorted(codes - set(known))
             totals.problems.extend(
                 Problem(
                     where,

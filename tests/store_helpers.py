@@ -22,6 +22,7 @@ from audit_store.db import Store
 from audit_store.models import CheckResult, CheckRun, Snapshot
 from audit_store.snapshots import (
     RawResponse,
+    SnapshotRecord,
     append_interval_rows,
     append_snapshot,
     new_snapshot,
@@ -48,7 +49,7 @@ def tiny_body(asset: str, start: datetime, hours: int, seed: int = 0) -> bytes:
     return json.dumps({"asset": asset, "interval": 3600, "data": data}).encode()
 
 
-def tiny_derive(snapshot: Snapshot) -> tuple[list[dict[str, Any]], str | None]:
+def tiny_derive(snapshot: SnapshotRecord) -> tuple[list[dict[str, Any]], str | None]:
     """The deriver ``verify_store`` is given in these tests."""
     if snapshot.http_status != 200:
         return [], f"HTTP {snapshot.http_status}"

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audit_store.models import ALL_EXCHANGES
+from reporting.records import IntervalRecord
 from reporting.sources.kaiko_format import derive, interval_seconds, timestamp_to_datetime
 
 URL = "https://us.market-api.kaiko.io/v2/data/liquidation.v1/token/eth"
@@ -189,3 +190,74 @@ def test_any_valid_datum_round_trips(
 def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
     d = derive(raw, URL, {}, "kaiko")
     assert d.records == () or d.quarantine_reason is None
+
+
+# -- the fast path: a page it takes derives exactly as the detailed path does; a doubt falls back
+
+
+def _mutations() -> list[Any]:
+    def datum(**changes: Any) -> dict[str, Any]:
+        d: dict[str, Any] = json.loads(json.dumps(DOC_EXAMPLE_DATUM))
+        d.update(changes)
+        return d
+
+    def entry(j: int, **changes: Any) -> dict[str, Any]:
+        d = datum()
+        d["exchanges"][j].update(changes)
+        return d
+
+    second = datum(interval_time="2025-02-28T00:00:00Z", interval_timestamp=1740700800000)
+    return [
+        [datum()],
+        [datum(), second],
+        [datum(), datum()],  # the same interval twice
+        [datum(interval_timestamp=1740697200)],  # seconds
+        [datum(interval_timestamp=1740697201000000000)],  # disagrees with interval_time
+        [datum(interval_time=None)],
+        [datum(interval_timestamp=None)],
+        [datum(interval_time="2025-02-27T23:00:00.5Z", interval_timestamp=1740697200500000000)],
+        [datum(total_trades=41)],  # totals inconsistent
+        [datum(total_amount=474530.0)],
+        [datum(long_amount=-0.0, short_amount=474520.3599480028)],
+        [datum(exchanges=[])],
+        [datum(exchanges="x")],
+        [entry(0, total_trades="17")],
+        [entry(0, long_amount=True)],
+        [entry(1, short_amount=-1)],
+        [entry(1, short_amount=1e999)],
+        [entry(0, exchange=" ")],
+        [entry(0, exchange="okex")],
+        [entry(0, exchange=ALL_EXCHANGES)],
+        [entry(0, long_trades=1)],  # sums no longer match the total
+        [entry(0, short_amount=281481.78156436956 + 0.5)],
+        [datum(long_amount=10**400)],
+        ["not an object"],
+        [],
+    ]
+
+
+@pytest.mark.parametrize("data", _mutations())
+def test_fast_path_derives_as_the_detailed_path(data: list[Any], monkeypatch: Any) -> None:
+    from reporting.sources import kaiko_format
+
+    raw = body(*data)
+    try:
+        fast = derive(raw, URL, {}, "kaiko")
+    except OverflowError:
+        fast = None
+    monkeypatch.setattr(kaiko_format, "_fast_records", lambda *_a: None)
+    try:
+        detailed = derive(bytes(raw), URL, {}, "kaiko")
+    except OverflowError:
+        detailed = None
+    assert fast == detailed
+
+
+def test_fast_path_takes_clean_pages() -> None:
+    from reporting.sources import kaiko_format
+
+    doc = json.loads(body(DOC_EXAMPLE_DATUM))
+    fast = kaiko_format._fast_records(doc["data"], "kaiko", "ETH", 3600)
+    assert fast is not None
+    assert fast == list(derive(body(DOC_EXAMPLE_DATUM), URL, {}, "kaiko").records)
+    assert all(type(r) is IntervalRecord for r in fast)

@@ -6,6 +6,7 @@ source (the Kaiko emulator), then ``reporting.checks.run_checks`` for the stress
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
@@ -36,7 +37,12 @@ from reporting.render import (
     report_stem,
 )
 from reporting.render.attachments import report_attachments
-from reporting.render.pdf import SOURCE_DATE_EPOCH, RefusedResource, TemplatesOnlyFetcher
+from reporting.render.pdf import (
+    SOURCE_DATE_EPOCH,
+    RefusedResource,
+    TemplatesOnlyFetcher,
+    _svgs_as_images,
+)
 from reporting.resources import templates_dir
 from tests.test_report_factory import (
     STRESS_DAY,
@@ -267,3 +273,19 @@ def test_a_template_pointing_outside_fails_clearly(
     with pytest.raises(RenderError, match=r"https://example\.com/x\.png"):
         render_pdf(html, created=NOW, base_dir=templates)
     assert no_network == []
+
+
+def test_inline_svgs_go_to_weasyprint_as_images_of_the_same_svg() -> None:
+    svg = (
+        '<svg xmlns:xlink="http://www.w3.org/1999/xlink" width="10pt" height="5pt" '
+        'xmlns="http://www.w3.org/2000/svg" version="1.1">\n <title>A &amp; B</title>\n'
+        ' <text x="1" y="4">$1.2M</text>\n</svg>\n'
+    )
+    broken = '<svg xmlns="http://www.w3.org/2000/svg"><text>unclosed</svg>'
+    html = f"<style>figure svg {{}}</style><figure>{svg}</figure><figure>{broken}</figure>"
+    out = _svgs_as_images(html)
+    images = re.findall(r'<img alt="([^"]*)" src="data:image/svg\+xml;base64,([^"]*)">', out)
+    assert [alt for alt, _ in images] == ["A &amp; B"]
+    assert base64.b64decode(images[0][1]).decode() == svg.rstrip("\n")
+    assert broken in out  # not well-formed on its own: left inline
+    assert out.startswith("<style>figure svg {}</style>")

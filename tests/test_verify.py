@@ -19,7 +19,7 @@ from audit_store.db import Store
 from audit_store.merkle import EMPTY_ROOT
 from audit_store.models import Checkpoint, Snapshot
 from audit_store.note import NoteSigner, sign_note
-from audit_store.snapshots import new_snapshot, provenance_leaf_hash
+from audit_store.snapshots import SnapshotRecord, new_snapshot, provenance_leaf_hash
 from audit_store.verify import VerifyReport, verify_store
 from tests.store_helpers import (
     _drop_append_only_triggers,
@@ -354,7 +354,7 @@ def test_evidence_that_is_not_in_the_store(populated: Populated) -> None:
 
 
 def test_a_deriver_that_raises_is_reported(populated: Populated) -> None:
-    def broken(snapshot: Snapshot) -> tuple[list[dict[str, Any]], str | None]:
+    def broken(snapshot: SnapshotRecord) -> tuple[list[dict[str, Any]], str | None]:
         if snapshot.leaf_index == 7:
             raise RuntimeError("bug")
         return tiny_derive(snapshot)

@@ -43,7 +43,7 @@ def test_a_view_commits_to_the_same_leaf_and_derives_the_same_rows(any_store: St
         )
         assert provenance(view) == provenance(snapshot)
         assert provenance_leaf_hash(view) == snapshot.leaf_hash
-        assert tiny_derive(view) == tiny_derive(snapshot)  # type: ignore[arg-type]
+        assert tiny_derive(view) == tiny_derive(snapshot)
     assert "corrects_leaf_index" in provenance(views[-1])
 
 

@@ -14,8 +14,12 @@ Why these settings:
   shown, not typeset. matplotlib escapes the text it writes into the SVG.
 * Few SVG elements: WeasyPrint styles and draws every element of an inline SVG one by one, which
   dominates the PDF's cost. So the chronology is two filled step paths per asset (not a bar per
-  hour), tick marks are off, empty ``<g>`` wrappers are dropped, and the hour-of-day heatmap's
-  unlabelled cells are one embedded PNG; the labelled exchange heatmap stays vector.
+  hour), tick marks are off, the x grid is one path per axes (not one per tick), the white axes
+  backgrounds (on a white figure) are not drawn, empty ``<g>`` wrappers are dropped, and the
+  hour-of-day heatmap's unlabelled cells are one embedded PNG; the labelled exchange heatmap
+  stays vector. (Text is the larger cost: WeasyPrint 70 lays out SVG text letter by letter; it
+  stays text all the same. The PDF step also hands each chart to WeasyPrint as an image of the
+  same SVG, so its elements skip the HTML cascade: see reporting/render/pdf.py.)
 """
 
 from __future__ import annotations
@@ -152,6 +156,8 @@ def _unwrap_bare_groups(svg: str) -> str:
     stack: list[bool] = []  # for each open <g>: was it dropped?
     for line in svg.split("\n"):
         tag = line.strip()
+        if tag == "<g/>":  # an empty group (a grid line not drawn): nothing to keep
+            continue
         if tag == "<g>":
             stack.append(True)
             continue
@@ -179,11 +185,7 @@ def exchange_heatmap(data: Heatmap) -> str:
         values = [list(r) for r in data.values] or [[0.0]]
         peak = max((v for r in values for v in r), default=0.0)
         norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=peak if peak > 0 else 1.0)
-        # The cells are one embedded PNG (as in the hour heatmap), not a path each; their labels
-        # below stay vector text.
-        ax.pcolormesh(
-            values, cmap=CMAP, norm=norm, edgecolors="white", linewidth=1.0, rasterized=True
-        )
+        ax.pcolormesh(values, cmap=CMAP, norm=norm, edgecolors="white", linewidth=1.0)
         for i, row in enumerate(values):
             for j, value in enumerate(row):
                 light = peak > 0 and norm(value) > 0.6
