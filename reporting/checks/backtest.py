@@ -11,21 +11,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-from sqlalchemy import select
-from sqlmodel import col
-
-from audit_store.canonical import as_utc
 from audit_store.db import Store
-from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
 from reporting.checks.catalogue import CATALOGUE
 from reporting.checks.engine import CheckContext, LimitOutcome, Measurement, evaluate, measure
 from reporting.checks.overlays import NO_OVERLAYS, Overlays, RangeOverlays
 from reporting.checks.store import limit_set_canonical
 from reporting.config import Settings
 from reporting.limits import LimitSet
-from reporting.metrics import HOUR, AssetDay, Interval, Volumes, day_bounds
+from reporting.metrics import HOUR, AssetDay, Interval, Volumes, day_bounds, load_period
 from reporting.records import Problem
 
 
@@ -39,60 +34,18 @@ def history_by_day(
 ) -> dict[date, dict[str, AssetDay]]:
     """Every configured asset's figures for each day from ``start`` to ``end`` (inclusive).
 
-    The same figures as :func:`reporting.metrics.load_period` for each day (the latest snapshot
-    holding an interval gives its current value; an hour counts when the source's all-exchange
-    row for it is held), read in one query of plain columns: a year is about 300 000 rows, and
-    building ORM objects for them would cost more than every check of every day.
+    The same figures as a daily run's: :func:`reporting.metrics.load_period` read once over the
+    whole range (one query of plain columns), its intervals then cut into UTC days.
     """
     source = source or settings.fetch.default_source
     assets = [a.upper() for a in settings.fetch.assets]
     begin, _ = day_bounds(start)
     _, finish = day_bounds(end)
-    iv = IntervalVolume
-    stmt = (
-        select(
-            col(iv.asset),
-            col(iv.exchange),
-            col(iv.interval_start),
-            col(iv.long_count),
-            col(iv.short_count),
-            col(iv.total_count),
-            col(iv.long_usd),
-            col(iv.short_usd),
-            col(iv.total_usd),
-            col(Snapshot.body_sha256),
-        )
-        .join(Snapshot, col(Snapshot.id) == col(iv.snapshot_id))
-        .where(
-            col(iv.source) == source,
-            col(iv.asset).in_(assets),
-            col(iv.interval_seconds) == HOUR,
-            col(iv.interval_start) >= begin,
-            col(iv.interval_start) < finish,
-            col(Snapshot.quarantined) == False,  # noqa: E712
-        )
-        .order_by(col(Snapshot.leaf_index), col(iv.row_index))
-    )
-    current: dict[tuple[str, str, datetime], tuple[Volumes, str]] = {}
-    utc: dict[datetime, datetime] = {}  # each hour comes once per asset and exchange
-    with store.session() as session:
-        for asset, exchange, moment, lc, sc, tc, lu, su, tu, sha in session.execute(stmt):
-            at = utc.get(moment)
-            if at is None:
-                at = utc[moment] = as_utc(moment)
-            # later leaves overwrite earlier ones: the latest snapshot is the current value
-            current[(asset, exchange, at)] = (Volumes(lc, sc, tc, lu, su, tu), sha)
-    totals: dict[tuple[str, datetime], tuple[Volumes, str]] = {}
-    per_exchange: dict[tuple[str, datetime], dict[str, Volumes]] = {}
-    for (asset, exchange, moment), (vols, sha) in current.items():
-        if exchange == ALL_EXCHANGES:
-            totals[(asset, moment)] = (vols, sha)
-        else:
-            per_exchange.setdefault((asset, moment), {})[exchange] = vols
+    period = load_period(store, source=source, assets=assets, start=begin, end=finish)
     by_day: dict[tuple[str, date], list[Interval]] = {}
-    for (asset, moment), (vols, sha) in sorted(totals.items()):
-        exchanges = dict(sorted(per_exchange.get((asset, moment), {}).items()))
-        by_day.setdefault((asset, moment.date()), []).append(Interval(moment, vols, exchanges, sha))
+    for asset, data in period.items():
+        for interval in data.intervals:
+            by_day.setdefault((asset, interval.start.date()), []).append(interval)
     return {
         day: {
             asset: _asset_day(asset, source, day, by_day.get((asset, day), [])) for asset in assets
