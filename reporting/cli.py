@@ -547,6 +547,60 @@ def report(
 
 
 @app.command()
+def reproduce(
+    date_: DateOption,
+    period: Annotated[
+        str, typer.Option("--period", help="day, or week (7 days ending on --date).")
+    ] = "day",
+    as_json: JsonOption = False,
+) -> None:
+    """Re-render the latest registered report from its recorded inputs and compare the hashes.
+
+    Exit 0 when the HTML and the PDF both match their registered SHA-256, 1 otherwise (also when
+    the inputs file no longer matches its own registered hash: then nothing is re-rendered).
+    """
+    from reporting.render import reproduce_report
+
+    if period not in ("day", "week"):
+        _fail(f"--period {period!r} is not day or week")
+    settings = _settings()
+    store = _store(settings)
+    found = reproduce_report(store, settings, _parse_day(date_), period=period)  # type: ignore[arg-type]
+    if as_json:
+        _print_json(found.as_json())
+    else:
+        if not found.inputs_ok:
+            got = found.inputs_file_sha256 or "missing"
+            typer.echo(
+                f"inputs  MISMATCH {found.inputs_name}: registered "
+                f"{found.inputs_registered_sha256}, file {got}; not re-rendered"
+            )
+        else:
+            assert found.inputs is not None
+            typer.echo(
+                f"inputs  ok       {found.inputs_name} (tree size {found.inputs.tree_size}, "
+                f"generated {found.inputs.generated_at.isoformat()})"
+            )
+            if found.inputs.software_version != found.software_version:
+                typer.echo(
+                    f"note: rendered by liqrisk {found.inputs.software_version}, reproducing "
+                    f"with {found.software_version}; the bytes may differ for that reason alone"
+                )
+        for f in found.files:
+            if f.reproduced_sha256 is None:
+                state = "skipped "
+            else:
+                state = "match   " if f.matches else "MISMATCH"
+            typer.echo(f"{f.kind:12} {state} {f.name} {f.registered_sha256}")
+            if f.reproduced_sha256 is not None and not f.matches:
+                typer.echo(f"{'':12} reproduced {f.reproduced_sha256}")
+        verdict = "reproduced" if found.matches else "NOT reproduced"
+        typer.echo(f"{found.period_label}: {verdict}")
+    if not found.matches:
+        raise typer.Exit(1)
+
+
+@app.command()
 def daily(
     date_: Annotated[
         str | None,

@@ -77,9 +77,18 @@ def _current(rows: Any, key_len: int) -> list[Any]:
 
 
 def funding_rates(
-    store: Store, *, asset: str, start: datetime, end: datetime, source: str | None = None
+    store: Store,
+    *,
+    asset: str,
+    start: datetime,
+    end: datetime,
+    source: str | None = None,
+    tree_size: int | None = None,
 ) -> list[FundingPoint]:
-    """Current funding settlements of ``asset`` in [start, end), by time then exchange."""
+    """Current funding settlements of ``asset`` in [start, end), by time then exchange.
+
+    ``tree_size`` reads the store as it was when the log held that many leaves (a report's inputs).
+    """
     m = FundingRate
     query = (
         select(
@@ -104,6 +113,8 @@ def funding_rates(
     )
     if source is not None:
         query = query.where(col(m.source) == source)
+    if tree_size is not None:  # the store as a report read it: the first tree_size leaves
+        query = query.where(col(Snapshot.leaf_index) < tree_size)
     with store.read_session() as session:
         rows = _current(session.execute(query), 4)
     points = [
@@ -113,9 +124,16 @@ def funding_rates(
 
 
 def open_interest(
-    store: Store, *, asset: str, start: datetime, end: datetime, source: str | None = None
+    store: Store,
+    *,
+    asset: str,
+    start: datetime,
+    end: datetime,
+    source: str | None = None,
+    tree_size: int | None = None,
 ) -> list[OpenInterestPoint]:
-    """Current open-interest observations of ``asset`` in [start, end), by time then exchange."""
+    """Current open-interest observations of ``asset`` in [start, end), by time then exchange;
+    ``tree_size`` as for :func:`funding_rates`."""
     m = OpenInterest
     query = (
         select(
@@ -141,6 +159,8 @@ def open_interest(
     )
     if source is not None:
         query = query.where(col(m.source) == source)
+    if tree_size is not None:  # the store as a report read it: the first tree_size leaves
+        query = query.where(col(Snapshot.leaf_index) < tree_size)
     with store.read_session() as session:
         rows = _current(session.execute(query), 5)
     points = [

@@ -9,11 +9,14 @@ stored as a daily fetch stores it, with two faults added (a quarantined page, a 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import pytest
@@ -24,9 +27,17 @@ from audit_store import SOFTWARE_VERSION
 from audit_store.db import Store
 from audit_store.merkle import root_from_leaf_hashes
 from audit_store.models import Artifact, Checkpoint, Snapshot
+from audit_store.snapshots import RawResponse, append_snapshot, new_snapshot
+from audit_store.tables_ingest import append_derived_rows
 from reporting.config import Settings
 from reporting.errors import RenderError
-from reporting.render import ReportFiles, build_report, render_html, render_report
+from reporting.render import (
+    ReportFiles,
+    build_report,
+    capture_inputs,
+    render_html,
+    render_report,
+)
 from reporting.render import formatting as fmt
 from reporting.render.charts import render_charts
 from tests.test_report_factory import (
@@ -201,6 +212,7 @@ def test_artifacts_are_registered(demo: tuple[Store, Settings, ReportFiles]) -> 
         rows = session.execute(select(Artifact).order_by(col(Artifact.kind))).scalars().all()
     assert [(a.kind, a.period, a.name) for a in rows] == [
         ("report.html", "2025-11-03", "2025-11-03/liqrisk-report-2025-11-03.html"),
+        ("report.inputs", "2025-11-03", "2025-11-03/liqrisk-report-2025-11-03.inputs.json"),
         ("report.pdf", "2025-11-03", "2025-11-03/liqrisk-report-2025-11-03.pdf"),
     ]
     assert (
@@ -209,11 +221,17 @@ def test_artifacts_are_registered(demo: tuple[Store, Settings, ReportFiles]) -> 
         == hashlib.sha256(files.html_path.read_bytes()).hexdigest()
     )
     assert (
-        rows[1].sha256
+        rows[2].sha256
         == files.pdf_sha256
         == hashlib.sha256(files.pdf_path.read_bytes()).hexdigest()
     )
-    assert rows[1].size == files.pdf_path.stat().st_size
+    assert files.inputs_path is not None
+    assert (
+        rows[1].sha256
+        == files.inputs_sha256
+        == hashlib.sha256(files.inputs_path.read_bytes()).hexdigest()
+    )
+    assert rows[2].size == files.pdf_path.stat().st_size
 
 
 # --- refusals and escaping ---------------------------------------------------------------------
@@ -353,7 +371,7 @@ def test_weekly_report(tmp_path: Path) -> None:
     assert all(c.expected == 168 for c in model.coverage)
     with store.session() as session:
         periods = session.execute(select(col(Artifact.period))).scalars().all()
-    assert periods == ["week:2025-11-03", "week:2025-11-03"]
+    assert periods == ["week:2025-11-03"] * 3  # HTML, PDF and the inputs they were read as of
 
 
 # --- formatting --------------------------------------------------------------------------------
@@ -422,3 +440,95 @@ def test_signed_checkpoint_is_shown_and_its_root_rechecked(tmp_path: Path) -> No
     assert not model.provenance.checkpoint.root_matches
     html = render_html(model, software_version="x")
     assert "the root recomputed from the store does not match" in html
+
+
+# --- overlays: funding rates and open interest -------------------------------------------------
+
+
+def keep_overlay(
+    store: Store, table: str, rows: list[dict[str, Any]], *, source: str = "binance"
+) -> None:
+    """One snapshot holding ``rows`` of an overlay table, as an exchange fetch stores them."""
+    raw = RawResponse(
+        source=source, kind=f"test.{table}", url=f"https://api.invalid/{table}", params={},
+        fetched_at=NOW, http_status=200, body=json.dumps(rows, default=str).encode(),
+    )  # fmt: skip
+    with store.session() as session:
+        snapshot = new_snapshot(raw, software_version="test", config_hash="test")
+        append_snapshot(session, snapshot)
+        append_derived_rows(session, snapshot, table, rows)
+
+
+def funding_row(exchange: str, instrument: str, at: datetime, rate: float) -> dict[str, Any]:
+    return {"source": "binance", "exchange": exchange, "asset": "BTC", "instrument": instrument,
+            "quote": "USDT", "funding_time": at, "funding_rate": rate, "realized_rate": None,
+            "mark_price": None}  # fmt: skip
+
+
+def oi_row(exchange: str, instrument: str, at: datetime, usd: float) -> dict[str, Any]:
+    return {"source": "binance", "exchange": exchange, "asset": "BTC", "instrument": instrument,
+            "quote": "USDT", "ts": at, "period_seconds": 3600, "oi_contracts": None,
+            "oi_base": None, "oi_usd": usd}  # fmt: skip
+
+
+def test_overlays_fill_the_market_table_and_the_chronology(tmp_path: Path) -> None:
+    settings = report_settings(tmp_path)
+    store = demo_store(settings, history_days=0, quarantine=False, drop_xrp_hour=False)
+    start = day_start(STRESS_DAY)
+    # Binance settles every 8 hours, OKX (here) every 4: its rates are scaled to 8 hours.
+    keep_overlay(store, "funding_rate", [
+        *(funding_row("binc", "BTCUSDT", start + timedelta(hours=h), -0.0001 * (1 + h // 8))
+          for h in (-8, 0, 8, 16)),
+        *(funding_row("okex", "BTC-USDT-SWAP", start + timedelta(hours=h), 0.00005)
+          for h in range(-4, 24, 4)),
+    ])  # fmt: skip
+    keep_overlay(store, "open_interest", [
+        *(oi_row("binc", "BTCUSDT", start + timedelta(hours=h), 8e9 + h * 1e7) for h in range(24)),
+        *(oi_row("okex", "BTC-USDT-SWAP", start + timedelta(hours=h), 3e9)
+          for h in range(24) if h != 5),
+    ])  # fmt: skip
+    inputs = capture_inputs(store, STRESS_DAY, now=NOW)
+    model = build_report(store, settings, STRESS_DAY, inputs=inputs)
+    btc = next(m for m in model.markets if m.asset == "BTC")
+    rows = {r.exchange.code: r for r in btc.exchanges if r.exchange is not None}
+    assert rows["binc"].funding_rate_8h == pytest.approx(-0.03)  # the 16:00 settlement, in %
+    assert rows["okex"].funding_rate_8h == pytest.approx(0.01)  # 0.005% per 4 hours
+    assert rows["binc"].open_interest_usd == pytest.approx(8.23e9)  # the 23:00 observation
+    assert rows["okex"].open_interest_usd == pytest.approx(3e9)
+    assert rows["bbit"].funding_rate_8h is None and rows["bbit"].open_interest_usd is None
+    assert btc.total.funding_rate_8h is None and btc.total.open_interest_usd is None
+    eth = next(m for m in model.markets if m.asset == "ETH")
+    assert all(r.funding_rate_8h is None for r in eth.exchanges)  # no ETH overlays stored
+    venues = {v.exchange.code: v for v in model.overlay_venues}
+    assert venues["binc"].instruments == ("BTCUSDT",) and venues["binc"].sources == ("binance",)
+    assert venues["okex"].funding_hours == (4.0,) and venues["okex"].scaled
+
+    series = next(s for s in model.charts.chronology if s.asset == "BTC")
+    assert series.open_interest_usd[0] == pytest.approx(11e9)
+    assert math.isnan(series.open_interest_usd[5])  # OKX lacks 05:00: no partial sum
+    lines = {line.label: line.points for line in series.funding}
+    assert [x for x, _y in lines["Binance"]] == [-0.5, 7.5, 15.5]  # at the hour's left edge
+    assert [y for _x, y in lines["Binance"]] == pytest.approx([-0.01, -0.02, -0.03])
+    assert len(lines["OKX"]) == 6
+    assert next(s for s in model.charts.chronology if s.asset == "ETH").open_interest_usd == ()
+
+    html = render_html(model, software_version="x")
+    assert '<td class="num">\u22120.0300%</td>' in html
+    assert '<td class="num">$8.2B</td>' in html
+    assert "Binance (BTCUSDT; source binance) and OKX (BTC-USDT-SWAP; source binance)" in html
+    assert "a venue settling more often is scaled to 8 hours" in html
+    charts = render_charts(model.charts)
+    assert charts == render_charts(model.charts)  # the overlays are deterministic too
+    assert "funding, Binance" in charts["chronology"][0]
+    assert "open interest" in charts["chronology"][0]
+
+    # Overlays fetched after the render's inputs are not read (``liqrisk reproduce``).
+    keep_overlay(store, "funding_rate", [
+        funding_row("binc", "BTCUSDT", start + timedelta(hours=16), 0.0009),
+    ])  # fmt: skip
+    again = build_report(store, settings, STRESS_DAY, inputs=inputs)
+    assert again == model
+    fresh = build_report(store, settings, STRESS_DAY, now=NOW)
+    btc = next(m for m in fresh.markets if m.asset == "BTC")
+    binc = next(r for r in btc.exchanges if r.exchange is not None and r.exchange.code == "binc")
+    assert binc.funding_rate_8h == pytest.approx(0.09)

@@ -162,7 +162,15 @@ def test_pdf_attachments_carry_the_data(
     btc = next(r for r in rows if r["asset"] == "BTC" and r["exchange_code"] == "*")
     assert float(btc["usd"]) == pytest.approx(633_319_573.42, abs=0.01)
     assert {r["exchange_code"] for r in rows if r["known_exchange"] == "no"} == {"bgfx"}
-    assert all(r["funding_rate_8h"] == "" and r["open_interest_usd"] == "" for r in rows)
+    # The demo's overlays: funding and open interest of Binance and OKX, on those venues' rows.
+    venues = {"binc", "okex"}
+    overlaid = [r for r in rows if r["exchange_code"] in venues]
+    assert overlaid and all(r["funding_rate_8h"] and r["open_interest_usd"] for r in overlaid)
+    assert all(
+        r["funding_rate_8h"] == "" and r["open_interest_usd"] == ""
+        for r in rows
+        if r["exchange_code"] not in venues
+    )
 
     doc = json.loads(attachments["liqrisk-report-2025-11-03-check-results.json"][0])
     run = latest_run(store, STRESS_DAY)

@@ -7,7 +7,9 @@ Pipeline, one module each:
 * :mod:`~reporting.render.html` fills the Jinja2 templates (autoescaped) with model and charts;
 * :mod:`~reporting.render.pdf` lays the same HTML out with WeasyPrint, data attached
   (:mod:`~reporting.render.attachments`);
-* :mod:`~reporting.render.report` writes both files and registers their SHA-256 in the store.
+* :mod:`~reporting.render.report` writes both files and registers their SHA-256 in the store,
+  with the :mod:`~reporting.render.inputs` the store was read as of; ``reproduce_report`` renders
+  them again and compares.
 
 Callers use :func:`render_report`; the other functions are public for tests and tools.
 
@@ -20,16 +22,27 @@ from __future__ import annotations
 
 from reporting.render.context import build_report
 from reporting.render.html import render_html
+from reporting.render.inputs import ReportInputs, capture_inputs
 from reporting.render.model import ReportModel
 from reporting.render.pdf import render_pdf
-from reporting.render.report import ReportFiles, render_report, report_stem
+from reporting.render.report import (
+    ReportFiles,
+    Reproduction,
+    render_report,
+    report_stem,
+    reproduce_report,
+)
 
 __all__ = [
     "ReportFiles",
+    "ReportInputs",
     "ReportModel",
+    "Reproduction",
     "build_report",
+    "capture_inputs",
     "render_html",
     "render_pdf",
     "render_report",
     "report_stem",
+    "reproduce_report",
 ]

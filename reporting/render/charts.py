@@ -37,12 +37,13 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import BoundaryNorm, PowerNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from reporting.errors import RenderError
 from reporting.render import formatting as fmt
-from reporting.render.model import ChartData, Heatmap, HourlySeries
+from reporting.render.model import ChartData, FundingLine, Heatmap, HourlySeries
 
 WIDTH_IN = 7.0  # the A4 text block at 15 mm margins is ~7.1 in; charts are scaled to 100% anyway
 # Up to 6 assets: one chart, an inch per asset. More: charts of 10 assets at 0.8 in, each
@@ -55,6 +56,14 @@ GRID = "#d9dee4"
 LONG_COLOUR = "#1f4e79"
 SHORT_COLOUR = "#8fb3d9"
 MISSING_COLOUR = "#eceff3"
+OI_COLOUR = "#c05621"  # open interest: a warm line over the blue liquidations
+FUNDING_COLOUR = "#6b46c1"
+FUNDING_STYLES: tuple[Any, ...] = (
+    "-",
+    (0, (3, 1.5)),
+    (0, (1, 1.2)),
+)  # one per venue, in the legend's order
+FUNDING_OFFSET_PT = 34  # the funding scale sits outside the open-interest one
 CMAP = "Blues"
 HOUR_SHARE_BOUNDS = (0.0, 0.02, 0.04, 0.06, 0.1, 0.2, 1.0)
 RASTER_DPI = 200  # only for parts drawn as pixels (the hour heatmap's cells); vector is unaffected
@@ -285,22 +294,84 @@ def chronology(series: Sequence[HourlySeries], start: datetime, end: datetime) -
     return tuple(charts)
 
 
+def _funding_label(value: float, _pos: object = None) -> str:
+    return fmt.pct(value, 3)
+
+
+def _scale_ticks(low: float, high: float) -> tuple[float, float, list[float]]:
+    """Limits and two ticks (the lowest and highest value) for an overlay's own scale."""
+    if high - low <= abs(high) * 1e-9:
+        pad = abs(high) * 0.05 or 1.0
+        return low - pad, high + pad, [high]
+    pad = (high - low) * 0.08
+    return low - pad, high + pad, [low, high]
+
+
+def _overlay_open_interest(ax: Any, values: Sequence[float]) -> bool:
+    finite = [v for v in values if not math.isnan(v)]
+    if not finite:
+        return False
+    twin = ax.twinx()
+    # At the observation time, the start of its hour (the left edge of the hour's bar), as the
+    # funding settlements are.
+    twin.plot([h - 0.5 for h in range(len(values))], values, color=OI_COLOUR, linewidth=0.9)
+    low, high, ticks = _scale_ticks(min(finite), max(finite))
+    twin.set_ylim(low, high)
+    twin.set_yticks(ticks)
+    twin.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: fmt.usd_compact(v)))
+    twin.tick_params(axis="y", labelsize=6.5, right=False, labelcolor=OI_COLOUR, pad=2)
+    return True
+
+
+def _overlay_funding(ax: Any, lines: Sequence[FundingLine], styles: dict[str, Any]) -> bool:
+    values = [y for line in lines for _x, y in line.points]
+    if not values:
+        return False
+    twin = ax.twinx()
+    twin.spines["right"].set_position(("outward", FUNDING_OFFSET_PT))
+    for line in lines:
+        if not line.points:
+            continue
+        xs, ys = zip(*line.points, strict=True)
+        twin.plot(
+            xs,
+            ys,
+            color=FUNDING_COLOUR,
+            linewidth=0.8,
+            linestyle=styles[line.label],
+            marker="o",
+            markersize=1.8,
+        )
+    low, high, ticks = _scale_ticks(min(values), max(values))
+    twin.set_ylim(low, high)
+    twin.set_yticks(ticks)
+    twin.yaxis.set_major_formatter(FuncFormatter(_funding_label))
+    twin.tick_params(axis="y", labelsize=6.5, right=False, labelcolor=FUNDING_COLOUR, pad=2)
+    return True
+
+
 def _chronology_chart(
     chunk: Sequence[HourlySeries], start: datetime, hours: int, number: int, *, row_in: float
 ) -> str:
+    venues = sorted({line.label for s in chunk for line in s.funding if line.points})
+    styles = {label: FUNDING_STYLES[i % len(FUNDING_STYLES)] for i, label in enumerate(venues)}
+    overlaid = bool(venues) or any(
+        any(not math.isnan(v) for v in s.open_interest_usd) for s in chunk
+    )
     with _style(f"liqrisk-chronology-{number}"):
-        fig = _new_figure(0.7 + row_in * len(chunk))
+        fig = _new_figure(0.85 + row_in * len(chunk) if overlaid else 0.7 + row_in * len(chunk))
         axes = fig.subplots(len(chunk), 1, sharex=True, squeeze=False)[:, 0]
         fig.subplots_adjust(
             left=0.1,
-            right=0.98,
-            top=1 - 0.3 / fig.get_figheight(),
+            # Room for the overlays' two right-hand scales (open interest, then funding outside).
+            right=1 - 0.95 / WIDTH_IN if overlaid else 0.98,
+            top=1 - (0.45 if overlaid else 0.3) / fig.get_figheight(),
             bottom=0.45 / fig.get_figheight(),
             hspace=0.35,
         )
         edges = [h - 0.5 for h in range(hours + 1)]
         ticks, labels = _hour_ticks(start, hours)
-        any_missing = False
+        any_missing = any_oi = any_funding = False
         for ax, s in zip(axes, chunk, strict=True):
             longs = [0.0 if math.isnan(v) else v for v in s.long_usd]
             shorts = [0.0 if math.isnan(v) else -v for v in s.short_usd]
@@ -338,17 +409,42 @@ def _chronology_chart(
             ax.set_title(s.asset, loc="left", pad=2)
             ax.tick_params(axis="y", labelsize=6.5, left=False)
             ax.tick_params(axis="x", bottom=False)
-        handles = [
+            any_oi = _overlay_open_interest(ax, s.open_interest_usd) or any_oi
+            any_funding = _overlay_funding(ax, s.funding, styles) or any_funding
+        handles: list[Any] = [
             Patch(color=LONG_COLOUR, label="long liquidations (up)"),
             Patch(color=SHORT_COLOUR, label="short liquidations (down)"),
         ]
         if any_missing:
             handles.append(Patch(color=MISSING_COLOUR, label="no data"))
+        if any_oi:
+            handles.append(Line2D([], [], color=OI_COLOUR, linewidth=0.9, label="open interest"))
+        if any_funding:
+            handles.extend(
+                Line2D(
+                    [],
+                    [],
+                    color=FUNDING_COLOUR,
+                    linewidth=0.8,
+                    linestyle=styles[label],
+                    marker="o",
+                    markersize=1.8,
+                    label=f"funding, {label}",
+                )
+                for label in venues
+            )
         axes[0].legend(
-            handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, borderaxespad=0.2
+            handles=handles,
+            loc="lower right",
+            bbox_to_anchor=(1.0, 1.0),
+            ncol=3 if len(handles) > 4 else len(handles),
+            borderaxespad=0.2,
         )
         axes[-1].set_xlabel("UTC")
-        return _to_svg(fig, "Hourly long and short liquidations per asset (USD)")
+        title = "Hourly long and short liquidations per asset (USD)"
+        if overlaid:
+            title += ", with open interest and funding rates"
+        return _to_svg(fig, title)
 
 
 def render_charts(data: ChartData) -> dict[str, Any]:

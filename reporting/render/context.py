@@ -6,6 +6,12 @@ the latest stored check run of each day (:func:`reporting.checks.latest_run`), f
 snapshot's). The only derived numbers are presentational: sums per exchange and jurisdiction,
 shares, the trailing seven-day mean. Every collection is put in a fixed order here, so the same
 store gives the same model, and so the same bytes.
+
+Every read is bounded by the render's :class:`~reporting.render.inputs.ReportInputs`: snapshots
+(figures, overlays, quarantined pages, evidence, Merkle leaves) with ``leaf_index < tree_size``,
+the recorded check run of each day, acknowledgements up to ``max_ack_id``, and the latest
+checkpoint within the tree size signed by the generation time. A store that has grown since gives
+the same model from the same inputs (``liqrisk reproduce``).
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -26,10 +34,13 @@ from audit_store.merkle import root_from_leaf_hashes
 from audit_store.models import Checkpoint, CheckResult, Snapshot
 from reporting.checks import CHECK_TITLES, StoredRun, latest_run, limit_set_hash
 from reporting.checks.catalogue import RESULT_UNITS
+from reporting.checks.overlays import funding_interval_hours
 from reporting.config import Settings
 from reporting.errors import RenderError
 from reporting.metrics import AssetDay, Volumes, day_bounds, load_period
+from reporting.overlays import FundingPoint, OpenInterestPoint, funding_rates, open_interest
 from reporting.render import formatting as fmt
+from reporting.render.inputs import ReportInputs, capture_inputs, period_days
 from reporting.render.model import (
     AssetMarket,
     Badge,
@@ -39,11 +50,13 @@ from reporting.render.model import (
     CoverageRow,
     ExchangeRef,
     Finding,
+    FundingLine,
     Heatmap,
     HourlySeries,
     JurisdictionRow,
     MarketRow,
     Move,
+    OverlayVenue,
     Period,
     Provenance,
     QuarantinedSnapshot,
@@ -58,15 +71,6 @@ HISTORY_DAYS = 7  # the trailing window of the "moves against the seven-day aver
 MAX_HEATMAP_EXCHANGES = 12  # more columns than this are folded into "other"
 SEVERITY = {"breach": 0, "warn": 1, "error": 2, "ok": 3}
 _EVIDENCE_CHUNK = 500  # SQL parameters per IN (...) query
-
-
-def period_days(day: date, period: Period) -> tuple[date, ...]:
-    """The UTC days a report covers: the day, or the seven days ending on it."""
-    if period == "day":
-        return (day,)
-    if period == "week":
-        return tuple(day - timedelta(days=n) for n in range(6, -1, -1))
-    raise RenderError(f"unknown report period {period!r}; choose day or week")
 
 
 def exchange_ref(settings: Settings, code: str) -> ExchangeRef:
@@ -86,11 +90,27 @@ def build_report(
     *,
     period: Period = "day",
     now: datetime | None = None,
+    inputs: ReportInputs | None = None,
 ) -> ReportModel:
-    """Read everything the report of ``day`` (or the week ending on it) shows."""
+    """Read everything the report of ``day`` (or the week ending on it) shows.
+
+    The store is read as of ``inputs`` (by default taken now, see :func:`capture_inputs`): only
+    the first ``tree_size`` leaves, the recorded check runs and acknowledgements up to
+    ``max_ack_id``; ``now`` is ignored when ``inputs`` are given.
+    """
+    if inputs is None:
+        inputs = capture_inputs(store, day, period=period, now=now)
+    elif (inputs.day, inputs.period) != (day, period):
+        raise RenderError(f"report inputs are for {inputs.period} {inputs.day}, not {period} {day}")
     days = period_days(day, period)
-    generated_at = (now or datetime.now(UTC)).astimezone(UTC)
-    runs = {d: latest_run(store, d) for d in days}
+    generated_at = inputs.generated_at
+    tree_size = inputs.tree_size
+    runs = {
+        d: None
+        if inputs.run_id(d) is None
+        else latest_run(store, d, run_id=inputs.run_id(d), max_ack_id=inputs.max_ack_id)
+        for d in days
+    }
     if runs[day] is None:
         raise RenderError(f"no check results for {day}; run `liqrisk check --date {day}` first")
     stored = {d: r for d, r in runs.items() if r is not None}
@@ -98,13 +118,21 @@ def build_report(
 
     source = settings.fetch.default_source
     start, end = day_bounds(days[0])[0], day_bounds(days[-1])[1]
-    metrics = load_period(store, source=source, assets=settings.fetch.assets, start=start, end=end)
+    metrics = load_period(
+        store,
+        source=source,
+        assets=settings.fetch.assets,
+        start=start,
+        end=end,
+        tree_size=tree_size,
+    )
     history = load_period(
         store,
         source=source,
         assets=settings.fetch.assets,
         start=start - timedelta(days=HISTORY_DAYS),
         end=start,
+        tree_size=tree_size,
     )
 
     findings = tuple(
@@ -128,7 +156,10 @@ def build_report(
     missing_run_days = tuple(d for d in days if d not in stored)
     incomplete = counts.errors > 0 or bool(missing_run_days)
 
-    markets = tuple(_asset_market(settings, data) for data in metrics.values())
+    overlays = {asset: _load_overlays(store, asset, start, end, tree_size) for asset in metrics}
+    markets = tuple(
+        _asset_market(settings, data, overlays[data.asset]) for data in metrics.values()
+    )
     title = ("Daily" if period == "day" else "Weekly") + " liquidation risk report"
     return ReportModel(
         firm_name=settings.firm_name,
@@ -159,11 +190,12 @@ def build_report(
                 key=lambda f: (f.day, f.scope.raw),
             )
         ),
-        quarantined=_quarantined(store, source, start, end),
+        quarantined=_quarantined(store, source, start, end, tree_size),
         stale_notes=_stale_notes(results, metrics),
-        provenance=_provenance(store, settings, stored, missing_run_days, results),
-        charts=_chart_data(settings, metrics, start, end),
+        provenance=_provenance(store, settings, inputs, stored, missing_run_days, results),
+        charts=_chart_data(settings, metrics, overlays, start, end),
         results=results,
+        overlay_venues=_overlay_venues(settings, overlays),
     )
 
 
@@ -236,8 +268,16 @@ def _sentence(f: Finding, metrics: dict[str, AssetDay], period: Period) -> str:
         hour = _peak_hour(metrics.get(f.scope.asset), f.day, f.observed)
         when = f"in the hour from {hour} UTC" if hour else "in a single hour"
         text = f"{who}: {fmt.usd(f.observed)} was liquidated {when}, {of_limit}."
+    elif f.observed is not None and f.limit is not None:
+        # the title names the measure; the figures in their own unit, as in the findings table
+        measure = f.title[0].lower() + f.title[1:]
+        limit = fmt.in_unit(f.limit, f.unit)
+        text = (
+            f"{who}: {measure} {fmt.in_unit(f.observed, f.unit)}, "
+            f"{fmt.pct(f.pct_of_limit)} of the {limit} limit."
+        )
     else:
-        text = f"{f.title}, {who}: {f.message}."
+        text = f"{who}: {f.message}."
     return text if period == "day" else f"{fmt.short_date(f.day)}: {text}"
 
 
@@ -283,9 +323,13 @@ def _market_row(asset: str, exchange: ExchangeRef | None, v: Volumes) -> MarketR
     )
 
 
-def _asset_market(settings: Settings, data: AssetDay) -> AssetMarket:
+def _asset_market(settings: Settings, data: AssetDay, overlay: AssetOverlays) -> AssetMarket:
     rows = tuple(
-        _market_row(data.asset, exchange_ref(settings, code), vols)
+        replace(
+            _market_row(data.asset, exchange_ref(settings, code), vols),
+            funding_rate_8h=overlay.last_funding_8h(code),
+            open_interest_usd=overlay.last_open_interest(code),
+        )
         for code, vols in sorted(data.by_exchange.items(), key=lambda kv: (-kv[1].total_usd, kv[0]))
     )
     unattributed = data.totals.total_usd - sum(r.usd for r in rows)
@@ -379,7 +423,11 @@ def _hours(start: datetime, end: datetime) -> list[datetime]:
 
 
 def _chart_data(
-    settings: Settings, metrics: dict[str, AssetDay], start: datetime, end: datetime
+    settings: Settings,
+    metrics: dict[str, AssetDay],
+    overlays: dict[str, AssetOverlays],
+    start: datetime,
+    end: datetime,
 ) -> ChartData:
     assets = tuple(metrics)
     # Exchanges by their USD over all assets; the tail folded into "other" to keep cells legible.
@@ -416,14 +464,167 @@ def _chart_data(
     series = []
     for asset, data in metrics.items():
         held = {i.start: i.volumes for i in data.intervals}
+        overlay = overlays[asset]
         series.append(
             HourlySeries(
                 asset,
                 tuple(held[h].long_usd if h in held else math.nan for h in hours),
                 tuple(held[h].short_usd if h in held else math.nan for h in hours),
+                open_interest_usd=overlay.hourly_open_interest(hours),
+                funding=overlay.funding_lines(settings, start, end),
             )
         )
     return ChartData(start, end, exchange_heatmap, hour_heatmap, tuple(series))
+
+
+# --- overlays: funding rates and open interest -------------------------------------------------
+
+FUNDING_LOOKBACK = timedelta(days=1)  # settlements before the period: to tell a venue's interval
+FUNDING_BASIS_HOURS = 8.0  # the table's "Funding rate (8h)"
+
+
+@dataclass(frozen=True)
+class AssetOverlays:
+    """One asset's funding settlements and open interest, as the store held them (``tree_size``).
+
+    A venue is an exchange code; it may have several instruments (and, in a store fed by two
+    sources, the same instrument twice: the first source by name is kept, so the choice is fixed).
+    """
+
+    funding: tuple[FundingPoint, ...]  # [start - FUNDING_LOOKBACK, end), by time
+    open_interest: tuple[OpenInterestPoint, ...]  # [start, end) with a USD value, by time
+    start: datetime
+
+    def _interval_hours(self, exchange: str, instrument: str) -> float:
+        times = [
+            p.funding_time
+            for p in self.funding
+            if (p.exchange, p.instrument) == (exchange, instrument)
+        ]
+        return funding_interval_hours(times)
+
+    def _rate_8h(self, p: FundingPoint) -> float:
+        hours = self._interval_hours(p.exchange, p.instrument)
+        return p.funding_rate * 100.0 * FUNDING_BASIS_HOURS / hours
+
+    def last_funding_8h(self, exchange: str) -> float | None:
+        """The exchange's last settlement in the period, in per cent per 8 hours."""
+        inside = [
+            p for p in self.funding if p.exchange == exchange and p.funding_time >= self.start
+        ]
+        if not inside:
+            return None
+        last = max(inside, key=lambda p: (p.funding_time, p.instrument))
+        return self._rate_8h(last)
+
+    def last_open_interest(self, exchange: str) -> float | None:
+        """The exchange's open interest (USD, its instruments summed) at its last observation."""
+        points = [p for p in self.open_interest if p.exchange == exchange]
+        if not points:
+            return None
+        latest = max(p.ts for p in points)
+        return sum(p.oi_usd or 0.0 for p in points if p.ts == latest)
+
+    def hourly_open_interest(self, hours: Sequence[datetime]) -> tuple[float, ...]:
+        """Open interest summed over every venue and instrument, per hour; NaN where one of them
+        has no observation for the hour (a partial sum would read as a drop); () when none."""
+        keys = sorted({(p.exchange, p.instrument) for p in self.open_interest})
+        if not keys:
+            return ()
+        at = {(p.exchange, p.instrument, p.ts): p.oi_usd or 0.0 for p in self.open_interest}
+        return tuple(
+            sum(at[(e, i, h)] for e, i in keys)
+            if all((e, i, h) in at for e, i in keys)
+            else math.nan
+            for h in hours
+        )
+
+    def funding_lines(
+        self, settings: Settings, start: datetime, end: datetime
+    ) -> tuple[FundingLine, ...]:
+        """One line per venue (and instrument, when a venue has several), in per cent per 8 h."""
+        keys = sorted({(p.exchange, p.instrument) for p in self.funding if p.funding_time >= start})
+        per_exchange: dict[str, int] = defaultdict(int)
+        for exchange, _instrument in keys:
+            per_exchange[exchange] += 1
+        lines = []
+        for exchange, instrument in keys:
+            label = _exchange_label(settings, exchange)
+            if per_exchange[exchange] > 1:
+                label = f"{label} {instrument}"
+            points = tuple(
+                ((p.funding_time - start).total_seconds() / 3600.0 - 0.5, self._rate_8h(p))
+                for p in self.funding
+                if (p.exchange, p.instrument) == (exchange, instrument)
+                and start <= p.funding_time < end
+            )
+            lines.append(FundingLine(label, points))
+        return tuple(lines)
+
+    def venues(self) -> dict[str, tuple[set[str], set[str], set[float]]]:
+        found: dict[str, tuple[set[str], set[str], set[float]]] = {}
+        for p in self.funding:
+            if p.funding_time < self.start:
+                continue
+            sources, instruments, hours = found.setdefault(p.exchange, (set(), set(), set()))
+            sources.add(p.source)
+            instruments.add(p.instrument)
+            hours.add(self._interval_hours(p.exchange, p.instrument))
+        for q in self.open_interest:
+            sources, instruments, _hours = found.setdefault(q.exchange, (set(), set(), set()))
+            sources.add(q.source)
+            instruments.add(q.instrument)
+        return found
+
+
+def _first_source(points: Iterable[Any], key: Callable[[Any], tuple[Any, ...]]) -> list[Any]:
+    """One point per key: that of the first source by name, so a store fed by two sources (the
+    demo and Binance, say) shows one figure per venue, and always the same one."""
+    kept: dict[tuple[Any, ...], Any] = {}
+    for p in sorted(points, key=lambda p: (key(p), p.source)):
+        kept.setdefault(key(p), p)
+    return list(kept.values())
+
+
+def _load_overlays(
+    store: Store, asset: str, start: datetime, end: datetime, tree_size: int
+) -> AssetOverlays:
+    funding = _first_source(
+        funding_rates(
+            store, asset=asset, start=start - FUNDING_LOOKBACK, end=end, tree_size=tree_size
+        ),
+        lambda p: (p.funding_time, p.exchange, p.instrument),
+    )
+    oi = _first_source(
+        (
+            p
+            for p in open_interest(store, asset=asset, start=start, end=end, tree_size=tree_size)
+            if p.oi_usd is not None
+        ),
+        lambda p: (p.ts, p.exchange, p.instrument),
+    )
+    return AssetOverlays(tuple(funding), tuple(oi), start)
+
+
+def _overlay_venues(
+    settings: Settings, overlays: dict[str, AssetOverlays]
+) -> tuple[OverlayVenue, ...]:
+    merged: dict[str, tuple[set[str], set[str], set[float]]] = {}
+    for overlay in overlays.values():
+        for code, (sources, instruments, hours) in overlay.venues().items():
+            into = merged.setdefault(code, (set(), set(), set()))
+            into[0].update(sources)
+            into[1].update(instruments)
+            into[2].update(hours)
+    return tuple(
+        OverlayVenue(
+            exchange=exchange_ref(settings, code),
+            sources=tuple(sorted(sources)),
+            instruments=tuple(sorted(instruments)),
+            funding_hours=tuple(sorted(hours)),
+        )
+        for code, (sources, instruments, hours) in sorted(merged.items())
+    )
 
 
 # --- data quality and provenance ---------------------------------------------------------------
@@ -440,7 +641,7 @@ def _request_window(params_json: str) -> tuple[datetime, datetime] | None:
 
 
 def _quarantined(
-    store: Store, source: str, start: datetime, end: datetime
+    store: Store, source: str, start: datetime, end: datetime, tree_size: int
 ) -> tuple[QuarantinedSnapshot, ...]:
     """Quarantined snapshots of the period: by the window they asked for, else by fetch time."""
     stmt = (
@@ -451,7 +652,11 @@ def _quarantined(
             col(Snapshot.params_json),
             col(Snapshot.quarantine_reason),
         )
-        .where(col(Snapshot.quarantined).is_(True), col(Snapshot.source) == source)
+        .where(
+            col(Snapshot.quarantined).is_(True),
+            col(Snapshot.source) == source,
+            col(Snapshot.leaf_index) < tree_size,
+        )
         .order_by(col(Snapshot.leaf_index))
     )
     found = []
@@ -494,6 +699,7 @@ def _checkpoint_ref(latest: Checkpoint, leaf_hashes: Sequence[bytes]) -> Checkpo
 def _provenance(
     store: Store,
     settings: Settings,
+    inputs: ReportInputs,
     runs: dict[date, StoredRun],
     missing_run_days: tuple[date, ...],
     results: Sequence[StoredResult],
@@ -504,20 +710,30 @@ def _provenance(
     last: datetime | None = None
     with store.session() as session:
         for chunk in _chunks(evidence, _EVIDENCE_CHUNK):
-            stmt = select(col(Snapshot.fetched_at)).where(col(Snapshot.body_sha256).in_(chunk))
+            stmt = select(col(Snapshot.fetched_at)).where(
+                col(Snapshot.body_sha256).in_(chunk), col(Snapshot.leaf_index) < inputs.tree_size
+            )
             for (fetched,) in session.execute(stmt):
                 moment = as_utc(fetched)
                 snapshots += 1
                 first = moment if first is None or moment < first else first
                 last = moment if last is None or moment > last else last
         leaves = (
-            session.execute(select(col(Snapshot.leaf_hash)).order_by(col(Snapshot.leaf_index)))
+            session.execute(
+                select(col(Snapshot.leaf_hash))
+                .where(col(Snapshot.leaf_index) < inputs.tree_size)
+                .order_by(col(Snapshot.leaf_index))
+            )
             .scalars()
             .all()
         )
         latest = (
             session.execute(
                 select(Checkpoint)
+                .where(
+                    col(Checkpoint.tree_size) <= inputs.tree_size,
+                    col(Checkpoint.created_at) <= inputs.generated_at,
+                )
                 .order_by(col(Checkpoint.tree_size).desc(), col(Checkpoint.id).desc())
                 .limit(1)
             )

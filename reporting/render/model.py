@@ -107,7 +107,9 @@ class MarketRow:
     usd: float
     long_usd: float
     short_usd: float
-    # Overlays that do not exist yet (later work): always None, shown as "n/a".
+    # The venue's own overlays (Binance, OKX; see OverlayVenue), None ("n/a") for other venues
+    # and for the all-exchange row: the last funding settlement of the period, in per cent per
+    # 8 hours, and the last open-interest observation of the period, USD.
     funding_rate_8h: float | None = None
     open_interest_usd: float | None = None
 
@@ -223,10 +225,36 @@ class Heatmap:
 
 
 @dataclass(frozen=True)
+class FundingLine:
+    """One venue's funding settlements of an asset, for the chronology's overlay."""
+
+    label: str  # the venue's name: "Binance"
+    points: tuple[tuple[float, float], ...]  # (hours since the period's start, % per 8 hours)
+
+
+@dataclass(frozen=True)
 class HourlySeries:
     asset: str
     long_usd: tuple[float, ...]  # one per hour of the period; NaN where no data arrived
     short_usd: tuple[float, ...]
+    # Open interest summed over the overlay venues, one per hour; NaN where a venue lacks the hour.
+    open_interest_usd: tuple[float, ...] = ()
+    funding: tuple[FundingLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class OverlayVenue:
+    """A venue whose own funding rates and open interest the report shows."""
+
+    exchange: ExchangeRef
+    sources: tuple[str, ...]  # the store's sources that fetched them ("binance", "demo")
+    instruments: tuple[str, ...]  # "BTCUSDT", "BTC-USDT-SWAP"
+    funding_hours: tuple[float, ...]  # settlement intervals seen (8.0; 4.0 is scaled to 8 h)
+
+    @property
+    def scaled(self) -> bool:
+        """Whether a rate of this venue was scaled to the table's 8 hours."""
+        return any(h != 8.0 for h in self.funding_hours)
 
 
 @dataclass(frozen=True)
@@ -278,6 +306,7 @@ class ReportModel:
     provenance: Provenance
     charts: ChartData
     results: tuple[StoredResult, ...]  # every stored result the report rests on
+    overlay_venues: tuple[OverlayVenue, ...] = ()
 
     @property
     def period_label(self) -> str:

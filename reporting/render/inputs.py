@@ -1,0 +1,122 @@
+"""``ReportInputs``: the fixed point in the store's history a report is read at.
+
+The store only grows (new snapshots, new check runs, new acknowledgements), so "the same store" a
+report was rendered from is named by a few numbers taken at the start of every render: the number
+of leaves in the log, the check run shown for each covered day, the newest acknowledgement, and the
+generation time. :func:`~reporting.render.context.build_report` reads nothing beyond them, so
+rendering again from the same inputs later gives the same bytes (``liqrisk reproduce``).
+
+The inputs are written beside the report as canonical JSON (``<stem>.inputs.json``) and their
+SHA-256 is registered with the HTML's and the PDF's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from audit_store import SOFTWARE_VERSION
+from audit_store.canonical import canonical_json, utc_iso
+from audit_store.db import Store
+from audit_store.models import CheckRun, Snapshot
+from audit_store.tables_limits import Acknowledgement
+from reporting.errors import RenderError
+from reporting.render.model import Period
+
+INPUTS_FORMAT = "liqrisk.report-inputs.v1"
+
+
+def period_days(day: date, period: Period) -> tuple[date, ...]:
+    """The UTC days a report covers: the day, or the seven days ending on it."""
+    if period == "day":
+        return (day,)
+    if period == "week":
+        return tuple(day - timedelta(days=n) for n in range(6, -1, -1))
+    raise RenderError(f"unknown report period {period!r}; choose day or week")
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """What a render reads the store as of; see the module docstring."""
+
+    generated_at: datetime  # UTC; also the PDF's creation date
+    period: Period
+    day: date
+    tree_size: int  # leaves in the log at render time: snapshots with leaf_index < tree_size
+    runs: tuple[tuple[date, int | None], ...]  # the check run shown per covered day (None: none)
+    max_ack_id: int  # acknowledgements with id <= this (0: none)
+    software_version: str
+
+    def run_id(self, day: date) -> int | None:
+        return dict(self.runs).get(day)
+
+    def to_json(self) -> bytes:
+        return canonical_json(
+            {
+                "format": INPUTS_FORMAT,
+                "generated_at": utc_iso(self.generated_at),
+                "period": self.period,
+                "day": self.day.isoformat(),
+                "tree_size": self.tree_size,
+                "runs": [{"day": d.isoformat(), "run_id": r} for d, r in self.runs],
+                "max_ack_id": self.max_ack_id,
+                "software_version": self.software_version,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ReportInputs:
+        try:
+            doc = json.loads(data)
+            if doc.get("format") != INPUTS_FORMAT:
+                raise ValueError(f"format is {doc.get('format')!r}, not {INPUTS_FORMAT!r}")
+            period = doc["period"]
+            if period not in ("day", "week"):
+                raise ValueError(f"period {period!r}")
+            runs = tuple(
+                (date.fromisoformat(r["day"]), None if r["run_id"] is None else int(r["run_id"]))
+                for r in doc["runs"]
+            )
+            generated = datetime.fromisoformat(str(doc["generated_at"]).replace("Z", "+00:00"))
+            return cls(
+                generated_at=generated.astimezone(UTC),
+                period=cast(Period, period),
+                day=date.fromisoformat(doc["day"]),
+                tree_size=int(doc["tree_size"]),
+                runs=runs,
+                max_ack_id=int(doc["max_ack_id"]),
+                software_version=str(doc["software_version"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise RenderError(f"unreadable report inputs: {exc}") from exc
+
+
+def capture_inputs(
+    store: Store, day: date, *, period: Period = "day", now: datetime | None = None
+) -> ReportInputs:
+    """The inputs of a render starting now: the store's current extent, fixed."""
+    generated_at = (now or datetime.now(UTC)).astimezone(UTC)
+    days = period_days(day, period)
+    with store.session() as session:
+        leaves: Any = session.execute(select(func.max(col(Snapshot.leaf_index)))).scalar()
+        acks: Any = session.execute(select(func.max(col(Acknowledgement.id)))).scalar()
+        run_rows = session.execute(
+            select(col(CheckRun.day), func.max(col(CheckRun.id)))
+            .where(col(CheckRun.day).in_(days))
+            .group_by(col(CheckRun.day))
+        ).all()
+    latest = {d: int(r) for d, r in run_rows}
+    return ReportInputs(
+        generated_at=generated_at,
+        period=period,
+        day=day,
+        tree_size=0 if leaves is None else int(leaves) + 1,
+        runs=tuple((d, latest.get(d)) for d in days),
+        max_ack_id=0 if acks is None else int(acks),
+        software_version=SOFTWARE_VERSION,
+    )
