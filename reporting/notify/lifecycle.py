@@ -1,21 +1,19 @@
-"""Breach lifecycle from stored check results: which breaches are new, ongoing or resolved on a day.
+"""Breach lifecycle for notices: which breaches and warnings are new, ongoing or resolved on a day.
 
-This is a stand-in for the lifecycle of issue #5 (breach episodes and acknowledgements in
-``audit_store/tables_limits.py``): until that lands, the state is derived here from two consecutive
-days' stored results, the latest check run of each day. When it lands, :func:`breach_events` is to
-be reimplemented over it with the same signature and :class:`BreachEvent` records; nothing else in
-:mod:`reporting.notify` reads check results.
+For the ``breach`` level the state is the one the check run stored with the result
+(``check_result_detail.lifecycle``, see :mod:`reporting.checks.store`): the emails say what the
+report and ``check --json`` say. A day on which the check could not be computed keeps a breach
+open (``unknown``) and sends nothing; the breach resumes as ``ongoing``.
 
-An episode is kept per level: for ``breach``, days whose status is ``breach``; for ``warn``, days
-whose status is ``warn`` or ``breach`` (as Alertmanager keeps a warning and a critical alert
-apart). For each (check, scope) and level:
+Warnings have no stored lifecycle, so the ``warn`` level keeps an episode of its own from two
+consecutive days' stored results (the latest check run of each day): days whose status is ``warn``
+or ``breach`` (as Alertmanager keeps a warning and a critical alert apart):
 
 * ``new``       at the level today, not yesterday (or no usable result yesterday)
 * ``ongoing``   at the level today and yesterday
 * ``resolved``  at the level yesterday, below it today
 
-A result with status ``error`` (or none) today says nothing, so no event; one yesterday counts as
-"not at the level", so a breach after an error day is announced as new.
+A result with status ``error`` (or none) today says nothing, so no event.
 """
 
 from __future__ import annotations
@@ -29,6 +27,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from audit_store.models import CheckResult, CheckRun
+from audit_store.tables_limits import CheckResultDetail
 from reporting.config import NoticeSeverity
 
 LifecycleState = Literal["new", "ongoing", "resolved"]
@@ -82,6 +81,7 @@ def breach_events(
     levels = sorted(set(severities), key=lambda s: -LEVELS[s])
     today = latest_results(session, day)
     before = latest_results(session, day - timedelta(days=1))
+    stored = _stored_lifecycles(session, [r.id for r in today.values() if r.id is not None])
     events: list[BreachEvent] = []
     for key in sorted(today):
         now = today[key]
@@ -90,16 +90,22 @@ def breach_events(
         prev = before.get(key)
         prev_level = LEVELS.get(prev.status) if prev is not None else None
         for severity in levels:
-            need = LEVELS[severity]
-            at_now = LEVELS[now.status] >= need
-            at_before = prev_level is not None and prev_level >= need
             state: LifecycleState
-            if at_now:
-                state = "ongoing" if at_before else "new"
-            elif at_before:
-                state = "resolved"
+            if severity == "breach" and now.id in stored:
+                recorded = stored[now.id]
+                if recorded not in ("new", "ongoing", "resolved"):
+                    continue  # not in breach, or unknown: nothing to announce
+                state = recorded  # type: ignore[assignment]
             else:
-                continue
+                need = LEVELS[severity]
+                at_now = LEVELS[now.status] >= need
+                at_before = prev_level is not None and prev_level >= need
+                if at_now:
+                    state = "ongoing" if at_before else "new"
+                elif at_before:
+                    state = "resolved"
+                else:
+                    continue
             events.append(
                 BreachEvent(
                     day=day,
@@ -118,3 +124,15 @@ def breach_events(
                 )
             )
     return tuple(events)
+
+
+def _stored_lifecycles(session: Session, result_ids: list[int]) -> dict[int, str | None]:
+    """The breach lifecycle each result was stored with, by result id (where it has a detail)."""
+    if not result_ids:
+        return {}
+    rows = session.execute(
+        select(col(CheckResultDetail.result_id), col(CheckResultDetail.lifecycle)).where(
+            col(CheckResultDetail.result_id).in_(result_ids)
+        )
+    ).all()
+    return {result_id: state for result_id, state in rows}
