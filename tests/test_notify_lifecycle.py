@@ -35,3 +35,24 @@ def test_a_breach_across_a_day_without_data_stays_one_episode(
     # the stored lifecycle keeps the breach open across the error day: not announced as new again
     assert states(store, D3)[("daily_usd", "BTC")] == "ongoing"
     assert states(store, D4)[("daily_usd", "BTC")] == "resolved"
+
+
+def test_breach_emails_give_each_figure_in_its_unit(make_settings: SettingsFactory) -> None:
+    from datetime import UTC, datetime
+
+    from reporting.notify.lifecycle import BreachEvent
+    from reporting.notify.messages import breach_email
+
+    event = BreachEvent(
+        day=D1, check="funding_swing", scope="BTC", severity="breach", state="new",
+        status="breach", previous_status=None, observed=10.2, warn_at=4.0, limit=8.0,
+        pct_of_limit=127.5, message="swing of 10.2 bps", result_id=1,
+    )  # fmt: skip
+    mail = breach_email(
+        make_settings(), D1, [event], ["risk@example.com"], msg_id="<x@example.com>",
+        when=datetime(2025, 11, 4, tzinfo=UTC),
+    )  # fmt: skip
+    body = mail.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "10.2 bps" in text and "8.0 bps" in text and "$10" not in text

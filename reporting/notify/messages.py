@@ -23,6 +23,7 @@ import jinja2
 
 from audit_store import SOFTWARE_VERSION
 from reporting.checks import CHECK_TITLES
+from reporting.checks.catalogue import RESULT_UNITS, format_value
 from reporting.config import Settings
 from reporting.errors import NotifyError
 from reporting.notify.lifecycle import BreachEvent
@@ -66,6 +67,11 @@ def message_id(idempotency_key: str, sender: str) -> str:
 
 def _usd(value: float | None) -> str:
     return "n/a" if value is None else f"${value:,.0f}"
+
+
+def _in_unit(value: float | None, check: str) -> str:
+    """A result's figure in its check's unit (USD, count, %, bps, hours, intervals)."""
+    return "n/a" if value is None else format_value(value, RESULT_UNITS.get(check, "count"))
 
 
 def _pct(value: float | None) -> str:
@@ -161,8 +167,8 @@ def _event_view(settings: Settings, event: BreachEvent) -> EventView:
         asset=one_line(event.asset, 60),
         exchange=exchange,
         scope=one_line(event.scope, 120),
-        observed=_usd(event.observed) if event.check != "coverage" else str(event.observed),
-        limit=_usd(event.limit) if event.check != "coverage" else str(event.limit),
+        observed=_in_unit(event.observed, event.check),
+        limit=_in_unit(event.limit, event.check),
         pct=_pct(event.pct_of_limit),
         message=one_line(event.message),
         previous_status=event.previous_status,
