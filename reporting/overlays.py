@@ -23,6 +23,7 @@ stored specification is left out, and said so, rather than counted without a USD
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,6 +77,42 @@ def _current(rows: Any, key_len: int) -> list[Any]:
     return list(latest.values())
 
 
+def _current_overlay_rows(
+    store: Store,
+    model: type[FundingRate] | type[OpenInterest],
+    columns: Sequence[Any],
+    time_column: Any,
+    key_len: int,
+    *,
+    asset: str,
+    start: datetime,
+    end: datetime,
+    source: str | None,
+    tree_size: int | None,
+) -> list[Any]:
+    """The current rows of an overlay table for ``asset`` in [start, end): ``columns`` and then the
+    snapshot's body SHA-256, the latest leaf winning for each key (the first ``key_len`` columns).
+    ``tree_size`` reads the store as it was when the log held that many leaves (a report's inputs).
+    """
+    query = (
+        select(*columns, col(Snapshot.body_sha256))
+        .join(Snapshot, col(Snapshot.id) == col(model.snapshot_id))
+        .where(
+            col(model.asset) == asset.upper(),
+            time_column >= start,
+            time_column < end,
+            col(Snapshot.quarantined).is_(False),
+        )
+        .order_by(col(Snapshot.leaf_index), col(model.row_index))
+    )
+    if source is not None:
+        query = query.where(col(model.source) == source)
+    if tree_size is not None:
+        query = query.where(col(Snapshot.leaf_index) < tree_size)
+    with store.read_session() as session:
+        return _current(session.execute(query), key_len)
+
+
 def funding_rates(
     store: Store,
     *,
@@ -90,33 +127,17 @@ def funding_rates(
     ``tree_size`` reads the store as it was when the log held that many leaves (a report's inputs).
     """
     m = FundingRate
-    query = (
-        select(
-            col(m.source),
-            col(m.exchange),
-            col(m.instrument),
-            col(m.funding_time),
-            col(m.asset),
-            col(m.funding_rate),
-            col(m.realized_rate),
-            col(m.mark_price),
-            col(Snapshot.body_sha256),
-        )
-        .join(Snapshot, col(Snapshot.id) == m.snapshot_id)
-        .where(
-            col(m.asset) == asset.upper(),
-            col(m.funding_time) >= start,
-            col(m.funding_time) < end,
-            col(Snapshot.quarantined).is_(False),
-        )
-        .order_by(col(Snapshot.leaf_index), col(m.row_index))
-    )
-    if source is not None:
-        query = query.where(col(m.source) == source)
-    if tree_size is not None:  # the store as a report read it: the first tree_size leaves
-        query = query.where(col(Snapshot.leaf_index) < tree_size)
-    with store.read_session() as session:
-        rows = _current(session.execute(query), 4)
+    rows = _current_overlay_rows(
+        store,
+        m,
+        (
+            col(m.source), col(m.exchange), col(m.instrument), col(m.funding_time), col(m.asset),
+            col(m.funding_rate), col(m.realized_rate), col(m.mark_price),
+        ),
+        col(m.funding_time),
+        4,
+        asset=asset, start=start, end=end, source=source, tree_size=tree_size,
+    )  # fmt: skip
     points = [
         FundingPoint(r[0], r[1], r[4], r[2], as_utc(r[3]), r[5], r[6], r[7], r[8]) for r in rows
     ]
@@ -135,34 +156,17 @@ def open_interest(
     """Current open-interest observations of ``asset`` in [start, end), by time then exchange;
     ``tree_size`` as for :func:`funding_rates`."""
     m = OpenInterest
-    query = (
-        select(
-            col(m.source),
-            col(m.exchange),
-            col(m.instrument),
-            col(m.period_seconds),
-            col(m.ts),
-            col(m.asset),
-            col(m.oi_contracts),
-            col(m.oi_base),
-            col(m.oi_usd),
-            col(Snapshot.body_sha256),
-        )
-        .join(Snapshot, col(Snapshot.id) == m.snapshot_id)
-        .where(
-            col(m.asset) == asset.upper(),
-            col(m.ts) >= start,
-            col(m.ts) < end,
-            col(Snapshot.quarantined).is_(False),
-        )
-        .order_by(col(Snapshot.leaf_index), col(m.row_index))
-    )
-    if source is not None:
-        query = query.where(col(m.source) == source)
-    if tree_size is not None:  # the store as a report read it: the first tree_size leaves
-        query = query.where(col(Snapshot.leaf_index) < tree_size)
-    with store.read_session() as session:
-        rows = _current(session.execute(query), 5)
+    rows = _current_overlay_rows(
+        store,
+        m,
+        (
+            col(m.source), col(m.exchange), col(m.instrument), col(m.period_seconds), col(m.ts),
+            col(m.asset), col(m.oi_contracts), col(m.oi_base), col(m.oi_usd),
+        ),
+        col(m.ts),
+        5,
+        asset=asset, start=start, end=end, source=source, tree_size=tree_size,
+    )  # fmt: skip
     points = [
         OpenInterestPoint(r[0], r[1], r[5], r[2], as_utc(r[4]), r[3], r[6], r[7], r[8], r[9])
         for r in rows
