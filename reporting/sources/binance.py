@@ -36,7 +36,7 @@ from reporting.sources.binance_format import (
     row_times,
 )
 from reporting.sources.derived import SchemaViolation, period_seconds
-from reporting.sources.http import HttpFetcher
+from reporting.sources.http import HttpFetcher, SourceClient
 
 FUNDING_LIMIT = 1000  # documented maximum
 OPEN_INTEREST_LIMIT = 500  # documented maximum
@@ -47,7 +47,7 @@ def _banned(raw: RawResponse) -> bool:
     return raw.http_status == 418 and bool(raw.extra.get("retry_after"))
 
 
-class BinanceClient:
+class BinanceClient(SourceClient):
     def __init__(
         self,
         settings: ExchangeApi,
@@ -71,15 +71,6 @@ class BinanceClient:
             rng=rng,
             is_transient=_banned,
         )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> BinanceClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def symbol(self, asset: str) -> str:
         return f"{asset_code(asset)}{self.settings.quote}"

@@ -26,7 +26,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import Protocol, Self
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -193,3 +193,18 @@ def retry_after(value: object, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+class SourceClient:
+    """What every source client shares: one :class:`HttpFetcher`, closed with the client."""
+
+    _http: HttpFetcher
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -35,7 +35,7 @@ import httpx
 from audit_store.snapshots import RawResponse
 from reporting.config import KaikoSource
 from reporting.errors import AuthError, ResponseError
-from reporting.sources.http import HttpFetcher
+from reporting.sources.http import HttpFetcher, SourceClient
 from reporting.sources.kaiko_format import KIND, SchemaViolation, interval_seconds, load_body
 
 API_KEY_ENV = "KAIKO_API_KEY"
@@ -49,7 +49,7 @@ def iso_z(moment: datetime) -> str:
     )
 
 
-class KaikoClient:
+class KaikoClient(SourceClient):
     def __init__(
         self,
         settings: KaikoSource,
@@ -78,15 +78,6 @@ class KaikoClient:
             sleep=sleep,
             rng=rng,
         )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> KaikoClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def token_url(self, asset: str) -> str:
         return f"{self.base_url}/v2/data/liquidation.v1/token/{asset.lower()}"

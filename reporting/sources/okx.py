@@ -35,7 +35,7 @@ from reporting.errors import ResponseError
 from reporting.normalise import asset_code, to_epoch_ms
 from reporting.records import Problem
 from reporting.sources.derived import SchemaViolation
-from reporting.sources.http import HttpFetcher
+from reporting.sources.http import HttpFetcher, SourceClient
 from reporting.sources.okx_format import (
     FUNDING_KIND,
     FUNDING_PATH,
@@ -60,7 +60,7 @@ def _rate_limited(raw: RawResponse) -> bool:
     return 200 <= raw.http_status < 300 and envelope_code(raw.body) in RATE_LIMIT_CODES
 
 
-class OkxClient:
+class OkxClient(SourceClient):
     def __init__(
         self,
         settings: ExchangeApi,
@@ -85,15 +85,6 @@ class OkxClient:
             rng=rng,
             is_transient=_rate_limited,
         )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> OkxClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def take_notes(self) -> list[Problem]:
         notes, self.notes = self.notes, []
