@@ -27,7 +27,7 @@ with the snapshot, so the rows remain a pure function of what was kept.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from reporting.normalise import epoch_to_utc, parse_symbol
@@ -77,21 +77,31 @@ def _instrument(
     return parsed.base, symbol, parsed.quote or ""
 
 
+def _items(
+    body: bytes, params: Mapping[str, str], time_field: str, problems: list[Problem]
+) -> Iterator[tuple[dict[str, Any], str, str, str, str, int]]:
+    """Each row of a Binance list body with where it is, its instrument and its ms timestamp;
+    ``SchemaViolation`` for a row that is not an object or an (instrument, time) seen twice."""
+    seen: set[tuple[str, int]] = set()
+    for i, item in enumerate(_rows_list(load_json(body))):
+        where = f"[{i}]"
+        if not isinstance(item, dict):
+            raise SchemaViolation(f"{where} is not an object")
+        asset, instrument, quote = _instrument(item, where, params.get("symbol"), problems)
+        stamp = epoch_ms(require(item, time_field, where), where, time_field)
+        if (instrument, stamp) in seen:
+            raise SchemaViolation(f"{where}: {time_field} {stamp} appears twice")
+        seen.add((instrument, stamp))
+        yield item, where, asset, instrument, quote, stamp
+
+
 def derive_funding(body: bytes, params: Mapping[str, str], source: str) -> Derived:
     problems: list[Problem] = []
     try:
-        items = _rows_list(load_json(body))
         rows: list[dict[str, Any]] = []
-        seen: set[tuple[str, int]] = set()
-        for i, item in enumerate(items):
-            where = f"[{i}]"
-            if not isinstance(item, dict):
-                raise SchemaViolation(f"{where} is not an object")
-            asset, instrument, quote = _instrument(item, where, params.get("symbol"), problems)
-            stamp = epoch_ms(require(item, "fundingTime", where), where, "fundingTime")
-            if (instrument, stamp) in seen:
-                raise SchemaViolation(f"{where}: fundingTime {stamp} appears twice")
-            seen.add((instrument, stamp))
+        for item, where, asset, instrument, quote, stamp in _items(
+            body, params, "fundingTime", problems
+        ):
             rows.append(
                 {
                     "source": source,
@@ -119,18 +129,10 @@ def derive_open_interest(body: bytes, params: Mapping[str, str], source: str) ->
             seconds = period_seconds(params.get("period", ""))
         except ValueError as exc:
             raise SchemaViolation(f"request: {exc}") from None
-        items = _rows_list(load_json(body))
         rows: list[dict[str, Any]] = []
-        seen: set[tuple[str, int]] = set()
-        for i, item in enumerate(items):
-            where = f"[{i}]"
-            if not isinstance(item, dict):
-                raise SchemaViolation(f"{where} is not an object")
-            asset, instrument, quote = _instrument(item, where, params.get("symbol"), problems)
-            stamp = epoch_ms(require(item, "timestamp", where), where, "timestamp")
-            if (instrument, stamp) in seen:
-                raise SchemaViolation(f"{where}: timestamp {stamp} appears twice")
-            seen.add((instrument, stamp))
+        for item, where, asset, instrument, quote, stamp in _items(
+            body, params, "timestamp", problems
+        ):
             rows.append(
                 {
                     "source": source,
