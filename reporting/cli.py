@@ -95,6 +95,17 @@ def _print_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
+def _verdict(as_json: bool, document: Any, lines: Iterable[str], *, ok: bool) -> None:
+    """A check's outcome for machines (JSON) or people (lines); exit 1 when it failed."""
+    if as_json:
+        _print_json(document)
+    else:
+        for line in lines:
+            typer.echo(line)
+    if not ok:
+        raise typer.Exit(1)
+
+
 def _print_fetches(fetches: Iterable[FetchSummary]) -> int:
     """Print each asset's fetch and its problems; returns the number of error problems."""
     errors = 0
@@ -671,13 +682,7 @@ def verify(
         record_verify(store, result, datetime.now(UTC))  # what `liqrisk status` shows
     except LiqriskError as exc:  # the verdict stands even when it cannot be recorded
         typer.echo(f"liqrisk: warning: the outcome was not recorded: {exc}", err=True)
-    if as_json:
-        _print_json(result.to_json())
-    else:
-        for line in result.summary_lines():
-            typer.echo(line)
-    if not result.ok:
-        raise typer.Exit(1)
+    _verdict(as_json, result.to_json(), result.summary_lines(), ok=result.ok)
 
 
 @app.command("export")
@@ -746,13 +751,7 @@ def verify_export_cmd(
     from audit_store.export_verify import verify_export
 
     result = verify_export(package, expect_key=expect_key)
-    if as_json:
-        _print_json(result.to_dict())
-    else:
-        for line in result.lines():
-            typer.echo(line)
-    if not result.ok:
-        raise typer.Exit(1)
+    _verdict(as_json, result.to_dict(), result.lines(), ok=result.ok)
 
 
 @app.command("run")
