@@ -147,3 +147,25 @@ def test_database_errors_do_not_echo_parameters(any_store: Store) -> None:
                 text("INSERT INTO no_such_table VALUES (:secret)"), {"secret": "hunter2"}
             )
     assert "hunter2" not in str(info.value)
+
+
+def test_every_table_of_the_store_is_append_only(any_store: Store) -> None:
+    """A table added later without its triggers fails here, on both engines."""
+    from sqlmodel import SQLModel
+
+    with any_store.session() as session:
+        if any_store.dialect == "sqlite":
+            rows = session.execute(
+                text("SELECT tbl_name, sql FROM sqlite_master WHERE type = 'trigger'")
+            ).all()
+            guarded = {t for t, sql in rows if "RAISE(ABORT" in sql and "DELETE" in sql}
+        else:
+            rows = session.execute(
+                text(
+                    "SELECT event_object_table FROM information_schema.triggers "
+                    "WHERE action_statement LIKE '%audit_store_append_only%' "
+                    "AND event_manipulation = 'DELETE'"
+                )
+            ).all()
+            guarded = {r[0] for r in rows}
+    assert set(SQLModel.metadata.tables) - guarded == set()
