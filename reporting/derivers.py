@@ -118,10 +118,11 @@ def derive_snapshot(snapshot: SnapshotRecord) -> Derivation:
     return derive_all(snapshot).derivation
 
 
-def derived_rows(snapshot: SnapshotRecord) -> tuple[list[dict[str, Any]], str | None]:
-    """Rows as the store keeps them, and the quarantine reason: the form verify compares."""
+def derived_rows(snapshot: SnapshotRecord) -> tuple[list[tuple[Any, ...]], str | None]:
+    """Rows as the store keeps them (values in ``INTERVAL_VALUE_FIELDS`` order), and the
+    quarantine reason: the form verify compares."""
     derivation = derive_snapshot(snapshot)
-    return [r.as_row() for r in derivation.records], derivation.quarantine_reason
+    return [r.as_values() for r in derivation.records], derivation.quarantine_reason
 
 
 # -- verifying the ingestion tables

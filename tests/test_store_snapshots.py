@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, text
 
 from audit_store.canonical import canonical_json
 from audit_store.checkpoint import inclusion_proof_for, open_checkpoint, sign_checkpoint
@@ -13,9 +17,23 @@ from audit_store.db import Store
 from audit_store.errors import StoreError
 from audit_store.merkle import verify_inclusion
 from audit_store.note import NoteSigner
-from audit_store.snapshots import new_snapshot, provenance
+from audit_store.snapshots import (
+    RawResponse,
+    SnapshotView,
+    new_snapshot,
+    provenance,
+    provenance_leaf_hash,
+    stored_leaf_matches,
+)
 from audit_store.verify import verify_store
-from tests.store_helpers import add_snapshot, fill, raw_response, tiny_derive
+from tests.store_helpers import (
+    _drop_append_only_triggers,
+    add_snapshot,
+    fill,
+    raw_response,
+    tamper,
+    tiny_derive,
+)
 
 pytest_plugins = ["tests.pg"]
 
@@ -73,3 +91,89 @@ def test_a_reader_does_not_block_writers(any_store: Store) -> None:
         assert appended.leaf_index == 1
         # The reader keeps its consistent view.
         assert session.execute(text("SELECT count(*) FROM snapshot")).scalar_one() == 1
+
+
+# -- verify's fast leaf check agrees with the definition
+
+
+_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fields=st.fixed_dictionaries(
+        {
+            "source": _text,
+            "kind": _text,
+            "method": _text,
+            "url": _text,
+        }
+    ),
+    version=_text,
+    params=st.dictionaries(_text, _text, max_size=4),
+    status=st.integers(100, 599),
+    corrects=st.none() | st.integers(0, 10**6),
+    fetched_at=st.datetimes(timezones=st.just(UTC)),
+    body=st.binary(max_size=64),
+)
+def test_the_fast_leaf_check_agrees_with_the_definition(
+    fields: dict[str, str],
+    version: str,
+    params: dict[str, str],
+    status: int,
+    corrects: int | None,
+    fetched_at: datetime,
+    body: bytes,
+) -> None:
+    raw = RawResponse(
+        source=fields["source"],
+        kind=fields["kind"],
+        method=fields["method"],
+        url=fields["url"],
+        params=params,
+        fetched_at=fetched_at,
+        http_status=status,
+        body=body,
+    )
+    snapshot = new_snapshot(raw, software_version=version, config_hash="c")
+    snapshot.corrects_leaf_index = corrects
+    snapshot.leaf_hash = provenance_leaf_hash(snapshot)
+    assert stored_leaf_matches(snapshot)
+    for column, other in (
+        ("http_status", status + 1),
+        ("params_json", "{}" if params else '{"a":"b"}'),
+    ):
+        changed = new_snapshot(raw, software_version=version, config_hash="c")
+        changed.corrects_leaf_index = corrects
+        changed.leaf_hash = snapshot.leaf_hash
+        setattr(changed, column, other)
+        assert not stored_leaf_matches(changed)
+
+
+def test_parameters_stored_in_another_equal_form_still_verify(any_store: Store) -> None:
+    """The fast check needs the canonical text; an equal but differently spaced ``params_json``
+    falls back to the definition (parse, re-serialise), which finds nothing wrong."""
+    first = fill(any_store, 3)[1]
+    spaced = json.dumps(json.loads(first.params_json), indent=1)
+    _drop_append_only_triggers(any_store)
+    tamper(any_store, "UPDATE snapshot SET params_json = :p WHERE id = :i", p=spaced, i=first.id)
+    assert not stored_leaf_matches(next(s for s in _views(any_store) if s.id == first.id)), (
+        "the fast check must not accept a text it did not build"
+    )
+    assert verify_store(any_store, tiny_derive).ok
+    # A changed value still fails, named by the definition.
+    tamper(
+        any_store,
+        "UPDATE snapshot SET params_json = :p WHERE id = :i",
+        p=spaced.replace("REDACTED", "leaked"),
+        i=first.id,
+    )
+    report = verify_store(any_store, tiny_derive)
+    assert [d.record_id for d in report.discrepancies] == [first.id]
+    assert "provenance hashes to leaf" in report.discrepancies[0].message
+
+
+def _views(store: Store) -> list[SnapshotView]:
+    with store.read_session() as session:
+        rows = session.connection().execute(select(*SnapshotView.columns())).all()
+    return [SnapshotView._make(row) for row in rows]

@@ -80,13 +80,17 @@ def load_body(body: bytes) -> Any:
     last = _LAST
     if last is not None and last[0] is body:
         return last[1]
-    doc = json.loads(body, parse_constant=_reject_constant)
+    text = body.decode(json.detect_encoding(body), "surrogatepass")  # as json.loads does
+    doc = _DECODER.decode(text)
     _LAST = (body, doc)
     return doc
 
 
 def _reject_constant(name: str) -> Any:
     raise SchemaViolation(f"the JSON holds {name}, which is not a number")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # built once, not once per page
 
 
 def _count(obj: Mapping[str, Any], key: str, where: str) -> int:
