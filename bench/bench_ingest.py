@@ -7,18 +7,21 @@ A server on 127.0.0.1 answers like Kaiko's token endpoint (the documented body: 
 page rendered before the clock starts, so the server costs next to nothing and both runs pay it
 alike. Each hour holds a total and six exchanges, as Kaiko's larger tokens do.
 
-Two runs, each in its own subprocess (so peak memory is that run's alone, read with
-``resource.getrusage``), alternating for ``--rounds`` and keeping each one's best time:
+Three runs, each in its own subprocess (so peak memory is that run's alone, read from
+``/proc/self/status``), alternating for ``--rounds`` and keeping each one's best time:
 
-* ``liqrisk``: :func:`reporting.ingest.fetch` into a fresh SQLite store: the Kaiko client with its
-  retries and size cap, a snapshot per page with its Merkle leaf, the deriver (full schema
-  validation), the correction lookup, bulk inserts, a watermark per asset;
+* ``liqrisk``: :func:`reporting.ingest.fetch` into a fresh SQLite store, as configured by default:
+  the Kaiko client with its retries and size cap, a snapshot per page with its Merkle leaf, the
+  deriver (full schema validation), the correction lookup, bulk inserts, a watermark per asset.
+  The client asks for the next page while the current one is being stored (``kaiko.prefetch``,
+  one request in flight; the same requests, the same snapshots in the same order);
+* ``sequential``: the same with ``kaiko.prefetch = false``, printed for comparison;
 * ``baseline``: the least a program doing the same job can do with the standard library: the same
   GETs (``urllib``) following ``next_url``, a SHA-256 of each body, ``json.loads``, and the same
   rows (``sqlite3`` ``executemany``, one transaction per page, WAL) beside the raw body.
 
-Printed: each run's time and peak RSS, the ratio liqrisk / baseline (target: within 1.5x) and the
-peak RSS of liqrisk (target: under 300 MB). ``--days 90`` beside ``--days 365`` shows whether
+Printed: each run's time and peak RSS, the ratio liqrisk / baseline (target: within 1.5x), the
+same ratio without prefetch, and the peak RSS of liqrisk (target: under 300 MB). ``--days 90`` beside ``--days 365`` shows whether
 memory grows with the range (it should not: pages are streamed).
 """
 
@@ -159,7 +162,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def run_liqrisk(base_url: str, database: Path, days: int, page_size: int) -> dict[str, float]:
+def run_liqrisk(
+    base_url: str, database: Path, days: int, page_size: int, prefetch: bool = True
+) -> dict[str, float]:
     sys.path.insert(0, str(ROOT))
     from audit_store.db import Store
     from reporting.config import load_settings
@@ -173,7 +178,11 @@ def run_liqrisk(base_url: str, database: Path, days: int, page_size: int) -> dic
         }
     )
     settings = settings.model_copy(
-        update={"kaiko": settings.kaiko.model_copy(update={"page_size": page_size})}
+        update={
+            "kaiko": settings.kaiko.model_copy(
+                update={"page_size": page_size, "prefetch": prefetch}
+            )
+        }
     )
     store = Store(settings.database_url)
     store.create_schema()
@@ -311,8 +320,12 @@ def run_baseline(base_url: str, database: Path, days: int, page_size: int) -> di
 
 def child(argv: list[str]) -> None:
     kind, base_url, database, days, page_size = argv
-    run = run_liqrisk if kind == "liqrisk" else run_baseline
-    print(json.dumps(run(base_url, Path(database), int(days), int(page_size))))
+    args = (base_url, Path(database), int(days), int(page_size))
+    if kind == "baseline":
+        result = run_baseline(*args)
+    else:
+        result = run_liqrisk(*args, prefetch=kind == "liqrisk")
+    print(json.dumps(result))
 
 
 def measure(kind: str, base_url: str, workdir: Path, n: int, days: int, page_size: int) -> Any:
@@ -351,7 +364,7 @@ def main() -> None:
         server.pages = render_pages(server.base_url, args.days, args.page_size)
         best: dict[str, dict[str, float]] = {}
         for n in range(args.rounds):
-            for kind in ("baseline", "liqrisk"):
+            for kind in ("baseline", "liqrisk", "sequential"):
                 result = measure(kind, server.base_url, Path(tmp), n, args.days, args.page_size)
                 print(
                     f"round {n + 1} {kind:8}: {result['seconds']:7.2f} s, "
@@ -366,14 +379,17 @@ def main() -> None:
                         ),
                     }
     ratio = best["liqrisk"]["seconds"] / best["baseline"]["seconds"]
-    peak = best["liqrisk"]["peak_rss_mb"]
+    sequential = best["sequential"]["seconds"] / best["baseline"]["seconds"]
+    peak = max(best["liqrisk"]["peak_rss_mb"], best["sequential"]["peak_rss_mb"])
     print(
         f"\n{args.days} days x {len(ASSETS)} assets, {len(EXCHANGES)} exchanges, "
-        f"page size {args.page_size}: "
-        f"liqrisk {best['liqrisk']['seconds']:.2f} s, baseline {best['baseline']['seconds']:.2f} s"
+        f"page size {args.page_size}: liqrisk {best['liqrisk']['seconds']:.2f} s "
+        f"(without prefetch {best['sequential']['seconds']:.2f} s), "
+        f"baseline {best['baseline']['seconds']:.2f} s"
     )
     verdict = "OK" if ratio <= 1.5 else "OVER"
     print(f"ratio liqrisk / baseline: {ratio:.2f}x (target <= 1.5x) {verdict}")
+    print(f"ratio liqrisk without prefetch (kaiko.prefetch = false) / baseline: {sequential:.2f}x")
     print(f"peak RSS liqrisk: {peak:.0f} MB (target < 300 MB) {'OK' if peak < 300 else 'OVER'}")
 
 

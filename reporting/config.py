@@ -65,6 +65,7 @@ class KaikoSource(_Strict):
     backoff_max_seconds: float = Field(default=30.0, ge=0)
     retry_budget_seconds: float = Field(default=300.0, ge=0)  # all waiting for one request
     max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    prefetch: bool = True  # ask for the next page while the current one is being stored
     api_key: SecretStr | None = None  # only ever from $KAIKO_API_KEY
 
     @property

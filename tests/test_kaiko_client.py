@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -293,3 +294,56 @@ def test_truncated_body_is_quarantined(
     )
     assert summary.quarantined == 1 and summary.rows == 0
     assert any("paging stopped" in p.message for p in summary.problems)
+
+
+# -- prefetch: the next page is asked for while the caller stores the current one
+
+
+def _with_prefetch(settings: Settings, prefetch: bool) -> Settings:
+    kaiko = settings.kaiko.model_copy(update={"page_size": 7, "prefetch": prefetch})
+    return settings.model_copy(update={"kaiko": kaiko})
+
+
+def test_the_next_page_is_on_its_way_while_the_caller_holds_this_one(
+    kaiko_settings: Settings, server: KaikoTestServer
+) -> None:
+    settings = _with_prefetch(kaiko_settings, True)
+    with KaikoClient(settings.kaiko) as client:
+        pages = client.iter_pages("eth", T0, T0 + timedelta(hours=30))
+        next(pages)
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while len(server.requests) < 2 and datetime.now(UTC) < deadline:
+            time.sleep(0.01)  # the background thread asks for page 2 without being waited for
+        assert len(server.requests) == 2
+        rest = list(pages)
+    assert len(rest) == 4 and len(server.requests) == 5  # each page asked for once
+
+
+def test_without_prefetch_a_page_is_asked_for_only_when_wanted(
+    kaiko_settings: Settings, server: KaikoTestServer
+) -> None:
+    settings = _with_prefetch(kaiko_settings, False)
+    with KaikoClient(settings.kaiko) as client:
+        pages = client.iter_pages("eth", T0, T0 + timedelta(hours=30))
+        next(pages)
+        assert len(server.requests) == 1
+        assert len(list(pages)) == 4
+
+
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_prefetch_changes_nothing_that_is_kept(
+    kaiko_settings: Settings, server: KaikoTestServer, store: Store, prefetch: bool
+) -> None:
+    """The same snapshots in the same leaf order, a failed page mid-walk included (its retry
+    happens in order, after the failure is handed back)."""
+    server.faults[2] = Canned(500, b"upstream hiccup")  # page 2's first attempt (prefetched)
+    settings = fast_retry(kaiko_settings, page_size=7)
+    kaiko = settings.kaiko.model_copy(update={"prefetch": prefetch})
+    settings = settings.model_copy(update={"kaiko": kaiko})
+    fetch(store, settings, source="kaiko", assets=["eth"], start=T0, end=T0 + timedelta(hours=30))
+    with store.session() as session:
+        snaps = session.exec(select(Snapshot).order_by(col(Snapshot.leaf_index))).all()
+    assert [s.http_status for s in snaps] == [200, 500, 200, 200, 200, 200]
+    tokens = [r.query.get("continuation_token") for r in server.requests]
+    assert tokens[1] == tokens[2] and tokens[1] is not None  # the failed request, sent again
+    assert len(server.requests) == 6

@@ -15,6 +15,10 @@ byte before anything else happens:
 * URLs are redacted before they are kept or shown: secret-looking query parameters and any secret
   the source names (an API key) become ``REDACTED``.
 
+* :meth:`HttpFetcher.prefetch` starts the first attempt of a request on a background thread (a
+  paging walk asks for the next page while the caller stores the current one); the retries, if any,
+  happen in order on the caller's thread, so every response is still handed back as it comes.
+
 Library errors are translated: ``httpx`` failures become :class:`TransportError`.
 """
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -79,6 +84,7 @@ class HttpFetcher:
         self._rng = rng or random.Random()  # noqa: S311  (jitter, not cryptography)
         self._secrets = [s for s in secrets if s]
         self._is_transient = is_transient
+        self._prefetcher: ThreadPoolExecutor | None = None
         self.client = httpx.Client(
             transport=transport,
             headers={"Accept": "application/json", **(headers or {})},
@@ -87,22 +93,43 @@ class HttpFetcher:
         )
 
     def close(self) -> None:
+        if self._prefetcher is not None:
+            self._prefetcher.shutdown(wait=True)  # a request in flight ends before the client
+            self._prefetcher = None
         self.client.close()
+
+    def prefetch(self, request: httpx.Request, kind: str) -> Callable[[], RawResponse]:
+        """Start the first attempt of ``request`` now, on the fetcher's one background thread;
+        the returned callable waits for it (and raises what :meth:`send` raises). Pass it to
+        :meth:`send_with_retries` as ``first_attempt``. One request in flight at a time."""
+        if self._prefetcher is None:
+            self._prefetcher = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"liqrisk-{self.source_name}-prefetch"
+            )
+        return self._prefetcher.submit(self.send, request, kind).result
 
     def request(self, url: str, params: Mapping[str, str] | None = None) -> httpx.Request:
         return self.client.build_request("GET", url, params=params)
 
     def send_with_retries(
-        self, request: httpx.Request, kind: str
+        self,
+        request: httpx.Request,
+        kind: str,
+        *,
+        first_attempt: Callable[[], RawResponse] | None = None,
     ) -> Generator[RawResponse, None, RawResponse]:
         """Send ``request`` until it succeeds or is final: yields the transient failures on the way
-        and returns the final response (use with ``yield from``)."""
+        and returns the final response (use with ``yield from``). ``first_attempt``, from
+        :meth:`prefetch`, is the first attempt already under way."""
         waited = 0.0
         attempts = self.policy.max_attempts
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             try:
-                raw = self.send(request, kind)
+                if attempt == 1 and first_attempt is not None:
+                    raw = first_attempt()
+                else:
+                    raw = self.send(request, kind)
             except TransportError as exc:
                 delay = self._backoff(attempt)
                 if last or waited + delay > self.policy.retry_budget_seconds:

@@ -115,26 +115,49 @@ class KaikoClient(SourceClient):
             },
         )
         seen_tokens: set[str] = set()
+        pending: Callable[[], RawResponse] | None = None  # the next page, already asked for
         for page in range(1, MAX_PAGES + 1):
-            raw = yield from self._http.send_with_retries(request, KIND)
-            yield raw
+            raw = yield from self._http.send_with_retries(request, KIND, first_attempt=pending)
             where = f"{self.source_name} {asset} page {page} ({raw.url})"
+            ok = 200 <= raw.http_status < 300
+            following: httpx.Request | None = None
+            problem: ResponseError | None = None
+            if ok:  # where the next page is, found before this one is handed over ...
+                try:
+                    following = self._following(raw, where, asset, seen_tokens)
+                except ResponseError as exc:
+                    problem = exc
+            # ... so that it is on its way while the caller stores this one.
+            pending = None
+            if following is not None and self.settings.prefetch:
+                pending = self._http.prefetch(following, KIND)
+            yield raw
             if raw.http_status in (401, 403):
                 raise AuthError(
                     f"{where}: HTTP {raw.http_status}: Kaiko refused the API key; "
                     f"check the environment variable {API_KEY_ENV}"
                 )
-            if not 200 <= raw.http_status < 300:
+            if not ok:
                 raise ResponseError(f"{where}: HTTP {raw.http_status}")
-            next_url, token = _next_link(raw.body, where)
-            if not next_url and not token:
+            if problem is not None:
+                raise problem
+            if following is None:
                 return
-            if token is not None:
-                if token in seen_tokens:
-                    raise ResponseError(f"{where}: continuation token repeats; paging loop")
-                seen_tokens.add(token)
-            request = self._next_request(next_url, token, asset, where)
+            request = following
         raise ResponseError(f"{self.source_name} {asset}: more than {MAX_PAGES} pages")
+
+    def _following(
+        self, raw: RawResponse, where: str, asset: str, seen_tokens: set[str]
+    ) -> httpx.Request | None:
+        """The request for the page after ``raw``, or ``None`` when ``raw`` is the last."""
+        next_url, token = _next_link(raw.body, where)
+        if not next_url and not token:
+            return None
+        if token is not None:
+            if token in seen_tokens:
+                raise ResponseError(f"{where}: continuation token repeats; paging loop")
+            seen_tokens.add(token)
+        return self._next_request(next_url, token, asset, where)
 
     def _next_request(
         self, next_url: str | None, token: str | None, asset: str, where: str
