@@ -21,8 +21,9 @@ Three runs, each in its own subprocess (so peak memory is that run's alone, read
   rows (``sqlite3`` ``executemany``, one transaction per page, WAL) beside the raw body.
 
 Printed: each run's time and peak RSS, the ratio liqrisk / baseline (target: within 1.5x), the
-same ratio without prefetch, and the peak RSS of liqrisk (target: under 300 MB). ``--days 90`` beside ``--days 365`` shows whether
-memory grows with the range (it should not: pages are streamed).
+same ratio without prefetch, and the peak RSS of liqrisk (target: under 300 MB). ``--days 90``
+beside ``--days 365`` shows whether memory grows with the range (it should not: pages are
+streamed).
 """
 
 from __future__ import annotations

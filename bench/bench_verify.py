@@ -213,7 +213,7 @@ def run(url: str, name: str, hours_per_page: int, exchanges: int, repeat: int) -
         read.append(cpu(lambda: read_back(store, None)))
         parsed.append(cpu(lambda: read_back(store, parse)))
         deriver, spent = timed_deriver()
-        reports = []
+        reports: list[Any] = []
 
         def verify(deriver: Any = deriver, reports: list[Any] = reports) -> None:
             reports.append(verify_store(store, deriver))

@@ -13,7 +13,9 @@ import json
 import math
 import os
 import re
+import xml.etree.ElementTree as ET
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,8 @@ from reporting.render import (
     render_report,
 )
 from reporting.render import formatting as fmt
-from reporting.render.charts import render_charts
+from reporting.render.charts import exchange_heatmap, labels_cells, render_charts
+from reporting.render.model import Heatmap
 from tests.test_report_factory import (
     STRESS_DAY,
     TEST_CONFIG,
@@ -136,6 +139,31 @@ def test_charts_are_deterministic_and_leave_no_global_state(
         assert "<style" not in svg  # no stylesheet that would apply to the whole page
     assert "<image" not in first["exchange_heatmap"]  # labelled cells stay vector
     assert first["hour_heatmap"].count("<image") == 1  # 24 x 5 cells in one PNG
+    for svg in svgs:  # what WeasyPrint would parse per element: as attributes, and no identity
+        assert ' style="' not in svg and "rotate(-0 " not in svg
+        ET.fromstring(svg)  # noqa: S314 (still well-formed: the PDF step takes it as an image)
+    assert "$213.0M" in first["exchange_heatmap"]  # 5 x 7 cells: each labelled
+
+
+def test_a_large_exchange_heatmap_shows_a_scale_and_points_to_the_table(
+    demo: tuple[Store, Settings, ReportFiles],
+) -> None:
+    store, settings, _ = demo
+    model = build_report(store, settings, STRESS_DAY, now=NOW)
+    assets = tuple(f"A{n:02d}" for n in range(20))
+    columns = tuple(f"x{n}" for n in range(10))
+    values = tuple(tuple(1e6 * (1 + r + c) for c in range(10)) for r in range(20))
+    large = Heatmap(assets, columns, values)
+    assert labels_cells(model.charts.exchange_heatmap) and not labels_cells(large)
+    svg = exchange_heatmap(large)
+    texts = re.findall(r"<text\b[^>]*>([^<]*)</text>", svg)
+    assert len(texts) == 20 + 10 + 5 + 1  # row and column labels, the scale's 5 ticks and title
+    assert "$1.0M" not in texts and "$29.0M" in texts  # no cell figure; the peak on the scale
+    assert svg.count("<image") == 1  # the colour scale
+    caption = "Each cell's figure is in the table of section 4, below."
+    assert caption not in render_html(model, software_version="x")
+    large_model = replace(model, charts=replace(model.charts, exchange_heatmap=large))
+    assert caption in render_html(large_model, software_version="x")
 
 
 # --- content -----------------------------------------------------------------------------------

@@ -16,10 +16,14 @@ Why these settings:
   dominates the PDF's cost. So the chronology is two filled step paths per asset (not a bar per
   hour), tick marks are off, the x grid is one path per axes (not one per tick), the white axes
   backgrounds (on a white figure) are not drawn, empty ``<g>`` wrappers are dropped, and the
-  hour-of-day heatmap's unlabelled cells are one embedded PNG; the labelled exchange heatmap
-  stays vector. (Text is the larger cost: WeasyPrint 70 lays out SVG text letter by letter; it
-  stays text all the same. The PDF step also hands each chart to WeasyPrint as an image of the
-  same SVG, so its elements skip the HTML cascade: see reporting/render/pdf.py.)
+  hour-of-day heatmap's unlabelled cells are one embedded PNG; the exchange heatmap's cells stay
+  vector, unclipped (they fill their axes). Style attributes become the equivalent presentation
+  attributes and matplotlib's identity ``rotate(-0 ...)`` transforms go: WeasyPrint would parse
+  each as CSS or a transform, for every element. (Text is the larger cost: WeasyPrint 70 lays out
+  SVG text letter by letter; it stays text all the same, and the exchange heatmap labels its
+  cells only up to ``LABELLED_CELLS``, a larger grid pointing to the table that has its figures.
+  The PDF step also hands each chart to WeasyPrint as an image of the same SVG, so its elements
+  skip the HTML cascade: see reporting/render/pdf.py.)
 """
 
 from __future__ import annotations
@@ -66,6 +70,9 @@ FUNDING_STYLES: tuple[Any, ...] = (
 FUNDING_OFFSET_PT = 34  # the funding scale sits outside the open-interest one
 CMAP = "Blues"
 HOUR_SHARE_BOUNDS = (0.0, 0.02, 0.04, 0.06, 0.1, 0.2, 1.0)
+# The exchange heatmap labels each cell with its USD up to this many cells (6 assets x 10
+# exchanges); a larger grid shows a colour scale instead (see labels_cells).
+LABELLED_CELLS = 60
 RASTER_DPI = 200  # only for parts drawn as pixels (the hour heatmap's cells); vector is unaffected
 
 _STYLE: dict[str, Any] = {
@@ -110,6 +117,34 @@ _STAR_STYLE = re.compile(
     r"\s*</defs>"
 )
 
+# matplotlib writes ``transform="rotate(-0 x y)"`` on every unrotated text: the identity, which
+# WeasyPrint parses and applies all the same (hundreds of times for the labelled heatmap).
+_NO_ROTATION = re.compile(r' transform="rotate\(-?0 -?[0-9.]+ -?[0-9.]+\)"')
+_STYLE_ATTRIBUTE = re.compile(r' style="([^"<>]*)"')
+# The properties matplotlib writes into style attributes, all of them SVG presentation attributes.
+_PRESENTATION = frozenset(
+    {
+        "fill",
+        "fill-opacity",
+        "fill-rule",
+        "opacity",
+        "stroke",
+        "stroke-dasharray",
+        "stroke-dashoffset",
+        "stroke-linecap",
+        "stroke-linejoin",
+        "stroke-miterlimit",
+        "stroke-opacity",
+        "stroke-width",
+        "font-family",
+        "font-size",
+        "font-stretch",
+        "font-style",
+        "font-weight",
+        "text-anchor",
+    }
+)
+
 
 @contextmanager
 def _style(salt: str) -> Iterator[None]:
@@ -150,7 +185,30 @@ def _to_svg(fig: Figure, title: str) -> str:
     svg, styles = _STAR_STYLE.subn("", svg, count=1)
     if styles:
         svg = svg.replace("<svg ", '<svg stroke-linejoin="round" stroke-linecap="butt" ', 1)
+    svg = _NO_ROTATION.sub("", svg)
+    svg = _STYLE_ATTRIBUTE.sub(_as_presentation_attributes, svg)
     return _unwrap_bare_groups(_ARTIST_ID.sub("", svg)).strip() + "\n"
+
+
+def _as_presentation_attributes(match: re.Match[str]) -> str:
+    """A ``style`` attribute as the equivalent SVG presentation attributes.
+
+    ``style="fill: #fff; stroke-width: 0.5"`` becomes ``fill="#fff" stroke-width="0.5"``: the same
+    paint (nothing in the page's stylesheet targets chart elements, so the lower precedence of a
+    presentation attribute changes nothing), but WeasyPrint reads an attribute as it is, where it
+    runs a CSS parser over every element's style attribute. A declaration that is not a
+    presentation attribute keeps the whole attribute as it was.
+    """
+    pairs = []
+    for declaration in match.group(1).split(";"):
+        if not declaration.strip():
+            continue
+        name, colon, value = declaration.partition(":")
+        name, value = name.strip(), value.strip()
+        if not colon or name not in _PRESENTATION or not value or '"' in value:
+            return match.group(0)
+        pairs.append(f' {name}="{value}"')
+    return "".join(pairs)
 
 
 def _unwrap_bare_groups(svg: str) -> str:
@@ -185,17 +243,31 @@ def _compact_axis(value: float, _pos: object = None) -> str:
     return fmt.usd_compact(abs(value))
 
 
+def labels_cells(data: Heatmap) -> bool:
+    """Whether the exchange heatmap prints each cell's USD (up to ``LABELLED_CELLS`` cells).
+
+    A larger grid shows the shades and a colour scale only: its figures, each one, are in the
+    asset x exchange table that follows the chart, and the chart's caption says so. (Hundreds of
+    small numbers in the cells are hard to read, and WeasyPrint lays out SVG text letter by
+    letter, which made them the most expensive part of a large report's PDF.)
+    """
+    return len(data.rows) * len(data.columns) <= LABELLED_CELLS
+
+
 def exchange_heatmap(data: Heatmap) -> str:
-    """Assets (rows) x exchanges (columns), USD, each cell labelled."""
+    """Assets (rows) x exchanges (columns), USD; each cell labelled, or a scale for large grids."""
     rows, cols = len(data.rows), len(data.columns)
+    labelled = labels_cells(data)
     with _style("liqrisk-exchange-heatmap"):
-        fig, box = _grid_figure(rows, row_in=0.3, bottom_in=0.7, right=0.98)
+        fig, box = _grid_figure(rows, row_in=0.3, bottom_in=0.7, right=0.98 if labelled else 0.89)
         ax = fig.add_axes(box)
         values = [list(r) for r in data.values] or [[0.0]]
         peak = max((v for r in values for v in r), default=0.0)
-        norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=peak if peak > 0 else 1.0)
-        ax.pcolormesh(values, cmap=CMAP, norm=norm, edgecolors="white", linewidth=1.0)
-        for i, row in enumerate(values):
+        top = peak if peak > 0 else 1.0
+        norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=top)
+        mesh = ax.pcolormesh(values, cmap=CMAP, norm=norm, edgecolors="white", linewidth=1.0)
+        mesh.set_clip_on(False)  # the cells fill the axes exactly: no clip path per cell
+        for i, row in enumerate(values if labelled else ()):
             for j, value in enumerate(row):
                 light = peak > 0 and norm(value) > 0.6
                 ax.text(
@@ -220,6 +292,15 @@ def exchange_heatmap(data: Heatmap) -> str:
         ax.tick_params(length=0, bottom=False, left=False)
         for spine in ax.spines.values():
             spine.set_visible(False)
+        if not labelled:
+            cax = fig.add_axes((0.91, box[1], 0.015, box[3]))
+            bar = fig.colorbar(mesh, cax=cax)
+            bar.outline.set_visible(False)
+            # Evenly spaced on the square-root scale: 0, 1/16, 1/4, 9/16 and all of the peak.
+            bar.set_ticks([top * (k / 4) ** 2 for k in range(5)])
+            bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: fmt.usd_compact(v)))
+            bar.ax.tick_params(length=2, labelsize=6.5)
+            bar.set_label("USD (square-root scale)", fontsize=6.5)
         return _to_svg(fig, "Liquidations by asset and exchange (USD)")
 
 
@@ -377,12 +458,14 @@ def _chronology_chart(
             shorts = [0.0 if math.isnan(v) else -v for v in s.short_usd]
             # One filled step path per side (not one rectangle per hour): the same picture with
             # a fraction of the SVG nodes, which is what WeasyPrint's time goes on.
-            ax.stairs(longs, edges, fill=True, color=LONG_COLOUR, linewidth=0)
-            ax.stairs(shorts, edges, fill=True, color=SHORT_COLOUR, linewidth=0)
+            # Inside the axes by construction (x spans the limits, y stays within the +-8% pad),
+            # so unclipped: a clip path per element is work for WeasyPrint and changes nothing.
+            ax.stairs(longs, edges, fill=True, color=LONG_COLOUR, linewidth=0, clip_on=False)
+            ax.stairs(shorts, edges, fill=True, color=SHORT_COLOUR, linewidth=0, clip_on=False)
             for first, last in _runs(h for h, v in enumerate(s.long_usd) if math.isnan(v)):
                 any_missing = True
                 ax.axvspan(first - 0.5, last + 0.5, color=MISSING_COLOUR, linewidth=0, zorder=0)
-            ax.axhline(0, color=MUTED, linewidth=0.5)
+            ax.axhline(0, color=MUTED, linewidth=0.5, clip_on=False)
             top = max(longs, default=0.0)
             bottom = min(shorts, default=0.0)
             span = max(top, -bottom, 1.0)
@@ -404,6 +487,7 @@ def _chronology_chart(
                 zorder=0.5,
                 scalex=False,
                 scaley=False,
+                clip_on=False,
             )
             ax.patch.set_visible(False)  # white on the white figure: one path less per asset
             ax.set_title(s.asset, loc="left", pad=2)

@@ -18,7 +18,7 @@ import jinja2
 from markupsafe import Markup
 
 from reporting.errors import RenderError
-from reporting.render.charts import render_charts
+from reporting.render.charts import labels_cells, render_charts
 from reporting.render.formatting import FILTERS
 from reporting.render.model import ReportModel
 from reporting.resources import templates_dir
@@ -54,6 +54,7 @@ def render_html(
     charts = render_charts(report.charts)
     svgs = {
         "exchange_heatmap": Markup(charts["exchange_heatmap"]),  # noqa: S704 (matplotlib output)
+        "exchange_heatmap_labelled": labels_cells(report.charts.exchange_heatmap),
         "hour_heatmap": Markup(charts["hour_heatmap"]),  # noqa: S704
         "chronology": tuple(Markup(svg) for svg in charts["chronology"]),  # noqa: S704
     }
