@@ -356,8 +356,16 @@ class _RowChecker:
             expected = None
         if stored == expected:
             return  # the common case, decided in one comparison
-        typed = self._typed_rows(snapshot.id)
-        _diff_rows(name, typed, [_normalise(row) for row in derived], self.report)
+        self.report.discrepancies.extend(
+            diff_rows(
+                "interval_volume",
+                name,
+                INTERVAL_VALUE_FIELDS,
+                self._typed_rows(snapshot.id),
+                derived,
+                _describe_interval,
+            )
+        )
 
     def _form(self, value: datetime) -> Any:
         form = self._forms.get(value)
@@ -378,49 +386,57 @@ class _RowChecker:
         return [tuple(row) for row in self.session.execute(query)]
 
 
-def _normalise(values: Sequence[Any]) -> tuple[Any, ...]:
-    out = list(values)
-    start = out[_START]
-    if isinstance(start, datetime):
-        out[_START] = as_utc(start)
-    return tuple(out)
+def normalise_values(values: Iterable[Any]) -> tuple[Any, ...]:
+    """Values as compared field by field: datetimes as UTC (SQLite hands them back naive)."""
+    return tuple(as_utc(v) if isinstance(v, datetime) else v for v in values)
 
 
-def _diff_rows(
-    name: str, stored: list[tuple[Any, ...]], expected: list[tuple[Any, ...]], report: VerifyReport
-) -> None:
-    by_index: dict[int, tuple[Any, ...]] = {}
+def diff_rows(
+    table: str,
+    name: str,
+    fields: Sequence[str],
+    stored: Iterable[Sequence[Any]],
+    expected: Sequence[Sequence[Any]],
+    describe: Callable[[tuple[Any, ...]], str] | None = None,
+) -> list[Discrepancy]:
+    """Every difference between one snapshot's stored rows of ``table`` and its derived ones.
+
+    ``stored`` rows are ``(id, snapshot_id, row_index, *values)``; ``expected`` rows are the
+    derived values in ``fields`` order, row ``i`` at index ``i``. A stored row is extra when its
+    row index is taken or out of range; a derived row is missing when no stored row has its
+    index (``describe`` says which one, for the message; the table's name by default); a row found
+    is compared field by field.
+    ``name`` names the snapshot in every message.
+    """
+    found: list[Discrepancy] = []
+    want = [normalise_values(row) for row in expected]
+    by_index: dict[int, Sequence[Any]] = {}
     for row in stored:
-        if row[2] in by_index or not 0 <= row[2] < len(expected):
-            report.add(
-                "interval_volume",
-                row[0],
-                f"interval_volume {row[0]} ({name}, row {row[2]}): extra row, not derived",
-            )
+        if row[2] in by_index or not 0 <= row[2] < len(want):
+            message = f"{table} {row[0]} ({name}, row {row[2]}): extra row, not derived"
+            found.append(Discrepancy(table, row[0], message))
         else:
             by_index[row[2]] = row
-    for i, want in enumerate(expected):
-        found = by_index.get(i)
-        if found is None:
-            report.add(
-                "interval_volume",
-                None,
-                f"{name}: derived row {i} is missing ({want[1]} "
-                f"{want[2]} {want[_START].isoformat()})",
-            )
+    for i, values in enumerate(want):
+        kept = by_index.get(i)
+        if kept is None:
+            which = describe(values) if describe is not None else table
+            message = f"{name}: derived row {i} is missing ({which})"
+            found.append(Discrepancy(table, None, message))
             continue
-        have = _normalise(found[3:])
         changed = [
-            f"{field_name} is {h!r}, derived {w!r}"
-            for field_name, h, w in zip(INTERVAL_VALUE_FIELDS, have, want, strict=True)
-            if h != w
+            f"{field} is {have!r}, derived {value!r}"
+            for field, have, value in zip(fields, normalise_values(kept[3:]), values, strict=True)
+            if have != value
         ]
         if changed:
-            report.add(
-                "interval_volume",
-                found[0],
-                f"interval_volume {found[0]} ({name}, row {i}): {'; '.join(changed)}",
-            )
+            message = f"{table} {kept[0]} ({name}, row {i}): {'; '.join(changed)}"
+            found.append(Discrepancy(table, kept[0], message))
+    return found
+
+
+def _describe_interval(values: tuple[Any, ...]) -> str:
+    return f"{values[1]} {values[2]} {values[_START].isoformat()}"
 
 
 def _check_orphan_rows(session: Session, report: VerifyReport) -> None:

@@ -25,20 +25,18 @@ Kinds, with their endpoint and the table their rows go to:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
-from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.models import Snapshot
 from audit_store.snapshots import SnapshotRecord, SnapshotView
 from audit_store.tables_ingest import DERIVED_FIELDS, DERIVED_TABLES
-from audit_store.verify import Discrepancy
+from audit_store.verify import Discrepancy, diff_rows
 from reporting.records import Derivation, Problem
 from reporting.sources import binance_format, kaiko_format, okx_format
 from reporting.sources.derived import Derived
@@ -181,10 +179,6 @@ def _stored_rows(
     return grouped
 
 
-def _normalise(values: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(as_utc(v) if isinstance(v, datetime) else v for v in values)
-
-
 def _compare(
     snapshot: SnapshotView,
     stored: Mapping[str, Mapping[int, list[tuple[Any, ...]]]],
@@ -201,36 +195,9 @@ def _compare(
         want = (
             []
             if derived.quarantine_reason is not None
-            else [_normalise([row[f] for f in fields]) for row in derived.tables.get(table, ())]
+            else [[row[f] for f in fields] for row in derived.tables.get(table, ())]
         )
-        by_index: dict[int, tuple[Any, ...]] = {}
-        for row in have:
-            if row[2] in by_index or not 0 <= row[2] < len(want):
-                found.append(
-                    Discrepancy(
-                        table, row[0], f"{table} {row[0]} ({name}, row {row[2]}): extra row"
-                    )
-                )
-            else:
-                by_index[row[2]] = row
-        for i, expected in enumerate(want):
-            kept = by_index.get(i)
-            if kept is None:
-                found.append(
-                    Discrepancy(table, None, f"{name}: derived {table} row {i} is missing")
-                )
-                continue
-            changed = [
-                f"{f} is {h!r}, derived {w!r}"
-                for f, h, w in zip(fields, _normalise(kept[3:]), expected, strict=True)
-                if h != w
-            ]
-            if changed:
-                found.append(
-                    Discrepancy(
-                        table, kept[0], f"{table} {kept[0]} ({name}, row {i}): {'; '.join(changed)}"
-                    )
-                )
+        found.extend(diff_rows(table, name, fields, have, want))
 
 
 def _orphans(session: Session, found: list[Discrepancy]) -> None:
