@@ -91,18 +91,18 @@ class _ItemSpec:
     event: BreachEvent
 
 
-def _has_key(session: Session, key: str) -> bool:
+def has_key(session: Session, key: str) -> bool:
     found = session.execute(
         select(col(OutboxMessage.id)).where(col(OutboxMessage.idempotency_key) == key)
     ).first()
     return found is not None
 
 
-def _insert(
+def insert_message(
     session: Session, message: OutboxMessage, items: Sequence[_ItemSpec] = ()
 ) -> OutboxMessage | None:
     """Add ``message`` and its items in a savepoint; ``None`` when its key or an item is taken."""
-    if _has_key(session, message.idempotency_key):
+    if has_key(session, message.idempotency_key):
         return None
     try:
         with session.begin_nested():
@@ -128,7 +128,7 @@ def _insert(
     return message
 
 
-def _email_row(
+def email_row(
     *,
     key: str,
     kind: str,
@@ -174,7 +174,7 @@ def enqueue_daily_report(
     """
     to = settings.email.compliance
     key = f"report:{day.isoformat()}:compliance"
-    if not to or _has_key(session, key):
+    if not to or has_key(session, key):
         return None
     try:
         data = report.pdf_path.read_bytes()
@@ -202,11 +202,11 @@ def enqueue_daily_report(
     email = report_email(
         settings, day, lines, pdf, to, run_id=run_id, msg_id=message_id(key, sender), when=now
     )
-    row = _email_row(
+    row = email_row(
         key=key, kind="report", day=day, now=now, email=email, sender=sender, to=to,
         attachments=(pdf,),
     )  # fmt: skip
-    return _insert(session, row)
+    return insert_message(session, row)
 
 
 def recipients_for(routes: Iterable[Route], event: BreachEvent) -> tuple[str, ...]:
@@ -298,10 +298,8 @@ def enqueue_breach_notices(
         group = [events[n] for n in numbers]
         key = f"breach:{day.isoformat()}:email.{_group_digest(to, group)}"
         email = breach_email(settings, day, group, to, msg_id=message_id(key, sender), when=now)
-        row = _email_row(
-            key=key, kind="breach", day=day, now=now, email=email, sender=sender, to=to
-        )
-        added = _insert(session, row, [_ItemSpec(EMAIL, e) for e in group])
+        row = email_row(key=key, kind="breach", day=day, now=now, email=email, sender=sender, to=to)
+        added = insert_message(session, row, [_ItemSpec(EMAIL, e) for e in group])
         if added is not None:
             enqueued.append(added)
 
@@ -335,7 +333,7 @@ def enqueue_breach_notices(
             body_sha256=hashlib.sha256(body).hexdigest(),
             attachments_json="[]",
         )
-        added = _insert(session, row, [_ItemSpec(channel, e) for e in group])
+        added = insert_message(session, row, [_ItemSpec(channel, e) for e in group])
         if added is not None:
             enqueued.append(added)
     return tuple(enqueued)
@@ -369,10 +367,8 @@ def _enqueue_undeliverable(
         msg_id=message_id(key, sender),
         when=now,
     )
-    row = _email_row(
-        key=key, kind="ops", day=failed.day, now=now, email=email, sender=sender, to=to
-    )
-    _insert(session, row)
+    row = email_row(key=key, kind="ops", day=failed.day, now=now, email=email, sender=sender, to=to)
+    insert_message(session, row)
 
 
 # --- draining ------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ unique keys; a report is rendered again under the same name).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -50,6 +49,7 @@ from audit_store.tables_schedule import (
 )
 from reporting.config import Settings
 from reporting.notify.messages import build_email, message_id, render
+from reporting.notify.outbox import email_row, has_key, insert_message
 from reporting.notify.records import one_line
 
 log = logging.getLogger("liqrisk.schedule")
@@ -264,11 +264,8 @@ def enqueue_job_failure(
     day = as_utc(now).date()
     digest = hashlib.sha256(f"{claim.job}|{claim.period}|{claim.generation}".encode()).hexdigest()
     key = f"ops:{day.isoformat()}:job.{claim.job}.{digest[:12]}"
-    exists = session.execute(
-        select(col(OutboxMessage.id)).where(col(OutboxMessage.idempotency_key) == key)
-    ).first()
-    if exists is not None:
-        return None
+    if has_key(session, key):
+        return None  # not even rendered again
     sender = settings.email.sender
     context: dict[str, Any] = {
         "firm": one_line(settings.firm_name),
@@ -291,30 +288,9 @@ def enqueue_job_failure(
         msg_id=message_id(key, sender),
         when=now,
     )
-    body = email.as_bytes()
-    row = OutboxMessage(
-        idempotency_key=key,
-        kind="ops",  # never itself the subject of an "undeliverable" notice
-        channel="email",
-        target="",
-        day=day,
-        created_at=now,
-        sender=sender,
-        recipients_json=json.dumps(list(to)),
-        subject=str(email["Subject"]),
-        message_id=str(email["Message-ID"]),
-        content_type="message/rfc822",
-        body=body,
-        body_sha256=hashlib.sha256(body).hexdigest(),
-        attachments_json="[]",
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:  # enqueued by a concurrent writer
-        return None
-    return row
+    # kind "ops": never itself the subject of an "undeliverable" notice
+    row = email_row(key=key, kind="ops", day=day, now=now, email=email, sender=sender, to=to)
+    return insert_message(session, row)
 
 
 def period_of_day(day: date) -> str:
