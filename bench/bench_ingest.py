@@ -58,10 +58,11 @@ PATH = "/v2/data/liquidation.v1/token/"
 # -- the server
 
 
-def _datum(asset: int, hour: int) -> dict[str, Any]:
+def datum(asset: int, hour: int, exchanges: tuple[str, ...] = EXCHANGES) -> dict[str, Any]:
+    """One hour of the token endpoint's ``data``: a total and each of ``exchanges``."""
     start = START + timedelta(hours=hour)
     per: list[dict[str, Any]] = []
-    for i, code in enumerate(EXCHANGES):
+    for i, code in enumerate(exchanges):
         seed = hour * 31 + asset * 7 + i
         ln, sn = seed % 17, (seed * 7) % 13
         la, sa = round((seed % 1009) * 137.25, 2), round((seed % 883) * 91.5, 2)
@@ -90,7 +91,7 @@ def render_pages(base_url: str, days: int, page_size: int) -> dict[tuple[str, st
     pages: dict[tuple[str, str], bytes] = {}
     hours = days * 24
     for a, asset in enumerate(ASSETS):
-        data = [_datum(a, h) for h in range(hours)]
+        data = [datum(a, h) for h in range(hours)]
         for n, offset in enumerate(range(0, hours, page_size)):
             token = "" if n == 0 else f"{asset}-{n:06d}"
             doc: dict[str, Any] = {

@@ -33,13 +33,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_ingest import ASSETS, START, datum
 
 from audit_store.checkpoint import sign_checkpoint
 from audit_store.db import Store
@@ -56,54 +59,14 @@ from reporting.derivers import derive_snapshot, derived_rows, verify_derived_tab
 from reporting.sources import kaiko_format
 
 ORIGIN = "bench.example/audit-log"
-START = datetime(2024, 1, 1, tzinfo=UTC)
 HOURS = 24 * 365
-ASSETS = ("btc", "eth", "sol")
 EXCHANGES = ("binc", "okex", "bbit", "bfnx", "drbt", "huob", "krkn", "gate")
 URL = "https://eu.market-api.kaiko.io/v2/data/liquidation.v1/token/"
 
 
-def _amounts(seed: int) -> tuple[int, int, float, float]:
-    return (
-        seed % 17,
-        (seed * 7) % 13,
-        round((seed % 1009) * 137.25, 2),
-        round((seed % 883) * 91.5, 2),
-    )
-
-
 def body(asset: str, first_hour: int, hours: int, exchanges: int) -> bytes:
-    """One page of the token endpoint, as Kaiko documents it."""
-    data = []
-    for h in range(first_hour, first_hour + hours):
-        start = START + timedelta(hours=h)
-        per_exchange: list[dict[str, Any]] = []
-        for i, code in enumerate(EXCHANGES[:exchanges]):
-            lc, sc, lu, su = _amounts(h * 31 + i * 7 + len(asset))
-            per_exchange.append(
-                {
-                    "exchange": code,
-                    "long_trades": lc,
-                    "short_trades": sc,
-                    "total_trades": lc + sc,
-                    "long_amount": lu,
-                    "short_amount": su,
-                    "total_amount": round(lu + su, 2),
-                }
-            )
-        data.append(
-            {
-                "interval_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "interval_timestamp": int(start.timestamp()) * 1_000_000_000,
-                "long_trades": sum(e["long_trades"] for e in per_exchange),
-                "short_trades": sum(e["short_trades"] for e in per_exchange),
-                "total_trades": sum(e["total_trades"] for e in per_exchange),
-                "long_amount": round(sum(e["long_amount"] for e in per_exchange), 2),
-                "short_amount": round(sum(e["short_amount"] for e in per_exchange), 2),
-                "total_amount": round(sum(e["total_amount"] for e in per_exchange), 2),
-                "exchanges": per_exchange,
-            }
-        )
+    """One page of the token endpoint, as Kaiko documents it (the ingest benchmark's hours)."""
+    index, chosen = ASSETS.index(asset), EXCHANGES[:exchanges]
     query = {
         "page_size": hours,
         "sort": "asc",
@@ -112,6 +75,7 @@ def body(asset: str, first_hour: int, hours: int, exchanges: int) -> bytes:
         "commodity": "liquidationEvents",
         "data_version": kaiko_format.EXPECTED_DATA_VERSION,
     }
+    data = [datum(index, h, chosen) for h in range(first_hour, first_hour + hours)]
     return json.dumps({"query": query, "data": data}).encode()
 
 
