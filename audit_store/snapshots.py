@@ -351,7 +351,7 @@ def append_interval_values(
     dialect = connection.dialect
     table = IntervalVolume.__table__  # type: ignore[attr-defined]
     columns = ("snapshot_id", "row_index", *INTERVAL_VALUE_FIELDS)
-    given = rows if isinstance(rows, list) else list(rows)
+    given = rows if isinstance(rows, list | tuple) else list(rows)
     if not given:
         return 0
     count = len(given)

@@ -120,9 +120,7 @@ def populate(store: Store, hours_per_page: int, exchanges: int, checkpoints: int
                     derivation = derive_snapshot(snapshot)
                     assert derivation.quarantine_reason is None, derivation.quarantine_reason
                     append_snapshot(session, snapshot)
-                    append_interval_values(
-                        session, snapshot, [r.as_values() for r in derivation.records]
-                    )
+                    append_interval_values(session, snapshot, derivation.values)
         sign_checkpoint(store, signer, ORIGIN)
     return len(raws)
 

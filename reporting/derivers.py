@@ -120,7 +120,7 @@ def derived_rows(snapshot: SnapshotRecord) -> tuple[list[tuple[Any, ...]], str |
     """Rows as the store keeps them (values in ``INTERVAL_VALUE_FIELDS`` order), and the
     quarantine reason: the form verify compares."""
     derivation = derive_snapshot(snapshot)
-    return [r.as_values() for r in derivation.records], derivation.quarantine_reason
+    return list(derivation.values), derivation.quarantine_reason
 
 
 # -- verifying the ingestion tables

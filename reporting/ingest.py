@@ -33,7 +33,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain
-from operator import attrgetter
+from operator import itemgetter
 
 import httpx
 from sqlalchemy import Executable, Table, bindparam, literal_column, select
@@ -44,7 +44,6 @@ from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
 from audit_store.snapshots import (
-    INTERVAL_VALUE_FIELDS,
     RawResponse,
     append_interval_values,
     append_snapshot,
@@ -56,7 +55,7 @@ from reporting import watermarks
 from reporting.config import Settings
 from reporting.derivers import derive_all
 from reporting.errors import ConfigError, SourceError
-from reporting.records import FetchSummary, IntervalRecord, Problem
+from reporting.records import FetchSummary, IntervalValues, Problem
 from reporting.sources.binance import BinanceClient
 from reporting.sources.derived import period_seconds
 from reporting.sources.kaiko import KaikoClient
@@ -130,16 +129,12 @@ class StoredPage:
     problems: tuple[Problem, ...]
     corrected: int  # interval values this page changed (corrections)
     corrects_leaf_index: int | None
-    records: tuple[IntervalRecord, ...]
+    values: tuple[IntervalValues, ...]  # the interval rows stored (none when quarantined)
     latest: datetime | None  # the latest time among the page's rows
 
 
-_AS_VALUES = attrgetter(*INTERVAL_VALUE_FIELDS)
-"""A record's values in :data:`INTERVAL_VALUE_FIELDS` order (what ``IntervalRecord.as_values``
-gives), read without a Python call per record."""
-_START = attrgetter("interval_start")
-_ASSET = attrgetter("asset")
-_EXCHANGE = attrgetter("exchange")
+# Fields of an interval row (values in INTERVAL_VALUE_FIELDS order), read without a Python call.
+_ASSET, _EXCHANGE, _START = itemgetter(1), itemgetter(2), itemgetter(3)
 _VALUES = ("long_count", "short_count", "total_count", "long_usd", "short_usd", "total_usd")
 _Key = tuple[str, str, datetime, int]
 
@@ -164,9 +159,9 @@ _ANY_STORED: Executable = (
 
 
 def _corrections(
-    session: Session, source: str, records: Sequence[IntervalRecord]
+    session: Session, source: str, records: Sequence[IntervalValues]
 ) -> tuple[int, int | None]:
-    """How many of ``records`` change a current value, and the latest leaf whose value they
+    """How many of the rows ``records`` change a current value, and the latest leaf whose value they
     change (``None`` when none)."""
     if not records:
         return 0, None
@@ -179,12 +174,7 @@ def _corrections(
         for a in assets
     ):
         return 0, None  # nothing stored for these intervals yet (every backfill page): no query
-    new = {
-        _key(r.asset, r.exchange, r.interval_start, r.interval_seconds): tuple(
-            getattr(r, v) for v in _VALUES
-        )
-        for r in records
-    }
+    new = {_key(r[1], r[2], r[3], r[4]): r[5:] for r in records}  # key -> the six values
     query = (
         select(
             col(IntervalVolume.asset),
@@ -200,7 +190,7 @@ def _corrections(
             col(IntervalVolume.asset).in_(assets),
             # The exchanges too, so the (source, asset, exchange, interval_start) index seeks
             # straight to the page's intervals instead of scanning the asset's history.
-            col(IntervalVolume.exchange).in_(sorted({r.exchange for r in records})),
+            col(IntervalVolume.exchange).in_(sorted(set(map(_EXCHANGE, records)))),
             col(IntervalVolume.interval_start) >= lo,
             col(IntervalVolume.interval_start) <= hi,
             col(Snapshot.quarantined).is_(False),
@@ -227,7 +217,7 @@ def store_response(
         snapshot = new_snapshot(raw, software_version=software_version, config_hash=config_hash)
         # Derive from the snapshot exactly as verify will; keep the bytes whatever it says.
         derived = derive_all(snapshot)
-        records = derived.derivation.records
+        records = derived.derivation.values
         corrected, corrects = (0, None)
         if derived.quarantine_reason is None:
             corrected, corrects = _corrections(session, raw.source, records)
@@ -236,7 +226,7 @@ def store_response(
         rows = 0
         latest: datetime | None = None
         if derived.quarantine_reason is None:
-            rows += append_interval_values(session, snapshot, map(_AS_VALUES, records))
+            rows += append_interval_values(session, snapshot, records)
             for table, table_rows in derived.tables.items():
                 rows += append_derived_rows(session, snapshot, table, table_rows)
             latest = max(
@@ -255,7 +245,7 @@ def store_response(
             problems=derived.problems,
             corrected=corrected,
             corrects_leaf_index=corrects,
-            records=records if derived.quarantine_reason is None else (),
+            values=records if derived.quarantine_reason is None else (),
             latest=latest,
         )
 
@@ -567,7 +557,7 @@ def _walk(
                         "info",
                     )
                 )
-            codes = set(map(_EXCHANGE, stored.records))
+            codes = set(map(_EXCHANGE, stored.values))
             codes.discard(ALL_EXCHANGES)  # the totals
             unknown = sorted(codes - set(known))
             totals.problems.extend(

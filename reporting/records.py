@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from audit_store.models import ALL_EXCHANGES
@@ -79,15 +80,29 @@ class IntervalRecord:
         }
 
 
+IntervalValues = tuple[str, str, str, datetime, int, int, int, int, float, float, float]
+"""One interval row as values in :data:`audit_store.snapshots.INTERVAL_VALUE_FIELDS` order (the
+fields of :class:`IntervalRecord`): what a parser makes and the store keeps."""
+
+
 @dataclass(frozen=True)
 class Derivation:
-    """What a raw body yields: its rows, or why it was quarantined, plus any problems seen."""
+    """What a raw body yields: its rows, or why it was quarantined, plus any problems seen.
 
-    records: tuple[IntervalRecord, ...]
+    The rows are ``values``, plain tuples in :data:`IntervalValues` order: the form the store
+    inserts and verify compares, built straight from the body with no object per row (the hot path
+    of every fetch). ``records`` is the same rows as :class:`IntervalRecord`, built on first use.
+    """
+
+    values: tuple[IntervalValues, ...]
     quarantine_reason: str | None = None
     problems: tuple[Problem, ...] = ()
     next_url: str | None = None
     continuation_token: str | None = None
+
+    @cached_property
+    def records(self) -> tuple[IntervalRecord, ...]:
+        return tuple(IntervalRecord(*v) for v in self.values)
 
 
 @dataclass(frozen=True)

@@ -251,6 +251,10 @@ def test_fast_path_derives_as_the_detailed_path(data: list[Any], monkeypatch: An
     except OverflowError:
         detailed = None
     assert fast == detailed
+    if fast is not None and detailed is not None:  # the same values of the same types
+        assert [tuple(map(type, v)) for v in fast.values] == [
+            tuple(map(type, v)) for v in detailed.values
+        ]
 
 
 def test_fast_path_takes_clean_pages() -> None:
@@ -259,5 +263,8 @@ def test_fast_path_takes_clean_pages() -> None:
     doc = json.loads(body(DOC_EXAMPLE_DATUM))
     fast = kaiko_format._fast_records(doc["data"], "kaiko", "ETH", 3600)
     assert fast is not None
-    assert fast == list(derive(body(DOC_EXAMPLE_DATUM), URL, {}, "kaiko").records)
-    assert all(type(r) is IntervalRecord for r in fast)
+    derivation = derive(body(DOC_EXAMPLE_DATUM), URL, {}, "kaiko")
+    assert fast == list(derivation.values)
+    # The records are the same rows by field name.
+    assert [r.as_values() for r in derivation.records] == fast
+    assert all(type(r) is IntervalRecord for r in derivation.records)

@@ -21,15 +21,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, fields
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from audit_store.models import ALL_EXCHANGES
 from reporting.normalise import epoch_to_utc, iso_to_utc
-from reporting.records import Derivation, IntervalRecord, Problem
+from reporting.records import Derivation, IntervalValues, Problem
 
 KIND = "kaiko.liquidation.v1"
 _PATH = re.compile(r"/v2/data/liquidation\.v1/token/([^/?#]+)$")
@@ -255,7 +254,7 @@ def derive(body: bytes, url: str, params: Mapping[str, str], source: str) -> Der
 
 def _derive_doc(
     doc: Any, url: str, params: Mapping[str, str], source: str, problems: list[Problem]
-) -> tuple[list[IntervalRecord], str | None, str | None]:
+) -> tuple[list[IntervalValues], str | None, str | None]:
     if not isinstance(doc, dict):
         raise SchemaViolation("body is not a JSON object")
     if doc.get("result") == "error":
@@ -280,7 +279,7 @@ def _derive_doc(
     fast = _fast_records(data, source, asset, seconds)
     if fast is not None:
         return fast, next_url, token
-    records: list[IntervalRecord] = []
+    records: list[IntervalValues] = []
     append = records.append
     seen: set[datetime] = set()
     for i, datum in enumerate(data):
@@ -294,7 +293,7 @@ def _derive_doc(
         totals = _volumes(datum, where)
         if not _consistent(*totals):
             _consistency(where, *totals, problems)
-        append(IntervalRecord(source, asset, ALL_EXCHANGES, start, seconds, *totals))
+        append((source, asset, ALL_EXCHANGES, start, seconds, *totals))
         exchanges = datum.get("exchanges", [])
         if not isinstance(exchanges, list):
             raise SchemaViolation(f"{where}.exchanges is not a list")
@@ -317,61 +316,15 @@ def _derive_doc(
                 _consistency(f"{where}.exchanges[{j}]", *values, problems)
             s_lc, s_sc, s_tc = s_lc + lc, s_sc + sc, s_tc + tc
             s_la, s_sa, s_ta = s_la + la, s_sa + sa, s_ta + ta
-            append(IntervalRecord(source, asset, code, start, seconds, lc, sc, tc, la, sa, ta))
+            append((source, asset, code, start, seconds, lc, sc, tc, la, sa, ta))
         if exchanges:
             _sums_match_total(where, [s_lc, s_sc, s_tc, s_la, s_sa, s_ta], totals, problems)
     return records, next_url, token
 
 
-def _record_factory() -> Callable[..., IntervalRecord]:
-    """A maker of :class:`IntervalRecord` (same positional arguments) that fills the slots
-    directly: the frozen dataclass's ``__init__`` costs an ``object.__setattr__`` call per field,
-    which is a third of the fast path. The record is the very one ``__init__`` would build; should
-    the class ever gain a ``__post_init__`` or other fields, the class itself is used."""
-    names = tuple(f.name for f in fields(IntervalRecord))
-    slots = getattr(IntervalRecord, "__slots__", ())
-    if (
-        hasattr(IntervalRecord, "__post_init__")
-        or tuple(slots) != names
-        or len(names) != 11
-        or any(
-            f.default is not MISSING or f.default_factory is not MISSING
-            for f in fields(IntervalRecord)
-        )
-    ):
-        return IntervalRecord
-    new = object.__new__
-    cls = IntervalRecord
-    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = (
-        getattr(IntervalRecord, name).__set__ for name in names
-    )
-
-    def make(
-        a: Any, b: Any, c: Any, d: Any, e: Any, f: Any, g: Any, h: Any, i: Any, j: Any, k: Any
-    ) -> IntervalRecord:
-        record = new(cls)
-        s0(record, a)
-        s1(record, b)
-        s2(record, c)
-        s3(record, d)
-        s4(record, e)
-        s5(record, f)
-        s6(record, g)
-        s7(record, h)
-        s8(record, i)
-        s9(record, j)
-        s10(record, k)
-        return record
-
-    return make
-
-
-_new_record = _record_factory()
-
-
 def _fast_records(
     data: list[Any], source: str, asset: str, seconds: int
-) -> list[IntervalRecord] | None:
+) -> list[IntervalValues] | None:
     """The records of a page in which nothing is wrong, or ``None`` at the first thing that is.
 
     The common case in one tight pass: every check of the loop in :func:`_derive_doc` (types,
@@ -379,11 +332,10 @@ def _fast_records(
     total), with no message built. Any doubt gives ``None`` and the page takes the detailed path,
     which names the problem or the violation; so a page accepted here yields exactly the records
     (and no problems) that the detailed path would."""
-    records: list[IntervalRecord] = []
+    records: list[IntervalValues] = []
     append = records.append
     seen: set[datetime] = set()
     add_seen = seen.add
-    record = _new_record
     isclose = math.isclose
     inf = _INF
     total = ALL_EXCHANGES
@@ -443,7 +395,7 @@ def _fast_records(
         gap = abs(parts - ta)  # what _consistent checks, the operands being non-negative:
         if not (gap <= 0.01 or gap <= 1e-9 * (parts if parts > ta else ta)):
             return None
-        append(record(source, asset, total, start, seconds, lc, sc, tc, la, sa, ta))
+        append((source, asset, total, start, seconds, lc, sc, tc, la, sa, ta))
         if not exchanges:
             continue
         codes: set[str] = set()
@@ -486,7 +438,7 @@ def _fast_records(
             codes.add(code)
             s_lc, s_sc, s_tc = s_lc + elc, s_sc + esc, s_tc + etc
             s_la, s_sa, s_ta = s_la + ela, s_sa + esa, s_ta + eta
-            append(record(source, asset, code, start, seconds, elc, esc, etc, ela, esa, eta))
+            append((source, asset, code, start, seconds, elc, esc, etc, ela, esa, eta))
         if not (
             s_lc == lc
             and s_sc == sc
