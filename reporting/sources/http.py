@@ -15,6 +15,11 @@ byte before anything else happens:
 * URLs are redacted before they are kept or shown: secret-looking query parameters and any secret
   the source names (an API key) become ``REDACTED``.
 
+* A host that could not be reached (a network error on every attempt until the fetcher gave up) is
+  not waited for again in the same run: each later request gets one attempt, no retries, until a
+  response arrives. A run against a host that is down (or with no network at all) ends in seconds
+  per host instead of a full retry budget per request; nothing is lost, as the watermark of a
+  failed fetch does not move and the next run asks again.
 * :meth:`HttpFetcher.prefetch` starts the first attempt of a request on a background thread (a
   paging walk asks for the next page while the caller stores the current one); the retries, if any,
   happen in order on the caller's thread, so every response is still handed back as it comes.
@@ -85,6 +90,7 @@ class HttpFetcher:
         self._secrets = [s for s in secrets if s]
         self._is_transient = is_transient
         self._prefetcher: ThreadPoolExecutor | None = None
+        self.unreachable: str | None = None  # why the last request gave up on the network
         self.client = httpx.Client(
             transport=transport,
             headers={"Accept": "application/json", **(headers or {})},
@@ -120,9 +126,13 @@ class HttpFetcher:
     ) -> Generator[RawResponse, None, RawResponse]:
         """Send ``request`` until it succeeds or is final: yields the transient failures on the way
         and returns the final response (use with ``yield from``). ``first_attempt``, from
-        :meth:`prefetch`, is the first attempt already under way."""
+        :meth:`prefetch`, is the first attempt already under way.
+
+        After a request gave up on network errors, later ones get a single attempt until one
+        receives a response (see :attr:`unreachable`)."""
         waited = 0.0
-        attempts = self.policy.max_attempts
+        down = self.unreachable
+        attempts = 1 if down is not None else self.policy.max_attempts
         for attempt in range(1, attempts + 1):
             last = attempt == attempts
             try:
@@ -133,8 +143,15 @@ class HttpFetcher:
             except TransportError as exc:
                 delay = self._backoff(attempt)
                 if last or waited + delay > self.policy.retry_budget_seconds:
+                    self.unreachable = str(exc)
+                    if down is not None:
+                        raise TransportError(
+                            f"{exc} (not retried: an earlier request of this run already gave "
+                            "up on this host)"
+                        ) from exc
                     raise TransportError(f"{exc} (gave up after {attempt} attempt(s))") from exc
             else:
+                self.unreachable = None  # the host answers
                 if not self.transient(raw):
                     return raw
                 hinted = retry_after(raw.extra.get("retry_after"), self.clock())
