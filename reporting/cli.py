@@ -597,6 +597,12 @@ def reproduce(
                     f"note: rendered by liqrisk {found.inputs.software_version}, reproducing "
                     f"with {found.software_version}; the bytes may differ for that reason alone"
                 )
+            if found.config_changed:
+                typer.echo(
+                    f"note: rendered with configuration {found.inputs.config_hash}, the "
+                    f"configuration now is {found.config_hash}; the bytes may differ for that "
+                    "reason alone"
+                )
         for f in found.files:
             if f.reproduced_sha256 is None:
                 state = "skipped "

@@ -515,7 +515,7 @@ def test_overlays_fill_the_market_table_and_the_chronology(tmp_path: Path) -> No
         *(oi_row("okex", "BTC-USDT-SWAP", start + timedelta(hours=h), 3e9)
           for h in range(24) if h != 5),
     ])  # fmt: skip
-    inputs = capture_inputs(store, STRESS_DAY, now=NOW)
+    inputs = capture_inputs(store, settings, STRESS_DAY, now=NOW)
     model = build_report(store, settings, STRESS_DAY, inputs=inputs)
     btc = next(m for m in model.markets if m.asset == "BTC")
     rows = {r.exchange.code: r for r in btc.exchanges if r.exchange is not None}

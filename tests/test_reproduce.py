@@ -22,7 +22,7 @@ from audit_store.db import Store
 from audit_store.merkle import root_from_leaf_hashes
 from audit_store.models import Artifact, Checkpoint, CheckResult, Snapshot
 from reporting.checks import run_checks
-from reporting.checks.store import acknowledge
+from reporting.checks.store import acknowledge, limit_set_hash
 from reporting.cli import main
 from reporting.config import Settings
 from reporting.errors import RenderError
@@ -141,6 +141,9 @@ def test_inputs_are_written_and_registered(rendered: tuple[Store, Settings, Path
     assert inputs.generated_at == NOW and inputs.day == STRESS_DAY and inputs.period == "day"
     assert inputs.tree_size > 0 and inputs.run_id(STRESS_DAY) is not None
     assert inputs.max_ack_id == 0
+    # The configuration and the limit set in force when it was rendered.
+    assert inputs.config_hash == settings.config_hash()
+    assert inputs.limit_set_sha256 == limit_set_hash(settings)
     assert inputs.to_json() == data  # canonical: the bytes round-trip
     with store.session() as session:
         rows = session.execute(select(Artifact).order_by(col(Artifact.id))).scalars().all()
@@ -219,6 +222,54 @@ def test_tampered_derived_row_is_a_mismatch(
     assert {f.kind: f.matches for f in found.files} == {"report.html": False, "report.pdf": False}
     code, out = run_cli(["reproduce", "--date", STRESS_DAY.isoformat()], settings, capsys)
     assert code == 1 and "MISMATCH" in out and "NOT reproduced" in out
+
+
+def test_a_changed_configuration_is_named_and_compared_as_it_was(
+    rendered: tuple[Store, Settings, Path], cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _store, settings, tmp = rendered
+    # A change the report does not show (when an interval counts as closed): the report says
+    # what it said when rendered ("the configuration now" is the one at render time), so the
+    # bytes come back; the reproduction names the change.
+    config = tmp / "liqrisk.toml"
+    original = config.read_text("utf-8")
+    assert "[fetch]\n" in original
+    config.write_text(original.replace("[fetch]\n", "[fetch]\nsettle_seconds = 1800\n"), "utf-8")
+    code, out = run_cli(["reproduce", "--date", STRESS_DAY.isoformat()], settings, capsys)
+    assert code == 0, out
+    assert "rendered with configuration " + settings.config_hash() in out
+    code, out = run_cli(["reproduce", "--date", STRESS_DAY.isoformat(), "--json"], settings, capsys)
+    doc = json.loads(out)
+    assert doc["matches"] is True and doc["config_changed"] is True
+    assert doc["inputs"]["rendered_with_config"] == settings.config_hash() != doc["config_hash"]
+    # A change the report does show (the firm's name): not reproduced, and the note says why.
+    config.write_text(original.replace("Example Derivatives Ltd", "Other Ltd"), "utf-8")
+    code, out = run_cli(["reproduce", "--date", STRESS_DAY.isoformat()], settings, capsys)
+    assert code == 1 and "NOT reproduced" in out and "rendered with configuration" in out
+    # Unchanged: no note.
+    config.write_text(original, "utf-8")
+    code, out = run_cli(["reproduce", "--date", STRESS_DAY.isoformat()], settings, capsys)
+    assert code == 0 and "configuration" not in out
+
+
+def test_inputs_written_before_the_configuration_was_recorded_are_read() -> None:
+    v1 = json.dumps(
+        {
+            "format": "liqrisk.report-inputs.v1",
+            "generated_at": "2025-11-04T07:00:00Z",
+            "period": "day",
+            "day": "2025-11-03",
+            "tree_size": 12,
+            "runs": [{"day": "2025-11-03", "run_id": 3}],
+            "max_ack_id": 0,
+            "software_version": "0.1.0",
+        }
+    ).encode()
+    inputs = ReportInputs.from_json(v1)
+    assert inputs.config_hash is None and inputs.limit_set_sha256 is None
+    assert inputs.tree_size == 12 and inputs.run_id(STRESS_DAY) == 3
+    with pytest.raises(RenderError, match="format"):
+        ReportInputs.from_json(v1.replace(b"v1", b"v9"))
 
 
 def test_nothing_to_reproduce(tmp_path: Path) -> None:

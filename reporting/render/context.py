@@ -99,7 +99,7 @@ def build_report(
     ``max_ack_id``; ``now`` is ignored when ``inputs`` are given.
     """
     if inputs is None:
-        inputs = capture_inputs(store, day, period=period, now=now)
+        inputs = capture_inputs(store, settings, day, period=period, now=now)
     elif (inputs.day, inputs.period) != (day, period):
         raise RenderError(f"report inputs are for {inputs.period} {inputs.day}, not {period} {day}")
     days = period_days(day, period)
@@ -768,7 +768,8 @@ def _provenance(
         tree_size=len(leaf_hashes),
         merkle_root=root_from_leaf_hashes(leaf_hashes).hex(),
         checkpoint=checkpoint,
-        limit_set_current=limit_set_hash(settings),
-        config_hash_current=settings.config_hash(),
+        # As they were when the report was rendered (the inputs), so a reproduction says the same.
+        limit_set_current=inputs.limit_set_sha256 or limit_set_hash(settings),
+        config_hash_current=inputs.config_hash or settings.config_hash(),
         software_version=SOFTWARE_VERSION,
     )

@@ -6,6 +6,12 @@ of leaves in the log, the check run shown for each covered day, the newest ackno
 generation time. :func:`~reporting.render.context.build_report` reads nothing beyond them, so
 rendering again from the same inputs later gives the same bytes (``liqrisk reproduce``).
 
+The configuration's hash and the limit set's, as they were at render time, are recorded too: the
+report compares the runs' hashes with them ("differs from the configuration now"), and
+``liqrisk reproduce`` says when the configuration has changed since, which alone can change the
+bytes (firm name, exchange names, limits shown). Inputs written before these were recorded
+(format ``v1``) are still read; their reports compare with the configuration at reproduction.
+
 The inputs are written beside the report as canonical JSON (``<stem>.inputs.json``) and their
 SHA-256 is registered with the HTML's and the PDF's.
 """
@@ -25,10 +31,13 @@ from audit_store.canonical import canonical_json, utc_iso
 from audit_store.db import Store
 from audit_store.models import CheckRun, Snapshot
 from audit_store.tables_limits import Acknowledgement
+from reporting.checks.store import limit_set_hash
+from reporting.config import Settings
 from reporting.errors import RenderError
 from reporting.render.model import Period
 
-INPUTS_FORMAT = "liqrisk.report-inputs.v1"
+INPUTS_FORMAT = "liqrisk.report-inputs.v2"
+_READABLE_FORMATS = ("liqrisk.report-inputs.v1", INPUTS_FORMAT)
 
 
 def period_days(day: date, period: Period) -> tuple[date, ...]:
@@ -51,6 +60,8 @@ class ReportInputs:
     runs: tuple[tuple[date, int | None], ...]  # the check run shown per covered day (None: none)
     max_ack_id: int  # acknowledgements with id <= this (0: none)
     software_version: str
+    config_hash: str | None = None  # Settings.config_hash() at render time (None: format v1)
+    limit_set_sha256: str | None = None  # the limit set in force at render time (None: v1)
 
     def run_id(self, day: date) -> int | None:
         return dict(self.runs).get(day)
@@ -66,6 +77,8 @@ class ReportInputs:
                 "runs": [{"day": d.isoformat(), "run_id": r} for d, r in self.runs],
                 "max_ack_id": self.max_ack_id,
                 "software_version": self.software_version,
+                "config_hash": self.config_hash,
+                "limit_set_sha256": self.limit_set_sha256,
             }
         )
 
@@ -73,8 +86,9 @@ class ReportInputs:
     def from_json(cls, data: bytes) -> ReportInputs:
         try:
             doc = json.loads(data)
-            if doc.get("format") != INPUTS_FORMAT:
+            if doc.get("format") not in _READABLE_FORMATS:
                 raise ValueError(f"format is {doc.get('format')!r}, not {INPUTS_FORMAT!r}")
+            config_hash, limit_set = doc.get("config_hash"), doc.get("limit_set_sha256")
             period = doc["period"]
             if period not in ("day", "week"):
                 raise ValueError(f"period {period!r}")
@@ -91,15 +105,23 @@ class ReportInputs:
                 runs=runs,
                 max_ack_id=int(doc["max_ack_id"]),
                 software_version=str(doc["software_version"]),
+                config_hash=None if config_hash is None else str(config_hash),
+                limit_set_sha256=None if limit_set is None else str(limit_set),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise RenderError(f"unreadable report inputs: {exc}") from exc
 
 
 def capture_inputs(
-    store: Store, day: date, *, period: Period = "day", now: datetime | None = None
+    store: Store,
+    settings: Settings,
+    day: date,
+    *,
+    period: Period = "day",
+    now: datetime | None = None,
 ) -> ReportInputs:
-    """The inputs of a render starting now: the store's current extent, fixed."""
+    """The inputs of a render starting now: the store's current extent and the configuration's
+    hashes, fixed."""
     generated_at = (now or datetime.now(UTC)).astimezone(UTC)
     days = period_days(day, period)
     with store.session() as session:
@@ -119,4 +141,6 @@ def capture_inputs(
         runs=tuple((d, latest.get(d)) for d in days),
         max_ack_id=0 if acks is None else int(acks),
         software_version=SOFTWARE_VERSION,
+        config_hash=settings.config_hash(),
+        limit_set_sha256=limit_set_hash(settings),
     )

@@ -97,7 +97,7 @@ def render_report(
     Raises :class:`RenderError` when the day has no check run, or a template, the layout or a file
     write fails; store errors propagate as :class:`audit_store.errors.StoreError`.
     """
-    inputs = capture_inputs(store, day, period=period, now=now)
+    inputs = capture_inputs(store, settings, day, period=period, now=now)
     generated = inputs.generated_at
     model, html_bytes, pdf_bytes = _render_bytes(store, settings, inputs)
     inputs_bytes = inputs.to_json()
@@ -162,6 +162,14 @@ class Reproduction:
     inputs: ReportInputs | None  # None when refused
     files: tuple[FileCheck, ...]
     software_version: str  # the version reproducing; the inputs name the one that rendered
+    config_hash: str = ""  # the configuration reproducing; the inputs name the one that rendered
+
+    @property
+    def config_changed(self) -> bool:
+        """The configuration differs from the one the report was rendered with (which alone can
+        change the bytes); ``False`` when the inputs predate recording it."""
+        rendered = None if self.inputs is None else self.inputs.config_hash
+        return rendered is not None and rendered != self.config_hash
 
     @property
     def inputs_ok(self) -> bool:
@@ -181,6 +189,7 @@ class Reproduction:
                 "file_sha256": self.inputs_file_sha256,
                 "matches": self.inputs_ok,
                 "rendered_by": None if self.inputs is None else self.inputs.software_version,
+                "rendered_with_config": None if self.inputs is None else self.inputs.config_hash,
                 "tree_size": None if self.inputs is None else self.inputs.tree_size,
             },
             "files": [
@@ -194,6 +203,8 @@ class Reproduction:
                 for f in self.files
             ],
             "software_version": self.software_version,
+            "config_hash": self.config_hash,
+            "config_changed": self.config_changed,
         }
 
 
@@ -262,6 +273,7 @@ def reproduce_report(
             inputs=None,
             files=tuple(FileCheck(a.kind, a.name, a.sha256, None) for a in wanted),
             software_version=SOFTWARE_VERSION,
+            config_hash=settings.config_hash(),
         )
     inputs = ReportInputs.from_json(data)
     if (inputs.day, inputs.period) != (day, period):
@@ -285,4 +297,5 @@ def reproduce_report(
         inputs=inputs,
         files=tuple(FileCheck(a.kind, a.name, a.sha256, reproduced[a.kind]) for a in wanted),
         software_version=SOFTWARE_VERSION,
+        config_hash=settings.config_hash(),
     )
