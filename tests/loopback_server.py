@@ -87,7 +87,14 @@ class LoopbackServer(ABC):
                 return fault
             if self.script:
                 return self.script.pop(0)
-        return self.route(parts.path, query)
+        refused = self.authorise(headers)
+        return refused if refused is not None else self.route(parts.path, query)
+
+    def authorise(self, headers: dict[str, str]) -> Canned | None:
+        """The answer refusing a request with these headers, or ``None`` to route it (public
+        endpoints: every request is routed)."""
+        del headers
+        return None
 
     @contextmanager
     def running(self) -> Iterator[LoopbackServer]:

@@ -81,7 +81,7 @@ def test_backfill_walks_in_chunks_and_a_rerun_skips_what_is_stored(
     assert (result.chunks, result.skipped, result.errors) == (5, 0, 0)
     assert result.rows == 30 * 24 * 3
     firsts = [r for r in server.requests if "start_time" in r.query]
-    assert [r.query["start_time"][0][:10] for r in firsts] == [
+    assert [r.query["start_time"][:10] for r in firsts] == [
         "2025-09-01", "2025-09-08", "2025-09-15", "2025-09-22", "2025-09-29",
     ]  # fmt: skip
     done = [p[0] for p in progress]
@@ -101,7 +101,7 @@ def test_a_range_before_what_is_covered_is_walked_backwards_and_joins_it(
     server.requests.clear()
     result = run(store, kaiko, T0, T0 + timedelta(days=30))
     assert result.skipped == 1 and result.chunks == 4  # [23, 30) is already stored
-    firsts = [r.query["start_time"][0][:10] for r in server.requests if "start_time" in r.query]
+    firsts = [r.query["start_time"][:10] for r in server.requests if "start_time" in r.query]
     assert firsts == ["2025-09-17", "2025-09-10", "2025-09-03", "2025-09-01"]
     mark = watermarks.current(store, "kaiko", "liquidations", "btc")
     assert mark is not None and (mark.covered_from, mark.watermark) == (T0, T0 + timedelta(days=30))

@@ -61,8 +61,8 @@ def test_fetch_without_start_continues_from_the_watermark(
     server.requests.clear()
     (summary,) = fetch(store, kaiko, source="kaiko", assets=["btc"], clock=lambda: later)
     (request,) = server.requests
-    assert request.query["start_time"] == ["2025-11-02T00:00:00.000Z"]
-    assert request.query["end_time"] == ["2025-11-02T05:00:00.000Z"]
+    assert request.query["start_time"] == "2025-11-02T00:00:00.000Z"
+    assert request.query["end_time"] == "2025-11-02T05:00:00.000Z"
     assert summary.rows == 5 * 2
     mark = watermarks.current(store, "kaiko", "liquidations", "btc")
     assert mark is not None and mark.watermark == T0 + timedelta(hours=29)
@@ -156,7 +156,7 @@ def test_cli_fetch_since_watermark_and_watermarks_listing(
     assert exit_.value.code == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["fetches"][0]["rows"] == 24 * 2  # 48:00 to 72:00 (the server's last hour)
-    assert server.requests[0].query["start_time"] == ["2025-11-03T00:00:00.000Z"]
+    assert server.requests[0].query["start_time"] == "2025-11-03T00:00:00.000Z"
     with pytest.raises(SystemExit):
         main(["watermarks", "--json"])
     (mark,) = json.loads(capsys.readouterr().out)["watermarks"]

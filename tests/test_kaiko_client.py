@@ -56,9 +56,9 @@ def test_pages_are_followed_to_the_last(kaiko_settings: Settings, server: KaikoT
     assert len(pages) == 5  # 7 + 7 + 7 + 7 + 2
     first, *rest = server.requests
     assert first.path == "/v2/data/liquidation.v1/token/eth"
-    assert first.query["page_size"] == ["7"]
-    assert first.query["interval"] == ["1h"] and first.query["sort"] == ["asc"]
-    assert first.query["start_time"] == ["2025-02-27T00:00:00.000Z"]
+    assert first.query["page_size"] == "7"
+    assert first.query["interval"] == "1h" and first.query["sort"] == "asc"
+    assert first.query["start_time"] == "2025-02-27T00:00:00.000Z"
     assert first.headers["X-Api-Key"] == KEY
     for later in rest:  # Kaiko: page_size on the first call only; then the token alone
         assert set(later.query) == {"continuation_token"}
