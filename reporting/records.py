@@ -1,7 +1,8 @@
 """The frozen records the pipeline stages hand each other.
 
-fetch  -> :class:`FetchedPage` (raw bytes + request, before the store)
-derive -> :class:`IntervalRecord` (one asset x exchange x interval, UTC)
+fetch  -> :class:`audit_store.snapshots.RawResponse` (raw bytes + request, before the store)
+derive -> :class:`Derivation`: rows as :data:`IntervalValues` tuples (one asset x exchange x
+          interval, UTC), or why the body was quarantined; :class:`IntervalRecord` names the fields
 check  -> :class:`CheckOutcome`
 Problems in data never raise: they travel as :class:`Problem` records with a source and a message.
 """

@@ -245,7 +245,7 @@ def test_fast_path_derives_as_the_detailed_path(data: list[Any], monkeypatch: An
         fast = derive(raw, URL, {}, "kaiko")
     except OverflowError:
         fast = None
-    monkeypatch.setattr(kaiko_format, "_fast_records", lambda *_a: None)
+    monkeypatch.setattr(kaiko_format, "_fast_rows", lambda *_a: None)
     try:
         detailed = derive(bytes(raw), URL, {}, "kaiko")
     except OverflowError:
@@ -261,7 +261,7 @@ def test_fast_path_takes_clean_pages() -> None:
     from reporting.sources import kaiko_format
 
     doc = json.loads(body(DOC_EXAMPLE_DATUM))
-    fast = kaiko_format._fast_records(doc["data"], "kaiko", "ETH", 3600)
+    fast = kaiko_format._fast_rows(doc["data"], "kaiko", "ETH", 3600)
     assert fast is not None
     derivation = derive(body(DOC_EXAMPLE_DATUM), URL, {}, "kaiko")
     assert fast == list(derivation.values)

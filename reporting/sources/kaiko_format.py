@@ -276,7 +276,7 @@ def _derive_doc(
     if token is not None and not isinstance(token, str):
         raise SchemaViolation(f"continuation_token = {token!r} is not a string")
 
-    fast = _fast_records(data, source, asset, seconds)
+    fast = _fast_rows(data, source, asset, seconds)
     if fast is not None:
         return fast, next_url, token
     records: list[IntervalValues] = []
@@ -322,7 +322,7 @@ def _derive_doc(
     return records, next_url, token
 
 
-def _fast_records(
+def _fast_rows(
     data: list[Any], source: str, asset: str, seconds: int
 ) -> list[IntervalValues] | None:
     """The records of a page in which nothing is wrong, or ``None`` at the first thing that is.
