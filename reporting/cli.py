@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
 
@@ -21,6 +21,10 @@ from audit_store.errors import LiqriskError
 from reporting.config import Settings, load_settings
 from reporting.limits_cli import ack, limits_app
 from reporting.records import FetchSummary
+
+if TYPE_CHECKING:
+    from reporting.render import Reproduction
+    from reporting.render.model import Period
 
 app = typer.Typer(
     name="liqrisk",
@@ -89,6 +93,17 @@ def _parse_moment(value: str, option: str) -> datetime:
     except ValueError:
         _fail(f"{option} {value!r} is not an ISO 8601 date or time")
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+PeriodOption = Annotated[
+    str, typer.Option("--period", help="day, or week (7 days ending on --date).")
+]
+
+
+def _period(value: str) -> Period:
+    if value not in ("day", "week"):
+        _fail(f"--period {value!r} is not day or week")
+    return cast("Period", value)
 
 
 def _print_json(obj: Any) -> None:
@@ -539,32 +554,54 @@ def check(date_: DateOption, as_json: JsonOption = False) -> None:
 
 
 @app.command()
-def report(
-    date_: DateOption,
-    period: Annotated[
-        str, typer.Option("--period", help="day, or week (7 days ending on --date).")
-    ] = "day",
-) -> None:
+def report(date_: DateOption, period: PeriodOption = "day") -> None:
     """Render the risk report for a day (HTML and PDF) from the store and print the paths."""
     from reporting.render import render_report
 
-    if period not in ("day", "week"):
-        _fail(f"--period {period!r} is not day or week")
+    chosen = _period(period)
     settings = _settings()
-    store = _store(settings)
-    files = render_report(store, settings, _parse_day(date_), period=period)  # type: ignore[arg-type]
+    files = render_report(_store(settings), settings, _parse_day(date_), period=chosen)
     typer.echo(str(files.html_path))
     typer.echo(str(files.pdf_path))
 
 
+def _reproduction_lines(found: Reproduction) -> Iterator[str]:
+    if not found.inputs_ok:
+        got = found.inputs_file_sha256 or "missing"
+        yield (
+            f"inputs  MISMATCH {found.inputs_name}: registered "
+            f"{found.inputs_registered_sha256}, file {got}; not re-rendered"
+        )
+    else:
+        assert found.inputs is not None
+        yield (
+            f"inputs  ok       {found.inputs_name} (tree size {found.inputs.tree_size}, "
+            f"generated {found.inputs.generated_at.isoformat()})"
+        )
+        if found.inputs.software_version != found.software_version:
+            yield (
+                f"note: rendered by liqrisk {found.inputs.software_version}, reproducing "
+                f"with {found.software_version}; the bytes may differ for that reason alone"
+            )
+        if found.config_changed:
+            yield (
+                f"note: rendered with configuration {found.inputs.config_hash}, the "
+                f"configuration now is {found.config_hash}; the bytes may differ for that "
+                "reason alone"
+            )
+    for f in found.files:
+        if f.reproduced_sha256 is None:
+            state = "skipped "
+        else:
+            state = "match   " if f.matches else "MISMATCH"
+        yield f"{f.kind:12} {state} {f.name} {f.registered_sha256}"
+        if f.reproduced_sha256 is not None and not f.matches:
+            yield f"{'':12} reproduced {f.reproduced_sha256}"
+    yield f"{found.period_label}: {'reproduced' if found.matches else 'NOT reproduced'}"
+
+
 @app.command()
-def reproduce(
-    date_: DateOption,
-    period: Annotated[
-        str, typer.Option("--period", help="day, or week (7 days ending on --date).")
-    ] = "day",
-    as_json: JsonOption = False,
-) -> None:
+def reproduce(date_: DateOption, period: PeriodOption = "day", as_json: JsonOption = False) -> None:
     """Re-render the latest registered report from its recorded inputs and compare the hashes.
 
     Exit 0 when the HTML and the PDF both match their registered SHA-256, 1 otherwise (also when
@@ -572,49 +609,10 @@ def reproduce(
     """
     from reporting.render import reproduce_report
 
-    if period not in ("day", "week"):
-        _fail(f"--period {period!r} is not day or week")
+    chosen = _period(period)
     settings = _settings()
-    store = _store(settings)
-    found = reproduce_report(store, settings, _parse_day(date_), period=period)  # type: ignore[arg-type]
-    if as_json:
-        _print_json(found.as_json())
-    else:
-        if not found.inputs_ok:
-            got = found.inputs_file_sha256 or "missing"
-            typer.echo(
-                f"inputs  MISMATCH {found.inputs_name}: registered "
-                f"{found.inputs_registered_sha256}, file {got}; not re-rendered"
-            )
-        else:
-            assert found.inputs is not None
-            typer.echo(
-                f"inputs  ok       {found.inputs_name} (tree size {found.inputs.tree_size}, "
-                f"generated {found.inputs.generated_at.isoformat()})"
-            )
-            if found.inputs.software_version != found.software_version:
-                typer.echo(
-                    f"note: rendered by liqrisk {found.inputs.software_version}, reproducing "
-                    f"with {found.software_version}; the bytes may differ for that reason alone"
-                )
-            if found.config_changed:
-                typer.echo(
-                    f"note: rendered with configuration {found.inputs.config_hash}, the "
-                    f"configuration now is {found.config_hash}; the bytes may differ for that "
-                    "reason alone"
-                )
-        for f in found.files:
-            if f.reproduced_sha256 is None:
-                state = "skipped "
-            else:
-                state = "match   " if f.matches else "MISMATCH"
-            typer.echo(f"{f.kind:12} {state} {f.name} {f.registered_sha256}")
-            if f.reproduced_sha256 is not None and not f.matches:
-                typer.echo(f"{'':12} reproduced {f.reproduced_sha256}")
-        verdict = "reproduced" if found.matches else "NOT reproduced"
-        typer.echo(f"{found.period_label}: {verdict}")
-    if not found.matches:
-        raise typer.Exit(1)
+    found = reproduce_report(_store(settings), settings, _parse_day(date_), period=chosen)
+    _verdict(as_json, found.as_json(), _reproduction_lines(found), ok=found.matches)
 
 
 @app.command()

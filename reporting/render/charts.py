@@ -388,47 +388,45 @@ def _scale_ticks(low: float, high: float) -> tuple[float, float, list[float]]:
     return low - pad, high + pad, [low, high]
 
 
-def _overlay_open_interest(ax: Any, values: Sequence[float]) -> bool:
+def _right_scale(twin: Any, values: Sequence[float], colour: str, label: Any) -> None:
+    """An overlay's own right-hand scale: padded limits, two ticks, its colour."""
+    low, high, ticks = _scale_ticks(min(values), max(values))
+    twin.set_ylim(low, high)
+    twin.set_yticks(ticks)
+    twin.yaxis.set_major_formatter(FuncFormatter(label))
+    twin.tick_params(axis="y", labelsize=6.5, right=False, labelcolor=colour, pad=2)
+
+
+_FUNDING_LINE: dict[str, Any] = {
+    "color": FUNDING_COLOUR,
+    "linewidth": 0.8,
+    "marker": "o",
+    "markersize": 1.8,
+}
+
+
+def _overlay_open_interest(ax: Any, values: Sequence[float]) -> None:
     finite = [v for v in values if not math.isnan(v)]
     if not finite:
-        return False
+        return
     twin = ax.twinx()
     # At the observation time, the start of its hour (the left edge of the hour's bar), as the
     # funding settlements are.
     twin.plot([h - 0.5 for h in range(len(values))], values, color=OI_COLOUR, linewidth=0.9)
-    low, high, ticks = _scale_ticks(min(finite), max(finite))
-    twin.set_ylim(low, high)
-    twin.set_yticks(ticks)
-    twin.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: fmt.usd_compact(v)))
-    twin.tick_params(axis="y", labelsize=6.5, right=False, labelcolor=OI_COLOUR, pad=2)
-    return True
+    _right_scale(twin, finite, OI_COLOUR, lambda v, _p: fmt.usd_compact(v))
 
 
-def _overlay_funding(ax: Any, lines: Sequence[FundingLine], styles: dict[str, Any]) -> bool:
+def _overlay_funding(ax: Any, lines: Sequence[FundingLine], styles: dict[str, Any]) -> None:
     values = [y for line in lines for _x, y in line.points]
     if not values:
-        return False
+        return
     twin = ax.twinx()
     twin.spines["right"].set_position(("outward", FUNDING_OFFSET_PT))
     for line in lines:
-        if not line.points:
-            continue
-        xs, ys = zip(*line.points, strict=True)
-        twin.plot(
-            xs,
-            ys,
-            color=FUNDING_COLOUR,
-            linewidth=0.8,
-            linestyle=styles[line.label],
-            marker="o",
-            markersize=1.8,
-        )
-    low, high, ticks = _scale_ticks(min(values), max(values))
-    twin.set_ylim(low, high)
-    twin.set_yticks(ticks)
-    twin.yaxis.set_major_formatter(FuncFormatter(_funding_label))
-    twin.tick_params(axis="y", labelsize=6.5, right=False, labelcolor=FUNDING_COLOUR, pad=2)
-    return True
+        if line.points:
+            xs, ys = zip(*line.points, strict=True)
+            twin.plot(xs, ys, linestyle=styles[line.label], **_FUNDING_LINE)
+    _right_scale(twin, values, FUNDING_COLOUR, _funding_label)
 
 
 def _chronology_chart(
@@ -436,9 +434,8 @@ def _chronology_chart(
 ) -> str:
     venues = sorted({line.label for s in chunk for line in s.funding if line.points})
     styles = {label: FUNDING_STYLES[i % len(FUNDING_STYLES)] for i, label in enumerate(venues)}
-    overlaid = bool(venues) or any(
-        any(not math.isnan(v) for v in s.open_interest_usd) for s in chunk
-    )
+    has_oi = any(not math.isnan(v) for s in chunk for v in s.open_interest_usd)
+    overlaid = bool(venues) or has_oi
     with _style(f"liqrisk-chronology-{number}"):
         fig = _new_figure(0.85 + row_in * len(chunk) if overlaid else 0.7 + row_in * len(chunk))
         axes = fig.subplots(len(chunk), 1, sharex=True, squeeze=False)[:, 0]
@@ -452,7 +449,7 @@ def _chronology_chart(
         )
         edges = [h - 0.5 for h in range(hours + 1)]
         ticks, labels = _hour_ticks(start, hours)
-        any_missing = any_oi = any_funding = False
+        any_missing = False
         for ax, s in zip(axes, chunk, strict=True):
             longs = [0.0 if math.isnan(v) else v for v in s.long_usd]
             shorts = [0.0 if math.isnan(v) else -v for v in s.short_usd]
@@ -493,28 +490,19 @@ def _chronology_chart(
             ax.set_title(s.asset, loc="left", pad=2)
             ax.tick_params(axis="y", labelsize=6.5, left=False)
             ax.tick_params(axis="x", bottom=False)
-            any_oi = _overlay_open_interest(ax, s.open_interest_usd) or any_oi
-            any_funding = _overlay_funding(ax, s.funding, styles) or any_funding
+            _overlay_open_interest(ax, s.open_interest_usd)
+            _overlay_funding(ax, s.funding, styles)
         handles: list[Any] = [
             Patch(color=LONG_COLOUR, label="long liquidations (up)"),
             Patch(color=SHORT_COLOUR, label="short liquidations (down)"),
         ]
         if any_missing:
             handles.append(Patch(color=MISSING_COLOUR, label="no data"))
-        if any_oi:
+        if has_oi:
             handles.append(Line2D([], [], color=OI_COLOUR, linewidth=0.9, label="open interest"))
-        if any_funding:
+        if venues:
             handles.extend(
-                Line2D(
-                    [],
-                    [],
-                    color=FUNDING_COLOUR,
-                    linewidth=0.8,
-                    linestyle=styles[label],
-                    marker="o",
-                    markersize=1.8,
-                    label=f"funding, {label}",
-                )
+                Line2D([], [], linestyle=styles[label], label=f"funding, {label}", **_FUNDING_LINE)
                 for label in venues
             )
         axes[0].legend(

@@ -105,10 +105,11 @@ def build_report(
     days = period_days(day, period)
     generated_at = inputs.generated_at
     tree_size = inputs.tree_size
+    recorded = dict(inputs.runs)
     runs = {
         d: None
-        if inputs.run_id(d) is None
-        else latest_run(store, d, run_id=inputs.run_id(d), max_ack_id=inputs.max_ack_id)
+        if recorded.get(d) is None
+        else latest_run(store, d, run_id=recorded[d], max_ack_id=inputs.max_ack_id)
         for d in days
     }
     if runs[day] is None:
@@ -494,17 +495,10 @@ class AssetOverlays:
     funding: tuple[FundingPoint, ...]  # [start - FUNDING_LOOKBACK, end), by time
     open_interest: tuple[OpenInterestPoint, ...]  # [start, end) with a USD value, by time
     start: datetime
-
-    def _interval_hours(self, exchange: str, instrument: str) -> float:
-        times = [
-            p.funding_time
-            for p in self.funding
-            if (p.exchange, p.instrument) == (exchange, instrument)
-        ]
-        return funding_interval_hours(times)
+    interval_hours: dict[tuple[str, str], float]  # (exchange, instrument): settlement interval
 
     def _rate_8h(self, p: FundingPoint) -> float:
-        hours = self._interval_hours(p.exchange, p.instrument)
+        hours = self.interval_hours[(p.exchange, p.instrument)]
         return p.funding_rate * 100.0 * FUNDING_BASIS_HOURS / hours
 
     def last_funding_8h(self, exchange: str) -> float | None:
@@ -569,7 +563,7 @@ class AssetOverlays:
             sources, instruments, hours = found.setdefault(p.exchange, (set(), set(), set()))
             sources.add(p.source)
             instruments.add(p.instrument)
-            hours.add(self._interval_hours(p.exchange, p.instrument))
+            hours.add(self.interval_hours[(p.exchange, p.instrument)])
         for q in self.open_interest:
             sources, instruments, _hours = found.setdefault(q.exchange, (set(), set(), set()))
             sources.add(q.source)
@@ -603,7 +597,11 @@ def _load_overlays(
         ),
         lambda p: (p.ts, p.exchange, p.instrument),
     )
-    return AssetOverlays(tuple(funding), tuple(oi), start)
+    times: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    for p in funding:
+        times[(p.exchange, p.instrument)].append(p.funding_time)
+    hours = {venue: funding_interval_hours(ts) for venue, ts in times.items()}
+    return AssetOverlays(tuple(funding), tuple(oi), start, hours)
 
 
 def _overlay_venues(

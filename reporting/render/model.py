@@ -224,6 +224,11 @@ class Heatmap:
         return self.column_labels or self.columns
 
 
+def period_label(day: date, period: Period) -> str:
+    """As artifacts are registered: ``2025-11-03`` or ``week:2025-11-03``."""
+    return day.isoformat() if period == "day" else f"week:{day.isoformat()}"
+
+
 @dataclass(frozen=True)
 class FundingLine:
     """One venue's funding settlements of an asset, for the chronology's overlay."""
@@ -310,7 +315,7 @@ class ReportModel:
 
     @property
     def period_label(self) -> str:
-        return self.day.isoformat() if self.period == "day" else f"week:{self.day.isoformat()}"
+        return period_label(self.day, self.period)
 
     @property
     def has_followup(self) -> bool:

@@ -29,7 +29,7 @@ from reporting.render.attachments import report_attachments
 from reporting.render.context import build_report
 from reporting.render.html import render_html
 from reporting.render.inputs import ReportInputs, capture_inputs
-from reporting.render.model import Period, ReportModel
+from reporting.render.model import Period, ReportModel, period_label
 from reporting.render.pdf import render_pdf
 
 
@@ -101,6 +101,7 @@ def render_report(
     generated = inputs.generated_at
     model, html_bytes, pdf_bytes = _render_bytes(store, settings, inputs)
     inputs_bytes = inputs.to_json()
+    inputs_sha256 = _sha256(inputs_bytes)
     stem = report_stem(day, period)
 
     directory = Path(settings.reports_dir) / day.isoformat()
@@ -115,13 +116,13 @@ def render_report(
         html_sha256=_sha256(html_bytes),
         pdf_sha256=_sha256(pdf_bytes),
         inputs_path=inputs_path,
-        inputs_sha256=_sha256(inputs_bytes),
+        inputs_sha256=inputs_sha256,
     )
     with store.session() as session:
         for kind, path, sha, size in (
             ("report.html", html_path, files.html_sha256, len(html_bytes)),
             ("report.pdf", pdf_path, files.pdf_sha256, len(pdf_bytes)),
-            ("report.inputs", inputs_path, _sha256(inputs_bytes), len(inputs_bytes)),
+            ("report.inputs", inputs_path, inputs_sha256, len(inputs_bytes)),
         ):
             session.add(
                 Artifact(
@@ -252,7 +253,7 @@ def reproduce_report(
     re-render goes to a temporary directory; nothing is registered. Raises :class:`RenderError`
     when no reproducible report is registered or the inputs cannot be read.
     """
-    label = day.isoformat() if period == "day" else f"week:{day.isoformat()}"
+    label = period_label(day, period)
     artifacts = _latest_artifacts(store, label)
     registered = artifacts["report.inputs"]
     path = Path(settings.reports_dir).joinpath(*registered.name.split("/"))
@@ -278,19 +279,10 @@ def reproduce_report(
     inputs = ReportInputs.from_json(data)
     if (inputs.day, inputs.period) != (day, period):
         raise RenderError(f"{registered.name} holds the inputs of {inputs.period} {inputs.day}")
-    model, html_bytes, pdf_bytes = _render_bytes(store, settings, inputs)
-    stem = report_stem(day, period)
-    with tempfile.TemporaryDirectory(prefix="liqrisk-reproduce-") as tmp:
-        reproduced = {}
-        for kind, suffix, content in (
-            ("report.html", "html", html_bytes),
-            ("report.pdf", "pdf", pdf_bytes),
-        ):
-            out = Path(tmp) / f"{stem}.{suffix}"
-            _write_atomically(out, content)
-            reproduced[kind] = _sha256(out.read_bytes())
+    _model, html_bytes, pdf_bytes = _render_bytes(store, settings, inputs)
+    reproduced = {"report.html": _sha256(html_bytes), "report.pdf": _sha256(pdf_bytes)}
     return Reproduction(
-        period_label=model.period_label,
+        period_label=label,
         inputs_name=registered.name,
         inputs_registered_sha256=registered.sha256,
         inputs_file_sha256=file_sha,
