@@ -7,7 +7,8 @@ per exchange each hour, Kaiko pages of 100 hours, stored through the real snapsh
 is replayed against the packaged limit set. Printed, from the same run:
 
 * ``baseline``: fetching the rows the backtest rests on, as plain tuples (the least any replay
-  must do); :func:`reporting.metrics.load_period` (ORM objects) is timed beside it for scale;
+  must do); :func:`reporting.metrics.load_period` (the same kind of query of plain columns, with
+  every figure, current values chosen and days assembled) is timed beside it for scale;
 * ``backtest``: :func:`reporting.checks.backtest.backtest` over the same year, which loads the rows
   once, cuts them into days, and measures and grades every check on every scope of every day;
 * ``calibrate``: :func:`reporting.calibrate.calibrate` (p99 with 2000 bootstrap resamples, and the
@@ -37,7 +38,7 @@ from sqlmodel import col
 
 from audit_store.db import Store
 from audit_store.models import IntervalVolume, Snapshot
-from audit_store.snapshots import RawResponse, append_interval_rows, append_snapshot, new_snapshot
+from audit_store.snapshots import RawResponse, append_interval_values, append_snapshot, new_snapshot
 from reporting.calibrate import calibrate
 from reporting.checks.backtest import backtest, history_by_day
 from reporting.config import Settings, load_settings
@@ -127,8 +128,8 @@ def fill(store: Store, days: int, seed: int = 20240101) -> int:
                 derivation = derive_snapshot(snapshot)
                 assert derivation.quarantine_reason is None, derivation.quarantine_reason
                 append_snapshot(session, snapshot)
-                append_interval_rows(session, snapshot, (r.as_row() for r in derivation.records))
-                rows += len(derivation.records)
+                append_interval_values(session, snapshot, derivation.values)
+                rows += len(derivation.values)
     return rows
 
 
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         base, fetched = _timed("baseline: fetch the rows", lambda: load_rows(store, first, last))
         assert fetched == rows
         _timed(
-            "load_period (ORM), for scale",
+            "load_period, for scale",
             lambda: load_period(
                 store, source="demo", assets=settings.fetch.assets, start=first, end=last
             ),

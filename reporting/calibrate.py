@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
+from functools import partial
 from itertools import pairwise
 
 import numpy as np
@@ -36,14 +37,15 @@ from scipy import stats
 
 from audit_store.db import Store
 from reporting.checks.backtest import MeasuredHistory, history_by_day, measure_history
-from reporting.checks.catalogue import CATALOGUE
+from reporting.checks.catalogue import CATALOGUE, CATALOGUE_ORDER
+from reporting.checks.engine import resolve_threshold
+from reporting.checks.measures import HOUR
 from reporting.checks.overlays import RangeOverlays
 from reporting.config import Settings
-from reporting.limits import LimitSet, Threshold, jurisdiction_code
+from reporting.limits import LimitSet, Threshold
 from reporting.metrics import AssetDay, day_bounds
 
 MIN_GAPS = 5
-HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -117,14 +119,14 @@ class ClusterFit:
     asset: str
     level_usd: float | None
     hours: int  # hours of history looked at
-    clusters: int
-    n: int  # gaps fitted
-    shape: float | None
-    scale: float | None
-    p_within_24h: float | None  # from a cluster start
-    hours_since_last: float | None  # at the end of the range
-    p_next_24h: float | None  # given the hours since the last cluster start
-    problem: str | None = None
+    clusters: int = 0
+    n: int = 0  # gaps fitted
+    shape: float | None = None
+    scale: float | None = None
+    p_within_24h: float | None = None  # from a cluster start
+    hours_since_last: float | None = None  # at the end of the range
+    p_next_24h: float | None = None  # given the hours since the last cluster start
+    problem: str | None = None  # why there is no fit
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,7 @@ def _values_by_scope(
 def propose(
     history: MeasuredHistory,
     limits: LimitSet,
-    jurisdictions: Mapping[str, str],
+    jurisdictions: Mapping[str, str] | Callable[[str], str | None],
     *,
     percentile: float = 99.0,
     warn_percentile: float = 95.0,
@@ -177,25 +179,30 @@ def propose(
     resamples: int = 2000,
     seed: int = 0,
 ) -> list[Proposal]:
-    """A warn and breach proposal for every measured check and scope, in catalogue order."""
+    """A warn and breach proposal for every measured check and scope, in catalogue order.
+
+    ``jurisdictions`` gives an exchange's jurisdiction (a mapping, or a lookup such as
+    :meth:`reporting.config.Settings.jurisdiction`), to show the threshold in force.
+    """
     if not 0 < warn_percentile <= percentile < 100:
         raise ValueError(
             f"need 0 < warn percentile ({warn_percentile}) <= percentile ({percentile}) < 100"
         )
+    jurisdiction_of = jurisdictions.get if isinstance(jurisdictions, Mapping) else jurisdictions
     proposals = []
-    order = {name: n for n, name in enumerate(CATALOGUE)}
     values = _values_by_scope(history)
     for (check, scope, asset, exchange), xs in sorted(
-        values.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1])
+        values.items(), key=lambda kv: (CATALOGUE_ORDER.get(kv[0][0], 99), kv[0][1])
     ):
         warn, breach = percentile_cis(
             xs, (warn_percentile, percentile), confidence=confidence, resamples=resamples, seed=seed
         )
         table = limits.for_check(check)
-        resolved = None
-        if table is not None:
-            jurisdiction = jurisdiction_code(jurisdictions.get(exchange)) if exchange else None
-            resolved = table.resolve(asset, exchange, jurisdiction)
+        resolved = (
+            resolve_threshold(table, asset, exchange, jurisdiction_of)
+            if table is not None
+            else None
+        )
         key = f'asset_exchange."{scope}"' if exchange is not None else f"asset.{asset}"
         proposals.append(
             Proposal(
@@ -299,51 +306,23 @@ def cluster_fit(
     hours = len(hourly)
     if level is None:
         return ClusterFit(
-            asset,
-            None,
-            hours,
-            0,
-            0,
-            None,
-            None,
-            None,
-            None,
-            None,
-            "no cluster level configured ([clusters] in limits.toml)",
+            asset, None, hours, problem="no cluster level configured ([clusters] in limits.toml)"
         )
     starts = cluster_starts(hourly, level)
     gaps = gaps_hours(starts)
     since = (as_of - starts[-1]).total_seconds() / 3600.0 if starts else None
+    unfit = partial(
+        ClusterFit, asset, level, hours, clusters=len(starts), n=len(gaps), hours_since_last=since
+    )
     if len(gaps) < MIN_GAPS:
-        return ClusterFit(
-            asset,
-            level,
-            hours,
-            len(starts),
-            len(gaps),
-            None,
-            None,
-            None,
-            since,
-            None,
-            f"{len(gaps)} gap(s) between {len(starts)} cluster(s): at least {MIN_GAPS} are needed",
+        return unfit(
+            problem=f"{len(gaps)} gap(s) between {len(starts)} cluster(s): "
+            f"at least {MIN_GAPS} are needed"
         )
     try:
         shape, scale = weibull_fit(gaps)
     except (ValueError, RuntimeError) as exc:
-        return ClusterFit(
-            asset,
-            level,
-            hours,
-            len(starts),
-            len(gaps),
-            None,
-            None,
-            None,
-            since,
-            None,
-            f"the Weibull fit failed: {exc}",
-        )
+        return unfit(problem=f"the Weibull fit failed: {exc}")
     p24 = weibull_cdf(24.0, shape, scale)
     p_next = None
     if since is not None:
@@ -351,7 +330,18 @@ def cluster_fit(
         p_next = (
             1.0 - (1.0 - weibull_cdf(since + 24.0, shape, scale)) / survive if survive > 0 else 1.0
         )
-    return ClusterFit(asset, level, hours, len(starts), len(gaps), shape, scale, p24, since, p_next)
+    return ClusterFit(
+        asset,
+        level,
+        hours,
+        clusters=len(starts),
+        n=len(gaps),
+        shape=shape,
+        scale=scale,
+        p_within_24h=p24,
+        hours_since_last=since,
+        p_next_24h=p_next,
+    )
 
 
 def cluster_fits(
@@ -408,11 +398,10 @@ def calibrate(
     _, finish = day_bounds(end)
     overlays = RangeOverlays(store, begin, finish)
     history = measure_history(days, names, settings.limits, source=source, overlays=overlays)
-    jurisdictions = {code: ex.jurisdiction for code, ex in settings.exchanges.items()}
     proposals = propose(
         history,
         settings.limits,
-        jurisdictions,
+        settings.jurisdiction,
         percentile=percentile,
         warn_percentile=warn_percentile,
         confidence=confidence,
@@ -424,7 +413,6 @@ def calibrate(
     problems += [
         f"{n}: no day could be measured, nothing to propose" for n in names if n not in proposed
     ]
-    _start, as_of = day_bounds(end)
     return Calibration(
         start=start,
         end=end,
@@ -436,6 +424,6 @@ def calibrate(
         resamples=resamples,
         seed=seed,
         proposals=tuple(proposals),
-        clusters=tuple(cluster_fits(days, settings.limits, as_of)),
+        clusters=tuple(cluster_fits(days, settings.limits, finish)),
         problems=tuple(problems),
     )

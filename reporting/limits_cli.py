@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from reporting.calibrate import PercentileCI
 
 limits_app = typer.Typer(
     help="The limit set: when each version came into force, backtests, calibration, the ack trail.",
@@ -236,6 +239,17 @@ def calibrate_cmd(
         typer.echo(f"# note: {problem}")
 
 
+def _ci_json(ci: PercentileCI, proposed: float) -> dict[str, Any]:
+    """One proposed value with its percentile-bootstrap interval."""
+    return {
+        "estimate": ci.estimate,
+        "low": ci.low,
+        "high": ci.high,
+        "percentile": ci.percentile,
+        "proposed": proposed,
+    }
+
+
 def _calibration_json(result: Any, snippet: str) -> dict[str, Any]:
     return {
         "start": result.start.isoformat(),
@@ -254,20 +268,8 @@ def _calibration_json(result: Any, snippet: str) -> dict[str, Any]:
                 "key": p.key,
                 "unit": p.unit,
                 "n": p.n,
-                "warn": {
-                    "estimate": p.warn.estimate,
-                    "low": p.warn.low,
-                    "high": p.warn.high,
-                    "percentile": p.warn.percentile,
-                    "proposed": p.proposed.warn,
-                },
-                "breach": {
-                    "estimate": p.breach.estimate,
-                    "low": p.breach.low,
-                    "high": p.breach.high,
-                    "percentile": p.breach.percentile,
-                    "proposed": p.proposed.breach,
-                },
+                "warn": _ci_json(p.warn, p.proposed.warn),
+                "breach": _ci_json(p.breach, p.proposed.breach),
                 "current": p.current.model_dump() if p.current else None,
                 "current_source": p.current_source,
                 "unresolved": p.unresolved,

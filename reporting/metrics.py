@@ -6,7 +6,7 @@ holds it: re-fetching a range adds snapshots but never double-counts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -19,6 +19,8 @@ from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
 
 HOUR = 3600
 DAY = 86400
+TRAILING_DAYS = 7
+"""The days before a day that its report compares it with (their average), and fetches with it."""
 
 
 @dataclass(frozen=True)
@@ -167,13 +169,24 @@ def _assemble(
     interval_seconds: int,
     current: dict[tuple[str, datetime], _Version],
 ) -> AssetDay:
-    intervals = tuple(
+    intervals = [
         Interval(moment, version.total, dict(sorted(version.exchanges.items())), version.sha)
         for (row_asset, moment), version in sorted(current.items(), key=lambda kv: kv[0][1])
         if row_asset == asset and version.total is not None
-    )
-    evidence = {i.snapshot_sha256 for i in intervals}
-    totals = sum((i.volumes for i in intervals), Volumes())
+    ]
+    return assemble_day(asset, source, start, end, interval_seconds, intervals)
+
+
+def assemble_day(
+    asset: str,
+    source: str,
+    start: datetime,
+    end: datetime,
+    interval_seconds: int,
+    intervals: Sequence[Interval],
+) -> AssetDay:
+    """An asset's figures over ``[start, end)`` from its intervals (in time order): the totals,
+    the per-exchange sums (largest USD first) and the sorted SHA-256s they rest on."""
     by_exchange: dict[str, Volumes] = {}
     for interval in intervals:
         for code, vols in interval.by_exchange.items():
@@ -184,8 +197,8 @@ def _assemble(
         start=start,
         end=end,
         interval_seconds=interval_seconds,
-        intervals=intervals,
-        totals=totals,
+        intervals=tuple(intervals),
+        totals=sum((i.volumes for i in intervals), Volumes()),
         by_exchange=dict(sorted(by_exchange.items(), key=lambda kv: -kv[1].total_usd)),
-        evidence=tuple(sorted(evidence)),
+        evidence=tuple(sorted({i.snapshot_sha256 for i in intervals})),
     )

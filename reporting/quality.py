@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
@@ -86,9 +86,10 @@ CHECK_UNITS = {
 GRADED_TWINS = {
     "gaps": "dq_missing_intervals",
     "staleness": "dq_stale",
-    "reconciliation": "dq_reconcile_okx",
 }
-"""Limit-graded check -> the data-quality check that asks the same question."""
+"""Limit-graded check -> the data-quality check that asks the same question. ``reconciliation``
+(the asset's day against a second interval-volume source) has no twin: ``dq_reconcile_okx`` asks
+another question (Kaiko's ``okex`` column against OKX's own liquidation orders)."""
 NO_DATA_ERRORS = frozenset({"dq_missing_intervals", "dq_stale"})
 """The checks that report a day without data (as errors); the others have nothing to examine."""
 LISTED = 5  # how many items a message names before "and N more"
@@ -128,11 +129,14 @@ def data_quality_outcomes(
     source: str | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     graded: frozenset[str] = frozenset(),
+    metrics: Mapping[str, AssetDay] | None = None,
 ) -> list[CheckOutcome]:
     """Every data-quality outcome for ``day`` (see the module's docstring); never raises.
 
     ``graded`` names the checks the limit set grades; a data-quality check that asks the same
     question (:data:`GRADED_TWINS`) is left to it, so one fact is never reported twice.
+    ``metrics`` are the day's figures at the configured interval when the caller has already
+    loaded them (:func:`reporting.checks.run_checks`); otherwise they are loaded here.
     """
     source = source or settings.fetch.default_source
     start, end = day_bounds(day)
@@ -147,10 +151,10 @@ def data_quality_outcomes(
             )
 
     step = interval_seconds(settings.fetch.interval)
-    metrics: dict[str, AssetDay] = {}
+    loaded: dict[str, AssetDay] = dict(metrics or {})
 
     def load() -> Iterator[CheckOutcome]:
-        metrics.update(
+        loaded.update(
             load_period(
                 store,
                 source=source,
@@ -162,10 +166,11 @@ def data_quality_outcomes(
         )
         return iter(())
 
-    guarded("dq_missing_intervals", source, load)
+    if metrics is None:
+        guarded("dq_missing_intervals", source, load)
     moment = now()
     skip = {twin for check, twin in GRADED_TWINS.items() if check in graded}
-    for asset, data in metrics.items():
+    for asset, data in loaded.items():
         per_asset: list[tuple[str, str, Callable[[], Iterator[CheckOutcome]]]] = [
             ("dq_missing_intervals", asset, partial(_missing, data, day)),
             ("dq_exchange_sums", asset, partial(_exchange_sums, data, day, settings)),
@@ -179,7 +184,7 @@ def data_quality_outcomes(
             guarded(check, scope, run)
     guarded("dq_quarantined", source, partial(_quarantined, store, source, day))
     guarded("dq_corrections", source, partial(_corrections, store, settings, source, day))
-    guarded("dq_data_version", source, partial(_data_version, store, metrics, source, day, step))
+    guarded("dq_data_version", source, partial(_data_version, store, loaded, source, day, step))
     return outcomes
 
 

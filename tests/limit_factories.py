@@ -1,18 +1,23 @@
 """Factories for the limit framework's tests: limit sets, settings with them, and asset days.
 
 ``asset_day`` builds the records :func:`reporting.metrics.load_period` would return, in memory, so
-metric and grading tests need no store; store-backed tests use :func:`tests.factories.store_hours`.
+metric and grading tests need no store; store-backed tests use :func:`tests.factories.store_hours`,
+and :func:`keep` for the overlay tables (:func:`funding`, :func:`oi` rows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from audit_store.db import Store
+from audit_store.snapshots import RawResponse, append_snapshot, new_snapshot
+from audit_store.tables_ingest import append_derived_rows
 from reporting.config import Settings
 from reporting.limits import LimitSet
-from reporting.metrics import AssetDay, Interval, Volumes, day_bounds
+from reporting.metrics import AssetDay, Interval, Volumes, assemble_day, day_bounds
 
 DAY = date(2025, 11, 3)
 H0 = datetime(2025, 11, 3, tzinfo=UTC)
@@ -48,28 +53,12 @@ def asset_day(
     asset: str, hours: Hours, *, day: date = DAY, source: str = "demo", sha: str = "s"
 ) -> AssetDay:
     """One asset's day as :func:`load_period` assembles it; snapshot SHA ``{sha}{hour}``."""
-    start, end = day_bounds(day)
     intervals = []
     for moment, exchanges in sorted(hours.items()):
         per = {code: vols(*v) for code, v in sorted(exchanges.items())}
         total = sum(per.values(), Volumes())
         intervals.append(Interval(moment, total, per, f"{sha}{moment.hour:02d}"))
-    totals = sum((i.volumes for i in intervals), Volumes())
-    by_exchange: dict[str, Volumes] = {}
-    for interval in intervals:
-        for code, v in interval.by_exchange.items():
-            by_exchange[code] = by_exchange.get(code, Volumes()) + v
-    return AssetDay(
-        asset=asset.upper(),
-        source=source,
-        start=start,
-        end=end,
-        interval_seconds=3600,
-        intervals=tuple(intervals),
-        totals=totals,
-        by_exchange=dict(sorted(by_exchange.items(), key=lambda kv: -kv[1].total_usd)),
-        evidence=tuple(sorted({i.snapshot_sha256 for i in intervals})),
-    )
+    return assemble_day(asset.upper(), source, *day_bounds(day), 3600, intervals)
 
 
 def flat_day(
@@ -87,3 +76,29 @@ def result(results: list[Any], check: str, scope: str) -> Any:
     """The one result of ``check`` on ``scope``."""
     (hit,) = [r for r in results if r.check == check and r.scope == scope]
     return hit
+
+
+def keep(store: Store, table: str, rows: Sequence[dict[str, Any]]) -> str:
+    """One snapshot holding ``rows`` of an overlay table; returns its body's SHA-256."""
+    raw = RawResponse(
+        source="binance", kind=f"test.{table}", url=f"https://api.invalid/{table}", params={},
+        fetched_at=hour(23) + timedelta(days=2), http_status=200,
+        body=json.dumps(rows, default=str).encode(),
+    )  # fmt: skip
+    with store.session() as session:
+        snapshot = new_snapshot(raw, software_version="test", config_hash="test")
+        append_snapshot(session, snapshot)
+        append_derived_rows(session, snapshot, table, rows)
+        return snapshot.body_sha256
+
+
+def funding(exchange: str, instrument: str, at: datetime, rate: float) -> dict[str, Any]:
+    return {"source": "binance", "exchange": exchange, "asset": "BTC", "instrument": instrument,
+            "quote": "USDT", "funding_time": at, "funding_rate": rate, "realized_rate": None,
+            "mark_price": None}  # fmt: skip
+
+
+def oi(exchange: str, at: datetime, usd: float) -> dict[str, Any]:
+    return {"source": "binance", "exchange": exchange, "asset": "BTC", "instrument": "BTCUSDT",
+            "quote": "USDT", "ts": at, "period_seconds": 3600, "oi_contracts": None,
+            "oi_base": None, "oi_usd": usd}  # fmt: skip

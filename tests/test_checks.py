@@ -298,3 +298,27 @@ def test_run_checks_as_of_the_clock(store: Store, tight: Settings) -> None:
 
 def test_day_bounds_are_utc() -> None:
     assert day_bounds(DAY)[0] == datetime(2025, 11, 3, tzinfo=UTC)
+
+
+def test_graded_twins_leave_only_the_same_question_to_the_limit_set(
+    store: Store, tight: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # gaps and staleness grade what dq_missing_intervals and dq_stale ask; reconciliation (against
+    # a second interval-volume source) does not ask what dq_reconcile_okx asks (okex vs OKX orders)
+    from reporting import quality
+
+    loads: list[object] = []
+
+    def counted(*args: object, **kwargs: object) -> dict[str, object]:
+        loads.append(args)
+        return {}
+
+    monkeypatch.setattr(quality, "load_period", counted)
+    store_hours(store, "btc", flat_day({"binc": 10.0, "okex": 5.0}))
+    assert {"gaps", "staleness", "reconciliation"} <= set(tight.limits.configured_checks())
+    _m, stored = run_checks(store, tight, DAY)
+    found = {(r.check, r.scope) for r in stored.results}
+    assert ("gaps", "BTC") in found and ("reconciliation", "BTC") in found
+    assert not {c for c, _s in found} & {"dq_missing_intervals", "dq_stale"}
+    assert ("dq_reconcile_okx", "BTC/okex") in found
+    assert loads == []  # data quality judged the day's figures run_checks had loaded

@@ -3,47 +3,28 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 
 from audit_store.db import Store
-from audit_store.snapshots import RawResponse, append_snapshot, new_snapshot
-from audit_store.tables_ingest import append_derived_rows
+from reporting import overlays
 from reporting.checks import run_checks
-from reporting.checks.overlays import StoreOverlays
+from reporting.checks.overlays import StoreOverlays, venue_interval_hours
 from reporting.config import Settings
 from tests.conftest import SettingsFactory
 from tests.factories import store_hours
-from tests.limit_factories import DAY, flat_day, hour, make_limits, result, with_limits
-
-
-def keep(store: Store, table: str, rows: Sequence[dict[str, Any]]) -> str:
-    """One snapshot holding ``rows`` of an overlay table; returns its body's SHA-256."""
-    raw = RawResponse(
-        source="binance", kind=f"test.{table}", url=f"https://api.invalid/{table}", params={},
-        fetched_at=hour(23) + timedelta(days=2), http_status=200,
-        body=json.dumps(rows, default=str).encode(),
-    )  # fmt: skip
-    with store.session() as session:
-        snapshot = new_snapshot(raw, software_version="test", config_hash="test")
-        append_snapshot(session, snapshot)
-        append_derived_rows(session, snapshot, table, rows)
-        return snapshot.body_sha256
-
-
-def funding(exchange: str, instrument: str, at: datetime, rate: float) -> dict[str, Any]:
-    return {"source": "binance", "exchange": exchange, "asset": "BTC", "instrument": instrument,
-            "quote": "USDT", "funding_time": at, "funding_rate": rate, "realized_rate": None,
-            "mark_price": None}  # fmt: skip
-
-
-def oi(exchange: str, at: datetime, usd: float) -> dict[str, Any]:
-    return {"source": "binance", "exchange": exchange, "asset": "BTC", "instrument": "BTCUSDT",
-            "quote": "USDT", "ts": at, "period_seconds": 3600, "oi_contracts": None,
-            "oi_base": None, "oi_usd": usd}  # fmt: skip
+from tests.limit_factories import (
+    DAY,
+    flat_day,
+    funding,
+    hour,
+    keep,
+    make_limits,
+    oi,
+    result,
+    with_limits,
+)
 
 
 @pytest.fixture
@@ -87,3 +68,8 @@ def test_store_overlays_infer_the_funding_interval(store: Store) -> None:
     assert {p.interval_hours for p in points} == {4.0}
     assert points[0].bps_per_8h == pytest.approx(2.0)  # 1 bp per 4 h
     assert points[0].venue == "okex BTC-USDT-SWAP"
+    rows = overlays.funding_rates(
+        store, asset="btc", start=hour(0), end=hour(0) + timedelta(days=1)
+    )
+    assert venue_interval_hours(rows) == {("okex", "BTC-USDT-SWAP"): 4.0}
+    assert venue_interval_hours(rows[:1]) == {("okex", "BTC-USDT-SWAP"): 8.0}  # one settlement

@@ -7,13 +7,14 @@ from datetime import date, timedelta
 import pytest
 
 from audit_store.db import Store
-from reporting.checks import evaluate
+from reporting.checks import CheckContext, evaluate
 from reporting.checks.backtest import backtest, days_between, history_by_day
+from reporting.checks.overlays import RangeOverlays, StoreOverlays
 from reporting.config import Settings
 from reporting.metrics import day_bounds, load_period
 from tests.conftest import SettingsFactory
 from tests.factories import store_hours
-from tests.limit_factories import flat_day, hour, make_limits, with_limits
+from tests.limit_factories import flat_day, funding, hour, keep, make_limits, with_limits
 
 D1 = date(2025, 11, 1)
 PER_HOUR = {1: 100.0, 2: 50.0, 3: 10.0, 4: 100.0}  # day 5: no data
@@ -87,3 +88,43 @@ def test_history_is_cut_into_days_as_a_daily_load_would(
         assert metrics["BTC"].intervals == daily["BTC"].intervals
         assert (metrics["BTC"].start, metrics["BTC"].end) == (begin, finish)
     assert days[D1 + timedelta(days=4)]["BTC"].intervals == ()
+
+
+def test_a_venue_changing_its_funding_interval_is_read_per_day(
+    history: Store, btc_settings: Settings
+) -> None:
+    # binc settles every 8 h on days 1-2, every 4 h from day 3: a daily run reads each day's
+    # interval from that day and the one before, and so must the backtest (not the whole range).
+    days = [D1 + timedelta(days=k) for k in range(5)]
+    rates = {
+        days[0]: {0: 0.0001, 8: 0.0003, 16: 0.0002},  # 1, 3, 2 bps per 8h: swing 2
+        days[1]: {0: 0.0001, 8: 0.0003, 16: 0.0002},
+        days[2]: {h: 0.0001 if h % 8 else 0.0004 for h in range(0, 24, 4)},  # 2 and 8: swing 6
+        days[3]: {h: 0.0001 if h % 8 else 0.0002 for h in range(0, 24, 4)},  # 2 and 4: swing 2
+    }
+    keep(history, "funding_rate", [
+        funding("binc", "BTCUSDT", hour(h, d), rate) for d, by in rates.items()
+        for h, rate in by.items()
+    ])  # fmt: skip
+    candidate = make_limits(funding_swing={"warn": 3, "breach": 5})
+    result = backtest(history, btc_settings, candidate, days[0], days[4])
+    (swing,) = result.tallies
+    assert (swing.check, swing.scope) == ("funding_swing", "BTC")
+    assert swing.warn_days == []  # read over the whole range, days 1-2 doubled to 4 bps: warn
+    assert swing.breach_days == [days[2]] and swing.error_days == [days[4]]
+    assert swing.ok_days == 3
+    ranged = RangeOverlays(history, day_bounds(days[0])[0], day_bounds(days[4])[1])
+    daily = StoreOverlays(history)
+    for d in days:
+        begin, finish = day_bounds(d)
+        assert ranged.funding_rates("demo", "BTC", begin, finish) == daily.funding_rates(
+            "demo", "BTC", begin, finish
+        )
+        metrics = load_period(history, source="demo", assets=["btc"], start=begin, end=finish)
+        ctx = CheckContext(overlays=daily)
+        (graded,) = evaluate(metrics, d, btc_settings, context=ctx, limits=candidate)[1:]
+        status = "breach" if d in swing.breach_days else "error" if d in swing.error_days else "ok"
+        assert graded.status == status, d
+    for d, hours in ((days[1], 8.0), (days[2], 4.0)):
+        points = ranged.funding_rates("demo", "BTC", *day_bounds(d))
+        assert {p.interval_hours for p in points} == {hours}

@@ -39,6 +39,7 @@ from reporting.checks.store import (
     latest_run,
     limit_history,
     limit_set_hash,
+    limit_set_sha256,
     run_checks,
     verify_acknowledgements,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "latest_run",
     "limit_history",
     "limit_set_hash",
+    "limit_set_sha256",
     "run_checks",
     "verify_acknowledgements",
 ]

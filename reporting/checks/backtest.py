@@ -8,19 +8,18 @@ apart from grading so calibration (:mod:`reporting.calibrate`) reads the same fi
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from audit_store.db import Store
-from reporting.checks.catalogue import CATALOGUE
+from reporting.checks.catalogue import CATALOGUE_ORDER
 from reporting.checks.engine import CheckContext, LimitOutcome, Measurement, evaluate, measure
 from reporting.checks.overlays import NO_OVERLAYS, Overlays, RangeOverlays
-from reporting.checks.store import limit_set_canonical
+from reporting.checks.store import limit_set_sha256
 from reporting.config import Settings
 from reporting.limits import LimitSet
-from reporting.metrics import HOUR, AssetDay, Interval, Volumes, day_bounds, load_period
+from reporting.metrics import HOUR, AssetDay, Interval, assemble_day, day_bounds, load_period
 from reporting.records import Problem
 
 
@@ -48,29 +47,11 @@ def history_by_day(
             by_day.setdefault((asset, interval.start.date()), []).append(interval)
     return {
         day: {
-            asset: _asset_day(asset, source, day, by_day.get((asset, day), [])) for asset in assets
+            asset: assemble_day(asset, source, *day_bounds(day), HOUR, by_day.get((asset, day), []))
+            for asset in assets
         }
         for day in days_between(start, end)
     }
-
-
-def _asset_day(asset: str, source: str, day: date, intervals: list[Interval]) -> AssetDay:
-    start, end = day_bounds(day)
-    by_exchange: dict[str, Volumes] = {}
-    for interval in intervals:
-        for code, vols in interval.by_exchange.items():
-            by_exchange[code] = by_exchange.get(code, Volumes()) + vols
-    return AssetDay(
-        asset=asset,
-        source=source,
-        start=start,
-        end=end,
-        interval_seconds=HOUR,
-        intervals=tuple(intervals),
-        totals=sum((i.volumes for i in intervals), Volumes()),
-        by_exchange=dict(sorted(by_exchange.items(), key=lambda kv: -kv[1].total_usd)),
-        evidence=tuple(sorted({i.snapshot_sha256 for i in intervals})),
-    )
 
 
 def _second_source(
@@ -165,9 +146,8 @@ def backtest(
                 tally.error_days.append(day)
             else:
                 tally.ok_days += 1
-    order = {name: n for n, name in enumerate(CATALOGUE)}
-    ordered = sorted(tallies.values(), key=lambda t: (order.get(t.check, 99), t.scope))
-    sha = hashlib.sha256(limit_set_canonical(limits)).hexdigest()
+    ordered = sorted(tallies.values(), key=lambda t: (CATALOGUE_ORDER.get(t.check, 99), t.scope))
+    sha = limit_set_sha256(limits)
     return Backtest(start, end, source, sha, limits.loaded_from, tuple(ordered))
 
 

@@ -100,6 +100,8 @@ _SPECS = (
 )
 
 CATALOGUE: dict[str, CheckSpec] = {spec.name: spec for spec in _SPECS}
+CATALOGUE_ORDER: dict[str, int] = {spec.name: n for n, spec in enumerate(_SPECS)}
+"""A check's place in the catalogue, to list results and proposals in the same order."""
 CHECK_TITLES: dict[str, str] = {
     **{spec.name: spec.title for spec in _SPECS},
     **DATA_QUALITY_TITLES,  # ungraded data-quality results stored beside the limit checks

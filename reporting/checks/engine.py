@@ -10,7 +10,7 @@ never a dead run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from reporting.limits import (
     ExchangeShareLimits,
     LimitSet,
     ReconciliationLimits,
+    Resolved,
     ShareLimits,
     Threshold,
     jurisdiction_code,
@@ -103,12 +104,23 @@ _WORDS = {
 }
 
 
+def resolve_threshold(
+    table: AssetLimits,
+    asset: str,
+    exchange: str | None,
+    jurisdiction_of: Callable[[str], str | None],
+) -> Resolved | None:
+    """The threshold of ``table`` that applies to ``asset`` (on ``exchange``), looking the
+    exchange's jurisdiction up with ``jurisdiction_of``; ``None`` when none applies."""
+    jurisdiction = jurisdiction_code(jurisdiction_of(exchange)) if exchange else None
+    return table.resolve(asset, exchange, jurisdiction)
+
+
 def grade(
     m: Measurement, table: AssetLimits, day: date, jurisdiction_of: Callable[[str], str | None]
 ) -> LimitOutcome | None:
     """``m`` against the threshold that applies to its scope; ``None`` when none applies."""
-    jurisdiction = jurisdiction_code(jurisdiction_of(m.exchange)) if m.exchange else None
-    resolved = table.resolve(m.asset, m.exchange, jurisdiction)
+    resolved = resolve_threshold(table, m.asset, m.exchange, jurisdiction_of)
     if resolved is None:
         return None
     t = resolved.threshold
@@ -161,7 +173,7 @@ def _hourly(data: AssetDay, exchange: str | None = None) -> dict[datetime, tuple
     return out
 
 
-def _shas(intervals: Iterator[Interval] | tuple[Interval, ...]) -> tuple[str, ...]:
+def _shas(intervals: Iterable[Interval]) -> tuple[str, ...]:
     return tuple(sorted({i.snapshot_sha256 for i in intervals}))
 
 
@@ -170,16 +182,14 @@ def _window_shas(
 ) -> tuple[str, ...]:
     end = start + timedelta(seconds=hours * data.interval_seconds)
     return _shas(
-        tuple(
-            i
-            for i in data.intervals
-            if start <= i.start < end and (exchange is None or exchange in i.by_exchange)
-        )
+        i
+        for i in data.intervals
+        if start <= i.start < end and (exchange is None or exchange in i.by_exchange)
     )
 
 
 def _exchange_shas(data: AssetDay, exchange: str) -> tuple[str, ...]:
-    return _shas(tuple(i for i in data.intervals if exchange in i.by_exchange))
+    return _shas(i for i in data.intervals if exchange in i.by_exchange)
 
 
 def _exchanges(data: AssetDay, table: AssetLimits | None) -> list[str]:
@@ -255,31 +265,42 @@ def _daily(
     )
 
 
-def _velocity(check: str, hours: int, by: str) -> Measure:
-    span = "the hour" if hours == 1 else "the two hours" if hours == 2 else f"the {hours} hours"
+_SPAN = {1: "the hour", 2: "the two hours"}
 
+
+def _peak(check: str, data: AssetDay, code: str | None, hours: int, by: str) -> Measurement | None:
+    """The largest ``hours``-hour window of the day (all exchanges, or ``code``'s) by ``by``
+    (``usd`` or ``count``); ``None`` when no hour has anything."""
+    peak = largest_window(_hourly(data, code), data.start, data.end, hours, by=by)
+    if peak is None:
+        return None
+    value = peak.usd if by == "usd" else float(peak.count)
+    shown = format_value(value, "usd") if by == "usd" else f"{peak.count:,} liquidations"
+    span = _SPAN.get(hours, f"the {hours} hours")
+    detail = {
+        "window_start": peak.start.isoformat(),
+        "hours": hours,
+        "usd": peak.usd,
+        "count": peak.count,
+    }
+    return Measurement(
+        check,
+        data.asset,
+        code,
+        value,
+        f"{shown} in {span} from {peak.start:%H:%M} UTC",
+        _window_shas(data, peak.start, hours, code),
+        detail,
+    )
+
+
+def _velocity(check: str, hours: int, by: str) -> Measure:
     def measure(
         data: AssetDay, _day: date, _ctx: CheckContext, _t: AssetLimits | None
     ) -> Iterator[Measurement]:
-        peak = largest_window(_hourly(data), data.start, data.end, hours, by=by)
-        assert peak is not None  # coverage guards the empty day
-        value = peak.usd if by == "usd" else float(peak.count)
-        shown = format_value(value, "usd") if by == "usd" else f"{peak.count:,} liquidations"
-        detail = {
-            "window_start": peak.start.isoformat(),
-            "hours": hours,
-            "usd": peak.usd,
-            "count": peak.count,
-        }
-        yield Measurement(
-            check,
-            data.asset,
-            None,
-            value,
-            f"{shown} in {span} from {peak.start:%H:%M} UTC",
-            _window_shas(data, peak.start, hours, None),
-            detail,
-        )
+        m = _peak(check, data, None, hours, by)
+        assert m is not None  # coverage guards the empty day
+        yield m
 
     return measure
 
@@ -409,27 +430,10 @@ def _velocity_exchange(check: str, by: str) -> Measure:
         data: AssetDay, _day: date, _ctx: CheckContext, table: AssetLimits | None
     ) -> Iterator[Measurement]:
         for code in _exchanges(data, table):
-            peak = largest_window(_hourly(data, code), data.start, data.end, 1, by=by)
+            peak = _peak(check, data, code, 1, by)
             if peak is None:  # a named exchange with nothing all day
-                yield Measurement(check, data.asset, code, 0.0, "nothing in any hour", (), {})
-                continue
-            value = peak.usd if by == "usd" else float(peak.count)
-            shown = format_value(value, "usd") if by == "usd" else f"{peak.count:,} liquidations"
-            detail = {
-                "window_start": peak.start.isoformat(),
-                "hours": 1,
-                "usd": peak.usd,
-                "count": peak.count,
-            }
-            yield Measurement(
-                check,
-                data.asset,
-                code,
-                value,
-                f"{shown} in the hour from {peak.start:%H:%M} UTC",
-                _window_shas(data, peak.start, 1, code),
-                detail,
-            )
+                peak = Measurement(check, data.asset, code, 0.0, "nothing in any hour", (), {})
+            yield peak
 
     return measure
 
@@ -558,10 +562,6 @@ def evaluate(
     """
     ctx = context or CheckContext()
     limit_set = limits or settings.limits
-
-    def jurisdiction_of(code: str) -> str | None:
-        return settings.jurisdiction(code)
-
     outcomes: list[CheckOutcome] = []
     for asset, data in metrics.items():
         outcomes.append(_coverage(data, day))
@@ -570,7 +570,7 @@ def evaluate(
             assert table is not None
             try:
                 for m in measure(check, data, day, ctx, table):
-                    graded = grade(m, table, day, jurisdiction_of)
+                    graded = grade(m, table, day, settings.jurisdiction)
                     if graded is not None:
                         outcomes.append(graded)
             except Exception as exc:  # grading itself failed: still a result, not a dead run

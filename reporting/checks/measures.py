@@ -26,7 +26,7 @@ Methodology, as a risk committee reads it:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from reporting.checks.overlays import FundingPoint, OpenInterestPoint
@@ -167,18 +167,7 @@ def funding_swing(points: Sequence[FundingPoint]) -> FundingSwing | None:
         low, high = min(rates), max(rates)
         if best is None or high - low > best.swing_bps:
             best = FundingSwing(high - low, low, high, rates[0], rates[-1], len(rates), venue, 0)
-    if best is None:
-        return None
-    return FundingSwing(
-        best.swing_bps,
-        best.low_bps,
-        best.high_bps,
-        best.first_bps,
-        best.last_bps,
-        best.points,
-        best.venue,
-        venues,
-    )
+    return None if best is None else replace(best, venues=venues)
 
 
 @dataclass(frozen=True)

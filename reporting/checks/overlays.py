@@ -9,13 +9,17 @@ instrument), so a swing or a change is measured along one venue's own series, ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from audit_store.db import Store
+
+if TYPE_CHECKING:
+    from reporting.overlays import FundingPoint as StoredFundingPoint
 
 DEFAULT_FUNDING_HOURS = 8.0
 
@@ -81,6 +85,53 @@ def funding_interval_hours(times: Sequence[datetime]) -> float:
     return min(positive) if positive else DEFAULT_FUNDING_HOURS
 
 
+class Settlement(Protocol):
+    """A stored funding settlement, as far as its venue's interval needs it."""
+
+    @property
+    def exchange(self) -> str: ...
+
+    @property
+    def instrument(self) -> str: ...
+
+    @property
+    def funding_time(self) -> datetime: ...
+
+
+def venue_interval_hours(points: Iterable[Settlement]) -> dict[tuple[str, str], float]:
+    """Each venue's funding interval in hours, keyed by ``(exchange, instrument)``: the smallest
+    gap between its settlements among ``points`` (:func:`funding_interval_hours`). A daily run
+    passes the settlements of the day and the one before, so an interval is the venue's own at the
+    time."""
+    times: dict[tuple[str, str], list[datetime]] = {}
+    for p in points:
+        times.setdefault((p.exchange, p.instrument), []).append(p.funding_time)
+    return {venue: funding_interval_hours(ts) for venue, ts in times.items()}
+
+
+FUNDING_LOOKBACK = timedelta(days=1)
+"""How far before a day the settlements that give a venue's interval reach."""
+
+
+def _funding_points(
+    wider: Sequence[StoredFundingPoint], start: datetime, end: datetime
+) -> list[FundingPoint]:
+    """The settlements of ``[start, end)`` as the checks see them, each venue's interval read from
+    ``wider``: the stored settlements of ``[start - FUNDING_LOOKBACK, end)``."""
+    hours = venue_interval_hours(wider)
+    return [
+        FundingPoint(
+            p.funding_time,
+            p.funding_rate,
+            hours[(p.exchange, p.instrument)],
+            f"{p.exchange} {p.instrument}",
+            p.snapshot_sha256,
+        )
+        for p in wider
+        if start <= p.funding_time < end
+    ]
+
+
 class StoreOverlays:
     """The overlays the store keeps, whatever source fetched them (Binance, OKX, the demo).
 
@@ -98,23 +149,9 @@ class StoreOverlays:
         from reporting import overlays
 
         wider = overlays.funding_rates(
-            self.store, asset=asset, start=start - timedelta(days=1), end=end
+            self.store, asset=asset, start=start - FUNDING_LOOKBACK, end=end
         )
-        times: dict[str, list[datetime]] = {}
-        for p in wider:
-            times.setdefault(f"{p.exchange} {p.instrument}", []).append(p.funding_time)
-        hours = {venue: funding_interval_hours(ts) for venue, ts in times.items()}
-        return [
-            FundingPoint(
-                p.funding_time,
-                p.funding_rate,
-                hours[f"{p.exchange} {p.instrument}"],
-                f"{p.exchange} {p.instrument}",
-                p.snapshot_sha256,
-            )
-            for p in wider
-            if start <= p.funding_time < end
-        ]
+        return _funding_points(wider, start, end)
 
     def open_interest(
         self, source: str, asset: str, start: datetime, end: datetime
@@ -130,20 +167,32 @@ class StoreOverlays:
 
 class RangeOverlays:
     """:class:`StoreOverlays` read once per asset for a whole range, then served from memory (a
-    backtest asks for every day of a year)."""
+    backtest asks for every day of a year).
+
+    The stored settlements are kept as read; each request converts its own window exactly as
+    :class:`StoreOverlays` does, so a venue's funding interval is the one a daily run of that day
+    would read (a venue that moved from 8-hour to 4-hour funding mid-range keeps 8 hours before).
+    """
 
     def __init__(self, store: Store, start: datetime, end: datetime) -> None:
         self._inner = StoreOverlays(store)
         self._span = (start - timedelta(days=2), end)
-        self._funding: dict[str, Sequence[FundingPoint]] = {}
+        self._funding: dict[str, tuple[list[datetime], list[StoredFundingPoint]]] = {}
         self._oi: dict[str, Sequence[OpenInterestPoint]] = {}
 
     def funding_rates(
         self, source: str, asset: str, start: datetime, end: datetime
     ) -> Sequence[FundingPoint]:
         if asset not in self._funding:
-            self._funding[asset] = self._inner.funding_rates(source, asset, *self._span)
-        return [p for p in self._funding[asset] if start <= p.at < end]
+            from reporting import overlays
+
+            rows = overlays.funding_rates(
+                self._inner.store, asset=asset, start=self._span[0], end=self._span[1]
+            )
+            self._funding[asset] = ([p.funding_time for p in rows], rows)
+        times, rows = self._funding[asset]  # in time order
+        first = bisect_left(times, start - FUNDING_LOOKBACK)
+        return _funding_points(rows[first : bisect_left(times, end)], start, end)
 
     def open_interest(
         self, source: str, asset: str, start: datetime, end: datetime

@@ -46,9 +46,10 @@ from reporting.checks.overlays import Overlays, StoreOverlays
 from reporting.config import Settings
 from reporting.errors import CheckError
 from reporting.limits import LimitSet
-from reporting.metrics import AssetDay, day_bounds, load_period
+from reporting.metrics import HOUR, AssetDay, day_bounds, load_period
 from reporting.quality import data_quality_outcomes
 from reporting.records import CheckOutcome, Problem
+from reporting.sources.kaiko_format import interval_seconds
 
 _ACK_LOCK = 0x6C697161636B  # PostgreSQL advisory lock: one acknowledgement chain writer at a time
 
@@ -58,9 +59,14 @@ def limit_set_canonical(limits: LimitSet) -> bytes:
     return canonical_json(limits.model_dump(mode="json"))
 
 
+def limit_set_sha256(limits: LimitSet) -> str:
+    """SHA-256 of a limit set's canonical JSON (the file's comments and layout do not count)."""
+    return hashlib.sha256(limit_set_canonical(limits)).hexdigest()
+
+
 def limit_set_hash(settings: Settings) -> str:
-    """SHA-256 of the canonical limit set in force (the file's comments and layout do not count)."""
-    return hashlib.sha256(limit_set_canonical(settings.limits)).hexdigest()
+    """SHA-256 of the canonical limit set in force."""
+    return limit_set_sha256(settings.limits)
 
 
 # --- lifecycle ------------------------------------------------------------------------------------
@@ -218,6 +224,9 @@ def run_checks(
     outcomes = evaluate(metrics, day, settings, context=ctx)
     # Data quality as ingestion sees it (sums, quarantine, corrections, versions, the OKX
     # cross-check); where the limit set grades the same question, its graded result stands alone.
+    # Data quality reads the day at the configured fetch interval: when that is the hour the limit
+    # checks read, it judges the figures loaded above instead of loading them again.
+    step = interval_seconds(settings.fetch.interval)
     outcomes += data_quality_outcomes(
         store,
         settings,
@@ -225,10 +234,12 @@ def run_checks(
         source=source,
         now=lambda: now,
         graded=frozenset(settings.limits.configured_checks()),
+        metrics=metrics if step == HOUR else None,
     )
-    sha = limit_set_hash(settings)
+    canonical = limit_set_canonical(settings.limits)
+    sha = hashlib.sha256(canonical).hexdigest()
     with store.session() as session:
-        _record_limit_set(session, settings.limits, sha, now)
+        _record_limit_set(session, settings.limits, sha, canonical, now)
         previous = _previous_day(session, day)
         run = CheckRun(
             day=day,
@@ -288,11 +299,13 @@ def _detail(run_id: int, r: CheckResult, o: CheckOutcome, life: Lifecycle) -> Ch
     )
 
 
-def _record_limit_set(session: Session, limits: LimitSet, sha: str, now: datetime) -> None:
+def _record_limit_set(
+    session: Session, limits: LimitSet, sha: str, canonical: bytes, now: datetime
+) -> None:
     """Keep the limit set's canonical JSON under its SHA-256, once."""
     values = {
         "sha256": sha,
-        "canonical_json": limit_set_canonical(limits).decode("utf-8"),
+        "canonical_json": canonical.decode("utf-8"),
         "loaded_from": limits.loaded_from,
         "recorded_at": now,
     }

@@ -34,7 +34,7 @@ from audit_store.merkle import root_from_leaf_hashes
 from audit_store.models import Checkpoint, CheckResult, Snapshot
 from reporting.checks import CHECK_TITLES, StoredRun, latest_run, limit_set_hash
 from reporting.checks.catalogue import RESULT_UNITS
-from reporting.checks.overlays import funding_interval_hours
+from reporting.checks.overlays import venue_interval_hours
 from reporting.config import Settings
 from reporting.errors import RenderError
 from reporting.metrics import AssetDay, Volumes, day_bounds, load_period
@@ -597,11 +597,7 @@ def _load_overlays(
         ),
         lambda p: (p.ts, p.exchange, p.instrument),
     )
-    times: dict[tuple[str, str], list[datetime]] = defaultdict(list)
-    for p in funding:
-        times[(p.exchange, p.instrument)].append(p.funding_time)
-    hours = {venue: funding_interval_hours(ts) for venue, ts in times.items()}
-    return AssetOverlays(tuple(funding), tuple(oi), start, hours)
+    return AssetOverlays(tuple(funding), tuple(oi), start, venue_interval_hours(funding))
 
 
 def _overlay_venues(
