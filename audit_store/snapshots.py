@@ -250,10 +250,19 @@ _SNAPSHOT_COLUMNS = tuple(c.name for c in _SNAPSHOT_TABLE.columns if c.name != "
 _LAST_LEAF = select(func.max(_SNAPSHOT_TABLE.c.leaf_index))
 
 
-def _next_leaf_index(session: Session) -> int:
-    lock_sequencer(session)
+def log_size(session: Session) -> int:
+    """The number of leaves in the log (the last leaf index + 1), 0 when it is empty.
+
+    Without the sequencer lock this is the size as of the session's view; a writer holds the lock
+    first (:func:`_next_leaf_index`), so that it is also the next leaf's index.
+    """
     current = session.connection().execute(_LAST_LEAF).scalar_one()
     return 0 if current is None else int(current) + 1
+
+
+def _next_leaf_index(session: Session) -> int:
+    lock_sequencer(session)
+    return log_size(session)
 
 
 def new_snapshot(

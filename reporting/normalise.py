@@ -238,8 +238,10 @@ def exchange_code(name: str) -> str:
 
 # -- times
 
+NS_FROM = 10**17
+"""From this magnitude on, an epoch timestamp is in nanoseconds (see :func:`epoch_divisor`)."""
 # 1e11 s is the year 5138, 1e14 ms the year 5138, 1e17 us likewise: magnitudes do not overlap.
-_UNIT_BOUNDS = ((1e11, 1), (1e14, 1_000), (1e17, 1_000_000))
+_UNIT_BOUNDS: tuple[tuple[float, int], ...] = ((1e11, 1), (1e14, 1_000), (NS_FROM, 1_000_000))
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 

@@ -9,7 +9,7 @@ Problems in data never raise: they travel as :class:`Problem` records with a sou
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any, Literal
@@ -50,20 +50,9 @@ class IntervalRecord:
         return self.exchange == ALL_EXCHANGES
 
     def as_values(self) -> tuple[Any, ...]:
-        """The values in :data:`audit_store.snapshots.INTERVAL_VALUE_FIELDS` order."""
-        return (
-            self.source,
-            self.asset,
-            self.exchange,
-            self.interval_start,
-            self.interval_seconds,
-            self.long_count,
-            self.short_count,
-            self.total_count,
-            self.long_usd,
-            self.short_usd,
-            self.total_usd,
-        )
+        """The values in field order, which is :data:`IntervalValues` order (a record is built as
+        ``IntervalRecord(*values)``): ``dataclasses.astuple`` without its deep copies."""
+        return tuple(getattr(self, f.name) for f in fields(self))
 
     def as_row(self) -> dict[str, Any]:
         return {

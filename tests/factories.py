@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from audit_store.db import Store
-from audit_store.snapshots import RawResponse, append_interval_rows, append_snapshot, new_snapshot
+from audit_store.snapshots import RawResponse, append_interval_values, append_snapshot, new_snapshot
 from reporting.derivers import derive_snapshot
 from tests.kaiko_server import datum
 
@@ -45,7 +45,7 @@ def store_hours(
         derivation = derive_snapshot(snapshot)
         assert derivation.quarantine_reason is None, derivation.quarantine_reason
         append_snapshot(session, snapshot)
-        append_interval_rows(session, snapshot, (r.as_row() for r in derivation.records))
+        append_interval_values(session, snapshot, derivation.values)
         assert snapshot.id is not None
         return snapshot.id
 

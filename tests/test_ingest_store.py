@@ -11,10 +11,11 @@ from sqlalchemy import text
 
 from audit_store.db import Store
 from audit_store.errors import AppendOnlyViolation
+from audit_store.models import Snapshot
 from audit_store.snapshots import RawResponse
 from audit_store.tables_ingest import INGEST_TABLES
 from reporting import watermarks
-from reporting.derivers import verify_derived_tables
+from reporting.derivers import derive_all, verify_derived_tables
 from reporting.history import corrections
 from reporting.ingest import store_response
 from reporting.normalise import to_epoch_ms
@@ -154,3 +155,54 @@ def test_corrections_are_found_on_both_databases(any_store: Store) -> None:
         ("*", 100.0, 250.0),
     }
     assert all(c.after.corrects_leaf_index == c.before.leaf_index for c in found)
+
+
+HUGE = 10**400  # a JSON integer beyond any float
+
+
+@pytest.mark.parametrize(
+    ("page", "reason"),
+    [
+        (
+            raw(
+                KIND,
+                "https://kaiko.invalid/v2/data/liquidation.v1/token/btc",
+                {},
+                {
+                    "query": {"interval": "1h"},
+                    "data": [{**datum(T0, {"okex": (1, 5.0, 0, 0.0)}), "long_amount": HUGE}],
+                },
+            ),
+            "data[0]: long_amount is not finite",
+        ),
+        (
+            raw(
+                binance_format.FUNDING_KIND,
+                "https://binance.invalid/fapi/v1/fundingRate",
+                {"symbol": "BTCUSDT"},
+                [{"symbol": "BTCUSDT", "fundingRate": HUGE, "fundingTime": to_epoch_ms(T0)}],
+            ),
+            "[0]: fundingRate is not finite",
+        ),
+        (
+            raw(
+                okx_format.OPEN_INTEREST_KIND,
+                "https://okx.invalid/api/v5/rubik/stat/contracts/open-interest-history",
+                {"instId": "BTC-USDT-SWAP", "period": "1H"},
+                {"code": "0", "data": [[str(to_epoch_ms(T0)), "10", HUGE, "9000"]]},
+            ),
+            "data[0]: oiCcy is not finite",
+        ),
+    ],
+    ids=["kaiko", "binance", "okx"],
+)
+def test_an_integer_beyond_any_float_is_kept_and_quarantined(
+    any_store: Store, page: RawResponse, reason: str
+) -> None:
+    stored = store_response(any_store, page, config_hash="t")
+    assert stored.quarantine_reason == reason and stored.rows == 0
+    with any_store.session() as session:
+        snapshot = session.get(Snapshot, stored.snapshot_id)
+        assert snapshot is not None and snapshot.body == page.body and snapshot.quarantined
+        assert derive_all(snapshot).quarantine_reason == reason  # as verify re-derives it
+    assert verify_derived_tables(any_store) == []

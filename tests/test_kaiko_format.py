@@ -129,6 +129,26 @@ def test_bad_bodies_quarantine(raw: bytes, reason: str) -> None:
     assert d.records == () and d.quarantine_reason and reason in d.quarantine_reason
 
 
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda d: d.update(long_amount=10**400), "data[0]: long_amount is not finite"),
+        (lambda d: d.update(total_amount=-(10**400)), "data[0]: total_amount is not finite"),
+        (
+            lambda d: d["exchanges"][1].update(short_amount=10**400),
+            "data[0].exchanges[1]: short_amount is not finite",
+        ),
+    ],
+)
+def test_an_integer_amount_beyond_any_float_quarantines(mutate: Any, reason: str) -> None:
+    huge = json.loads(json.dumps(DOC_EXAMPLE_DATUM))
+    mutate(huge)
+    raw = body(huge)
+    assert str(10**400).encode() in raw  # a JSON integer of 401 digits
+    d = derive(raw, URL, {}, "kaiko")
+    assert d.records == () and d.quarantine_reason == reason
+
+
 def test_inconsistent_sums_are_problems_not_quarantine() -> None:
     skewed = json.loads(json.dumps(DOC_EXAMPLE_DATUM))
     skewed["total_trades"] = 41
@@ -231,6 +251,9 @@ def _mutations() -> list[Any]:
         [entry(0, long_trades=1)],  # sums no longer match the total
         [entry(0, short_amount=281481.78156436956 + 0.5)],
         [datum(long_amount=10**400)],
+        [entry(1, total_amount=10**400)],
+        # long + short overflows to infinity: both paths report it
+        [datum(long_amount=1.7e308, short_amount=1.7e308, total_amount=1.7e308, exchanges=[])],
         ["not an object"],
         [],
     ]
@@ -241,20 +264,14 @@ def test_fast_path_derives_as_the_detailed_path(data: list[Any], monkeypatch: An
     from reporting.sources import kaiko_format
 
     raw = body(*data)
-    try:
-        fast = derive(raw, URL, {}, "kaiko")
-    except OverflowError:
-        fast = None
+    fast = derive(raw, URL, {}, "kaiko")
     monkeypatch.setattr(kaiko_format, "_fast_rows", lambda *_a: None)
-    try:
-        detailed = derive(bytes(raw), URL, {}, "kaiko")
-    except OverflowError:
-        detailed = None
+    detailed = derive(bytes(raw), URL, {}, "kaiko")
     assert fast == detailed
-    if fast is not None and detailed is not None:  # the same values of the same types
-        assert [tuple(map(type, v)) for v in fast.values] == [
-            tuple(map(type, v)) for v in detailed.values
-        ]
+    # the same values of the same types
+    assert [tuple(map(type, v)) for v in fast.values] == [
+        tuple(map(type, v)) for v in detailed.values
+    ]
 
 
 def test_fast_path_takes_clean_pages() -> None:
@@ -268,3 +285,12 @@ def test_fast_path_takes_clean_pages() -> None:
     # The records are the same rows by field name.
     assert [r.as_values() for r in derivation.records] == fast
     assert all(type(r) is IntervalRecord for r in derivation.records)
+
+
+def test_long_and_short_that_overflow_their_sum_are_reported() -> None:
+    huge: dict[str, Any] = json.loads(json.dumps(DOC_EXAMPLE_DATUM))
+    huge.update(long_amount=1.7e308, short_amount=1.7e308, total_amount=1.7e308, exchanges=[])
+    d = derive(body(huge), URL, {}, "kaiko")
+    assert d.quarantine_reason is None and len(d.values) == 1  # kept, and said to be wrong
+    assert [p.source for p in d.problems] == ["data[0]"]
+    assert "long_amount + short_amount" in d.problems[0].message

@@ -44,3 +44,4 @@ def test_record_values_follow_the_stored_field_order() -> None:
 
     record = IntervalRecord("demo", "BTC", "binc", H, 3600, 1, 2, 3, 4.0, 5.0, 9.0)
     assert dict(zip(INTERVAL_VALUE_FIELDS, record.as_values(), strict=True)) == record.as_row()
+    assert IntervalRecord(*record.as_values()) == record

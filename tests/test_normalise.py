@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 
 from reporting.normalise import (
     CONCATENATED_QUOTES,
+    NS_FROM,
     WELL_KNOWN_ASSETS,
+    epoch_divisor,
+    epoch_to_utc,
     exchange_code,
     floor_time,
     parse_symbol,
@@ -146,6 +149,14 @@ def test_epoch_numbers_in_any_unit_and_iso_text_give_the_same_utc_time(moment: d
     if ms % 1000 == 0:
         assert to_utc(ms // 1000) == moment
     assert to_utc(ms).tzinfo == UTC
+
+
+def test_nanoseconds_start_at_ns_from() -> None:
+    assert epoch_divisor(NS_FROM - 1) == 1_000_000  # microseconds up to it
+    assert epoch_divisor(NS_FROM) == 1_000_000_000
+    # Kaiko's documented stamp, and the earliest nanosecond one (1973)
+    assert epoch_to_utc(1742169600000000000) == datetime(2025, 3, 17, tzinfo=UTC)
+    assert epoch_to_utc(NS_FROM) == datetime.fromtimestamp(10**8, tz=UTC)
 
 
 @given(moments)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from audit_store.db import Store
-from audit_store.snapshots import RawResponse, append_interval_rows, append_snapshot, new_snapshot
+from audit_store.snapshots import RawResponse, append_interval_values, append_snapshot, new_snapshot
 from reporting.checks import run_checks
 from reporting.config import Settings, load_settings
 from reporting.derivers import derive_snapshot
@@ -193,7 +193,7 @@ def store_page(
         append_snapshot(session, snapshot, quarantine_reason=derivation.quarantine_reason)
         rows = 0
         if not derivation.quarantine_reason:
-            rows = append_interval_rows(session, snapshot, (r.as_row() for r in derivation.records))
+            rows = append_interval_values(session, snapshot, derivation.values)
     return rows, derivation.quarantine_reason
 
 

@@ -20,6 +20,7 @@ from audit_store.note import NoteSigner
 from audit_store.snapshots import (
     RawResponse,
     SnapshotView,
+    log_size,
     new_snapshot,
     provenance,
     provenance_leaf_hash,
@@ -80,6 +81,18 @@ def test_inclusion_proofs_reach_a_signed_checkpoint(any_store: Store) -> None:
         verify_inclusion(snapshot.leaf_index, head.tree_size, leaf, proof, head.root_hash)
     with pytest.raises(StoreError):
         inclusion_proof_for(any_store, 7, 7)
+
+
+def test_the_log_size_is_the_number_of_leaves(any_store: Store) -> None:
+    with any_store.read_session() as session:
+        assert log_size(session) == 0
+    snapshots = fill(any_store, 3)
+    with any_store.read_session() as session:
+        assert log_size(session) == 3 == snapshots[-1].leaf_index + 1
+    appended = add_snapshot(any_store, raw_response(seed=9))
+    assert appended.leaf_index == 3  # the next leaf's index is the size it found
+    with any_store.read_session() as session:
+        assert log_size(session) == 4
 
 
 def test_a_reader_does_not_block_writers(any_store: Store) -> None:

@@ -29,7 +29,8 @@ from sqlmodel import col
 from audit_store import SOFTWARE_VERSION
 from audit_store.canonical import canonical_json, utc_iso
 from audit_store.db import Store
-from audit_store.models import CheckRun, Snapshot
+from audit_store.models import CheckRun
+from audit_store.snapshots import log_size
 from audit_store.tables_limits import Acknowledgement
 from reporting.checks.store import limit_set_hash
 from reporting.config import Settings
@@ -125,7 +126,7 @@ def capture_inputs(
     generated_at = (now or datetime.now(UTC)).astimezone(UTC)
     days = period_days(day, period)
     with store.session() as session:
-        leaves: Any = session.execute(select(func.max(col(Snapshot.leaf_index)))).scalar()
+        tree_size = log_size(session)
         acks: Any = session.execute(select(func.max(col(Acknowledgement.id)))).scalar()
         run_rows = session.execute(
             select(col(CheckRun.day), func.max(col(CheckRun.id)))
@@ -137,7 +138,7 @@ def capture_inputs(
         generated_at=generated_at,
         period=period,
         day=day,
-        tree_size=0 if leaves is None else int(leaves) + 1,
+        tree_size=tree_size,
         runs=tuple((d, latest.get(d)) for d in days),
         max_ack_id=0 if acks is None else int(acks),
         software_version=SOFTWARE_VERSION,

@@ -39,10 +39,6 @@ class Derived:
     def problems(self) -> tuple[Problem, ...]:
         return self.derivation.problems
 
-    @property
-    def row_count(self) -> int:
-        return len(self.derivation.records) + sum(len(rows) for rows in self.tables.values())
-
     @classmethod
     def rows(
         cls, table: str, rows: list[dict[str, Any]], problems: list[Problem] | None = None
@@ -92,7 +88,10 @@ def number(
     if isinstance(value, bool):
         raise SchemaViolation(f"{where}: {key} = {value!r} is not a number")
     if isinstance(value, int | float):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise SchemaViolation(f"{where}: {key} is not finite") from None
     elif isinstance(value, str) and _DECIMAL.match(value.strip()):
         result = float(value)
     else:

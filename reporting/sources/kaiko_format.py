@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from audit_store.models import ALL_EXCHANGES
-from reporting.normalise import epoch_to_utc, iso_to_utc
+from reporting.normalise import NS_FROM, epoch_to_utc, iso_to_utc
 from reporting.records import Derivation, IntervalValues, Problem
 
 KIND = "kaiko.liquidation.v1"
@@ -67,7 +67,6 @@ parse_iso = iso_to_utc
 
 
 _INF = float("inf")
-_NS_FROM = 10**17  # from here on, an epoch timestamp is in nanoseconds (epoch_divisor)
 _LAST: tuple[bytes, Any] | None = None  # the last body parsed, and its document
 
 
@@ -109,7 +108,10 @@ def _amount(obj: Mapping[str, Any], key: str, where: str) -> float:
     value = obj[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SchemaViolation(f"{where}: {key} = {value!r} is not a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise SchemaViolation(f"{where}: {key} is not finite") from None
     if not math.isfinite(number):
         raise SchemaViolation(f"{where}: {key} is not finite")
     if number < 0:
@@ -151,41 +153,9 @@ def _interval_start(datum: Mapping[str, Any], where: str, problems: list[Problem
 
 
 def _volumes(obj: Mapping[str, Any], where: str) -> tuple[int, int, int, float, float, float]:
-    # The common case, checked in one go: six fields present, counts ints, amounts finite floats
-    # or ints, none negative (``type(x) is int`` leaves bools out). Anything else takes the slow
-    # path below, which names the field and what is wrong with it.
-    try:
-        total_c, long_c, short_c = obj["total_trades"], obj["long_trades"], obj["short_trades"]
-        total_a, long_a, short_a = obj["total_amount"], obj["long_amount"], obj["short_amount"]
-    except KeyError:
-        pass
-    else:
-        if (
-            type(total_c) is int
-            and type(long_c) is int
-            and type(short_c) is int
-            and (type(total_a) is float or type(total_a) is int)
-            and (type(long_a) is float or type(long_a) is int)
-            and (type(short_a) is float or type(short_a) is int)
-            and min(total_c, long_c, short_c) >= 0
-            and 0 <= total_a < _INF
-            and 0 <= long_a < _INF
-            and 0 <= short_a < _INF
-        ):
-            return long_c, short_c, total_c, float(long_a), float(short_a), float(total_a)
     total_c, long_c, short_c = (_count(obj, k, where) for k in _FIELDS_COUNT)
     total_a, long_a, short_a = (_amount(obj, k, where) for k in _FIELDS_AMOUNT)
     return long_c, short_c, total_c, long_a, short_a, total_a
-
-
-def _consistent(
-    long_c: int, short_c: int, total_c: int, long_a: float, short_a: float, total_a: float
-) -> bool:
-    """What :func:`_consistency` checks, without building messages (the common case)."""
-    parts = long_a + short_a
-    return long_c + short_c == total_c and abs(parts - total_a) <= max(
-        1e-9 * max(abs(parts), abs(total_a)), 0.01
-    )
 
 
 def _consistency(
@@ -276,11 +246,13 @@ def _derive_doc(
     if token is not None and not isinstance(token, str):
         raise SchemaViolation(f"continuation_token = {token!r} is not a string")
 
-    fast = _fast_rows(data, source, asset, seconds)
+    try:
+        fast = _fast_rows(data, source, asset, seconds)
+    except OverflowError:  # an integer amount beyond any float: the detailed path names it
+        fast = None
     if fast is not None:
         return fast, next_url, token
     records: list[IntervalValues] = []
-    append = records.append
     seen: set[datetime] = set()
     for i, datum in enumerate(data):
         where = f"data[{i}]"
@@ -291,16 +263,13 @@ def _derive_doc(
             raise SchemaViolation(f"{where}: interval {start.isoformat()} appears twice")
         seen.add(start)
         totals = _volumes(datum, where)
-        if not _consistent(*totals):
-            _consistency(where, *totals, problems)
-        append((source, asset, ALL_EXCHANGES, start, seconds, *totals))
+        _consistency(where, *totals, problems)
+        records.append((source, asset, ALL_EXCHANGES, start, seconds, *totals))
         exchanges = datum.get("exchanges", [])
         if not isinstance(exchanges, list):
             raise SchemaViolation(f"{where}.exchanges is not a list")
         seen_codes: set[str] = set()
-        # The parts' sums, added in the listed order (as the check below has always done).
-        s_lc = s_sc = s_tc = 0
-        s_la = s_sa = s_ta = 0.0
+        sums: list[Any] = [0, 0, 0, 0.0, 0.0, 0.0]  # the parts' sums, in the listed order
         for j, entry in enumerate(exchanges):
             if not isinstance(entry, dict):
                 raise SchemaViolation(f"{where}.exchanges[{j}] is not an object")
@@ -311,14 +280,11 @@ def _derive_doc(
                 raise SchemaViolation(f"{where}.exchanges[{j}]: exchange {code!r} appears twice")
             seen_codes.add(code)
             values = _volumes(entry, f"{where}.exchanges[{j}]")
-            lc, sc, tc, la, sa, ta = values
-            if not _consistent(lc, sc, tc, la, sa, ta):
-                _consistency(f"{where}.exchanges[{j}]", *values, problems)
-            s_lc, s_sc, s_tc = s_lc + lc, s_sc + sc, s_tc + tc
-            s_la, s_sa, s_ta = s_la + la, s_sa + sa, s_ta + ta
-            append((source, asset, code, start, seconds, lc, sc, tc, la, sa, ta))
+            _consistency(f"{where}.exchanges[{j}]", *values, problems)
+            sums = [a + b for a, b in zip(sums, values, strict=True)]
+            records.append((source, asset, code, start, seconds, *values))
         if exchanges:
-            _sums_match_total(where, [s_lc, s_sc, s_tc, s_la, s_sa, s_ta], totals, problems)
+            _sums_match_total(where, sums, totals, problems)
     return records, next_url, token
 
 
@@ -331,7 +297,8 @@ def _fast_rows(
     signs, finiteness, duplicates, each row's consistency, the exchanges' sums against the
     total), with no message built. Any doubt gives ``None`` and the page takes the detailed path,
     which names the problem or the violation; so a page accepted here yields exactly the records
-    (and no problems) that the detailed path would."""
+    (and no problems) that the detailed path would. An integer amount too large for a float raises
+    ``OverflowError`` (the caller then takes the detailed path)."""
     records: list[IntervalValues] = []
     append = records.append
     seen: set[datetime] = set()
@@ -353,7 +320,7 @@ def _fast_rows(
             second = start.timestamp()
             if (
                 not (
-                    stamp >= _NS_FROM
+                    stamp >= NS_FROM
                     and not start.microsecond
                     and second.is_integer()
                     and stamp == int(second) * 1_000_000_000
@@ -392,8 +359,9 @@ def _fast_rows(
             return None
         ta, la, sa = float(ta), float(la), float(sa)
         parts = la + sa
-        gap = abs(parts - ta)  # what _consistent checks, the operands being non-negative:
-        if not (gap <= 0.01 or gap <= 1e-9 * (parts if parts > ta else ta)):
+        gap = abs(parts - ta)  # math.isclose(parts, ta, rel_tol=1e-9, abs_tol=0.01), as
+        # _consistency asks it, the operands being non-negative and ta finite (parts may not be):
+        if not (gap <= 0.01 or (gap < inf and gap <= 1e-9 * (parts if parts > ta else ta))):
             return None
         append((source, asset, total, start, seconds, lc, sc, tc, la, sa, ta))
         if not exchanges:
@@ -433,7 +401,7 @@ def _fast_rows(
             eta, ela, esa = float(eta), float(ela), float(esa)
             parts = ela + esa
             gap = abs(parts - eta)
-            if not (gap <= 0.01 or gap <= 1e-9 * (parts if parts > eta else eta)):
+            if not (gap <= 0.01 or (gap < inf and gap <= 1e-9 * (parts if parts > eta else eta))):
                 return None
             codes.add(code)
             s_lc, s_sc, s_tc = s_lc + elc, s_sc + esc, s_tc + etc
