@@ -36,6 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col
 
+from audit_store import standalone_verify as sv
 from audit_store.db import Store
 from audit_store.errors import IntegrityError, ProofError, SigningKeyError, StoreError
 from audit_store.merkle import (
@@ -145,19 +146,12 @@ class TreeHead:
 
     @classmethod
     def parse(cls, text: str) -> TreeHead:
-        lines = text.split("\n")
-        if len(lines) < 4 or lines[-1] != "" or any(not line for line in lines[:-1]):
-            raise ProofError("checkpoint text is not origin, size and root hash lines")
-        origin, size, root = lines[0], lines[1], lines[2]
-        if not size.isascii() or not size.isdigit() or (size != "0" and size.startswith("0")):
-            raise ProofError(f"checkpoint tree size {size!r} is not a decimal number")
+        """The tree head in ``text``, read by verify.py's own parser: one copy of the rules."""
         try:
-            root_hash = base64.b64decode(root.encode("ascii"), validate=True)
-        except (ValueError, binascii.Error) as exc:
-            raise ProofError("checkpoint root hash is not base64") from exc
-        if len(root_hash) != 32:
-            raise ProofError("checkpoint root hash is not 32 bytes")
-        return cls(origin, int(size), root_hash)
+            head = sv.parse_checkpoint(text)
+        except sv.CheckFailed as exc:
+            raise ProofError(str(exc)) from exc
+        return cls(head.origin, head.tree_size, head.root_hash)
 
 
 def open_checkpoint(note: str, verifier_keys: Iterable[str]) -> TreeHead:

@@ -55,19 +55,14 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, SQLModel, col
 
 from audit_store import SOFTWARE_VERSION
 from audit_store import standalone_verify as sv
 from audit_store.canonical import canonical_json, utc_iso
-from audit_store.checkpoint import (
-    _log_leaf_hashes,
-    load_signer,
-    open_checkpoint,
-    sign_checkpoint,
-)
+from audit_store.checkpoint import load_signer, open_checkpoint, sign_checkpoint
 from audit_store.db import Store
 from audit_store.errors import ExportError, IntegrityError, ProofError
 from audit_store.export_parts import ProofTree, Staging, file_digest
@@ -236,10 +231,11 @@ class _Builder:
         self.checkpoint, self.signer, self.reports = checkpoint, signer, reports
         self.notes: list[str] = []
         self.counts: dict[str, int] = {}
+        self.snapshot_leaf: dict[int, int] = {}  # snapshot id -> leaf index, set by _snapshots
 
     def build(self) -> _Built:
         cp = self.checkpoint
-        hashes = _log_leaf_hashes(self.session, "export")
+        hashes = self._stored_leaf_hashes()
         if len(hashes) < cp.tree_size:
             raise IntegrityError(
                 f"refusing to export: checkpoint {cp.id} covers {cp.tree_size} leaves but the log "
@@ -254,8 +250,7 @@ class _Builder:
         previous = self._previous(hashes)
         self._snapshots(tree)
         self._derived_rows()
-        self._checks()
-        self._limit_sets()
+        self._limit_sets(self._checks())
         self._reports()
         self._outbox()
         self.staging.add(sv.CHECKPOINT_FILE, cp.note.encode("utf-8"))
@@ -275,6 +270,28 @@ class _Builder:
             previous_tree_size=None if previous is None else previous[0].tree_size,
             notes=self.notes,
         )
+
+    def _stored_leaf_hashes(self) -> list[bytes]:
+        """The recorded leaf hashes of the checkpoint's tree, in index order.
+
+        Not recomputed from the provenance: ``sign_checkpoint`` has just done that for the whole
+        log, :meth:`build` checks these hashes against the checkpoint's root, and
+        :meth:`_snapshots` recomputes the hash of every leaf that goes into the package.
+        """
+        query = (
+            select(col(Snapshot.leaf_index), col(Snapshot.leaf_hash))
+            .where(col(Snapshot.leaf_index) < self.checkpoint.tree_size)
+            .order_by(col(Snapshot.leaf_index))
+        )
+        hashes: list[bytes] = []
+        for index, leaf in self.session.execute(query):
+            if index != len(hashes):
+                raise IntegrityError(
+                    f"refusing to export: leaf index {len(hashes)} is missing or duplicated "
+                    f"(next is {index}); run `liqrisk verify`"
+                )
+            hashes.append(bytes.fromhex(leaf))
+        return hashes
 
     # -- the checkpoint of the previous export, and the proof that this log extends it
 
@@ -345,7 +362,7 @@ class _Builder:
     def _cited_bodies(self) -> set[str]:
         cited: set[str] = set()
         query = select(col(CheckResult.id), col(CheckResult.evidence_json)).where(
-            col(CheckResult.day) >= self.start, col(CheckResult.day) < self.end
+            self._in_days(CheckResult)
         )
         for result_id, evidence_json in self.session.execute(query):
             try:
@@ -365,7 +382,6 @@ class _Builder:
         size = self.checkpoint.tree_size
         leaves, proofs, rows = io.BytesIO(), io.BytesIO(), []
         bodies: set[str] = set()
-        self.snapshot_leaf: dict[int, int] = {}
         loaded: list[Snapshot] = []
         body = cast("QueryableAttribute[bytes]", Snapshot.body)
         for chunk in _chunks(ids):
@@ -382,7 +398,10 @@ class _Builder:
                 )
             line = canonical_json(provenance(snapshot))
             if sv.leaf_hash(line) != tree.hashes[snapshot.leaf_index]:
-                raise IntegrityError(f"refusing to export: {name} changed while exporting")
+                raise IntegrityError(
+                    f"refusing to export: {name} no longer matches its leaf hash; "
+                    "run `liqrisk verify`"
+                )
             leaves.write(line + b"\n")
             entry = {
                 "leaf_index": snapshot.leaf_index,
@@ -471,14 +490,9 @@ class _Builder:
 
     # -- check runs and results of the days in the range
 
-    def _checks(self) -> None:
-        runs = list(
-            self.session.scalars(
-                select(CheckRun)
-                .where(col(CheckRun.day) >= self.start, col(CheckRun.day) < self.end)
-                .order_by(col(CheckRun.id))
-            )
-        )
+    def _checks(self) -> list[CheckRun]:
+        """Stage the check runs of the days in the range with their results; return the runs."""
+        runs: list[CheckRun] = self._of_days(CheckRun)
         run_ids = [r.id for r in runs if r.id is not None]
         self.counts["check_runs"] = self._table(sv.CHECK_RUNS_CSV, CheckRun, runs)
         results = self._by(CheckResult, CheckResult.run_id, run_ids)
@@ -495,10 +509,10 @@ class _Builder:
         self.counts["acknowledgements"] = self._table(
             "checks/acknowledgements.csv", Acknowledgement, acks
         )
-        self.runs = runs
+        return runs
 
-    def _limit_sets(self) -> None:
-        runs = self.runs
+    def _limit_sets(self, runs: Sequence[CheckRun]) -> None:
+        """Stage the limit sets ``runs`` used; a set the store never recorded becomes a note."""
         named = sorted({r.limit_set_sha256 for r in runs})
         versions = self._by(LimitSetVersion, LimitSetVersion.sha256, named)
         rows = []
@@ -580,13 +594,7 @@ class _Builder:
     # -- the email delivery log
 
     def _outbox(self) -> None:
-        messages = list(
-            self.session.scalars(
-                select(OutboxMessage)
-                .where(col(OutboxMessage.day) >= self.start, col(OutboxMessage.day) < self.end)
-                .order_by(col(OutboxMessage.id))
-            )
-        )
+        messages: list[OutboxMessage] = self._of_days(OutboxMessage)
         fields = [f for f in OutboxMessage.model_fields if f != "body"]
         rows = []
         for message in messages:
@@ -611,6 +619,16 @@ class _Builder:
         self.counts["outbox_attempts"] = self._table("outbox/attempts.csv", OutboxAttempt, attempts)
 
     # -- helpers
+
+    def _in_days(self, model: type[Any]) -> Any:
+        """The condition "``model.day`` is a day of the range ``[start, end)``"."""
+        day = col(model.day)
+        return and_(day >= self.start, day < self.end)
+
+    def _of_days(self, model: type[Any]) -> list[Any]:
+        """Rows of ``model`` whose ``day`` is in the range, ordered by id."""
+        query = select(model).where(self._in_days(model)).order_by(col(model.id))
+        return list(self.session.scalars(query))
 
     def _by(self, model: type[Any], column: Any, values: Sequence[Any]) -> list[Any]:
         """Rows of ``model`` whose ``column`` is in ``values``, ordered by id."""

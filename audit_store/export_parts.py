@@ -20,7 +20,7 @@ from typing import Any
 from audit_store import standalone_verify as sv
 from audit_store.canonical import utc_iso
 from audit_store.errors import ExportError
-from audit_store.merkle import node_hash, root_from_leaf_hashes
+from audit_store.merkle import node_hash, root_from_leaf_hashes, split_point
 
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 ZIP_FILE_MODE = 0o100644  # a regular file, rw-r--r--
@@ -126,7 +126,7 @@ class ProofTree:
         key = (lo, hi)
         cached = self._roots.get(key)
         if cached is None:
-            k = _split(hi - lo)
+            k = split_point(hi - lo)
             cached = self._roots[key] = node_hash(self.root(lo, lo + k), self.root(lo + k, hi))
         return cached
 
@@ -137,7 +137,7 @@ class ProofTree:
             raise ValueError(f"leaf index {index} is outside a tree of size {hi}")
         path: list[bytes] = []
         while hi - lo > 1:
-            k = _split(hi - lo)
+            k = split_point(hi - lo)
             if index < lo + k:
                 path.append(self.root(lo + k, hi))
                 hi = lo + k
@@ -145,10 +145,3 @@ class ProofTree:
                 path.append(self.root(lo, lo + k))
                 lo += k
         return path[::-1]
-
-
-def _split(n: int) -> int:
-    k = 1
-    while k << 1 < n:
-        k <<= 1
-    return k

@@ -13,7 +13,6 @@ runs, so the CLI and a regulator's ``python3 -I verify.py`` cannot disagree.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from audit_store import standalone_verify as sv
 from audit_store.errors import ExportError, IntegrityError, UnsafeArchiveError
+from audit_store.export_parts import file_digest
 
 
 @dataclass(frozen=True)
@@ -126,10 +126,7 @@ def verify_export(
     """Refuse an unsafe zip, else unpack it into a temporary folder and check it like verify.py."""
     source = Path(path).expanduser()
     try:
-        digest = hashlib.sha256()
-        with source.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        _, package_sha256 = file_digest(source)
         with (
             zipfile.ZipFile(source) as archive,
             tempfile.TemporaryDirectory(prefix="liqrisk-verify-") as tmp,
@@ -146,5 +143,5 @@ def verify_export(
     except OSError as exc:
         raise ExportError(f"{source}: cannot be read or unpacked ({exc.strerror})") from exc
     report.folder = str(source)
-    report.facts["package_sha256"] = digest.hexdigest()
+    report.facts["package_sha256"] = package_sha256
     return report

@@ -6,6 +6,10 @@ n leaves splits at k, the largest power of two smaller than n. The empty tree's 
 Proofs follow RFC 9162 section 2.1.3 (inclusion) and 2.1.4 (consistency): generation is the RFC's
 recursive definition over a list of leaf hashes, verification its iterative algorithm. A proof is a
 list of 32-byte node hashes, nearest the leaf first. Verifiers raise :class:`ProofError` saying why.
+
+Verification is not written twice: the verifiers here run the ones in
+:mod:`audit_store.standalone_verify` (the ``verify.py`` of every audit package, standard library
+only), so the store and a regulator decide with the same lines.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from audit_store import standalone_verify as sv
 from audit_store.errors import ProofError
 
 LEAF_PREFIX = b"\x00"
@@ -29,7 +34,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(NODE_PREFIX + left + right).digest()
 
 
-def _split(n: int) -> int:
+def split_point(n: int) -> int:
     """Largest power of two strictly smaller than ``n`` (n >= 2)."""
     k = 1
     while k << 1 < n:
@@ -59,7 +64,7 @@ def root_recursive(hashes: Sequence[bytes]) -> bytes:
         return EMPTY_ROOT
     if n == 1:
         return hashes[0]
-    k = _split(n)
+    k = split_point(n)
     return node_hash(root_recursive(hashes[:k]), root_recursive(hashes[k:]))
 
 
@@ -102,7 +107,7 @@ def inclusion_proof(hashes: Sequence[bytes], index: int) -> list[bytes]:
         raise ValueError(f"leaf index {index} is outside a tree of size {n}")
     if n == 1:
         return []
-    k = _split(n)
+    k = split_point(n)
     if index < k:
         return [*inclusion_proof(hashes[:k], index), root_from_leaf_hashes(hashes[k:])]
     return [*inclusion_proof(hashes[k:], index - k), root_from_leaf_hashes(hashes[:k])]
@@ -111,27 +116,15 @@ def inclusion_proof(hashes: Sequence[bytes], index: int) -> list[bytes]:
 def verify_inclusion(
     index: int, size: int, hashed_leaf: bytes, proof: Sequence[bytes], root: bytes
 ) -> None:
-    """RFC 9162 2.1.3.2: raise :class:`ProofError` unless ``proof`` puts the leaf under ``root``."""
-    if not 0 <= index < size:
-        raise ProofError(f"leaf index {index} is outside a tree of size {size}")
-    _check_sizes(hashed_leaf, root, *proof)
-    fn, sn, r = index, size - 1, hashed_leaf
-    for p in proof:
-        if sn == 0:
-            raise ProofError("inclusion proof is longer than the tree is deep")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError("inclusion proof is shorter than the tree is deep")
-    if r != root:
-        raise ProofError("inclusion proof does not lead to the root hash")
+    """RFC 9162 2.1.3.2: raise :class:`ProofError` unless ``proof`` puts the leaf under ``root``.
+
+    The algorithm is :func:`audit_store.standalone_verify.verify_inclusion`, the one a regulator
+    reads and runs in ``verify.py``: one copy decides for the store and for the package.
+    """
+    try:
+        sv.verify_inclusion(index, size, hashed_leaf, proof, root)
+    except sv.CheckFailed as exc:
+        raise ProofError(str(exc)) from exc
 
 
 # -- RFC 9162 section 2.1.4: consistency proofs
@@ -151,7 +144,7 @@ def _subproof(hashes: Sequence[bytes], m: int, complete: bool) -> list[bytes]:
     n = len(hashes)
     if m == n:
         return [] if complete else [root_from_leaf_hashes(hashes)]
-    k = _split(n)
+    k = split_point(n)
     if m <= k:
         return [*_subproof(hashes[:k], m, complete), root_from_leaf_hashes(hashes[k:])]
     return [*_subproof(hashes[k:], m - k, False), root_from_leaf_hashes(hashes[:k])]
@@ -160,51 +153,11 @@ def _subproof(hashes: Sequence[bytes], m: int, complete: bool) -> list[bytes]:
 def verify_consistency(
     old_size: int, new_size: int, proof: Sequence[bytes], old_root: bytes, new_root: bytes
 ) -> None:
-    """RFC 9162 2.1.4.2: raise :class:`ProofError` unless the old tree is a prefix of the new."""
-    if old_size < 0 or new_size < old_size:
-        raise ProofError(f"tree size went from {old_size} to {new_size}")
-    _check_sizes(old_root, new_root, *proof)
-    if old_size == new_size:
-        if proof:
-            raise ProofError("consistency proof between equal sizes must be empty")
-        if old_root != new_root:
-            raise ProofError(f"two different root hashes for tree size {old_size}")
-        return
-    if old_size == 0:  # the empty tree is a prefix of every tree
-        if proof:
-            raise ProofError("consistency proof from the empty tree must be empty")
-        return
-    if not proof:
-        raise ProofError("consistency proof is empty")
-    path = list(proof)
-    if old_size & (old_size - 1) == 0:  # an exact power of two: the old root is a node of the new
-        path.insert(0, old_root)
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise ProofError("consistency proof is longer than the tree is deep")
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError("consistency proof is shorter than the tree is deep")
-    if fr != old_root:
-        raise ProofError(f"consistency proof does not reproduce the root of tree size {old_size}")
-    if sr != new_root:
-        raise ProofError(f"consistency proof does not reproduce the root of tree size {new_size}")
+    """RFC 9162 2.1.4.2: raise :class:`ProofError` unless the old tree is a prefix of the new.
 
-
-def _check_sizes(*hashes: bytes) -> None:
-    if any(len(h) != HASH_SIZE for h in hashes):
-        raise ProofError(f"a hash in the proof is not {HASH_SIZE} bytes long")
+    The algorithm is :func:`audit_store.standalone_verify.verify_consistency` (see above).
+    """
+    try:
+        sv.verify_consistency(old_size, new_size, proof, old_root, new_root)
+    except sv.CheckFailed as exc:
+        raise ProofError(str(exc)) from exc

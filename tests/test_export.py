@@ -15,7 +15,7 @@ import shutil
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,14 @@ import pytest
 from sqlalchemy import select, text
 from sqlmodel import col
 
+from audit_store import export as export_module
 from audit_store import standalone_verify as sv
+from audit_store.checkpoint import TreeHead, load_signer, sign_checkpoint
 from audit_store.db import Store
 from audit_store.errors import AppendOnlyViolation, ExportError, IntegrityError
-from audit_store.export import export_package
+from audit_store.export import ExportResult, export_package
 from audit_store.export_parts import ZIP_TIMESTAMP
+from audit_store.models import Checkpoint
 from audit_store.note import NoteSigner, sign_note
 from audit_store.tables_export import ExportRecord
 from tests.export_helpers import (
@@ -38,9 +41,11 @@ from tests.export_helpers import (
     Built,
     add_later_snapshot,
     build_store,
+    hours,
     run_verify,
     unpack,
 )
+from tests.factories import store_hours
 from tests.store_helpers import _drop_append_only_triggers, tamper
 
 pytest_plugins = ["tests.pg"]
@@ -55,28 +60,29 @@ class Exported:
     folder: Path  # `second`, unpacked; tests copy it before altering anything
 
 
-def _export(built: Built, out: Path) -> Path:
-    result = export_package(
+def _export(
+    built: Built, out: Path, *, start: date = DAY, end: date = NEXT_DAY, reports: bool = True
+) -> ExportResult:
+    return export_package(
         built.store,
-        start=DAY,
-        end=NEXT_DAY,
+        start=start,
+        end=end,
         out=out,
         origin=built.settings.audit.origin,
         key_path=built.key_file,
-        reports_dir=built.reports,
+        reports_dir=built.reports if reports else None,
         environ={},
     )
-    return result.path
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exported]:
     root = tmp_path_factory.mktemp("export")
     built = build_store(root)
-    first = _export(built, root / "first.zip")
+    first = _export(built, root / "first.zip").path
     add_later_snapshot(built.store, date(2025, 11, 20), 42.0)
-    second = _export(built, root / "second.zip")
-    again = _export(built, root / "again.zip")
+    second = _export(built, root / "second.zip").path
+    again = _export(built, root / "again.zip").path
     folder = unpack(second, root / "unpacked")
     yield Exported(built, first, second, again, folder)
     built.store.dispose()
@@ -377,15 +383,7 @@ def test_payload_alteration_names_the_leaf_too(copy: Path) -> None:
 def test_empty_range_is_refused(exported: Exported, tmp_path: Path) -> None:
     built = exported.built
     with pytest.raises(ExportError, match="range is empty"):
-        export_package(
-            built.store,
-            start=NEXT_DAY,
-            end=DAY,
-            out=tmp_path / "x.zip",
-            origin=built.settings.audit.origin,
-            key_path=built.key_file,
-            environ={},
-        )
+        _export(built, tmp_path / "x.zip", start=NEXT_DAY, end=DAY, reports=False)
 
 
 def test_export_refuses_a_tampered_store(tmp_path: Path) -> None:
@@ -393,15 +391,158 @@ def test_export_refuses_a_tampered_store(tmp_path: Path) -> None:
     _drop_append_only_triggers(built.store)
     tamper(built.store, "UPDATE snapshot SET body = :b WHERE leaf_index = 0", b=b"{}")
     with pytest.raises(IntegrityError, match="raw body does not match"):
-        export_package(
-            built.store,
-            start=DAY,
-            end=NEXT_DAY,
-            out=tmp_path / "x.zip",
-            origin=built.settings.audit.origin,
-            key_path=built.key_file,
-            environ={},
-        )
+        _export(built, tmp_path / "x.zip", reports=False)
+    assert not (tmp_path / "x.zip").exists()
+    built.store.dispose()
+
+
+# One change to the store per case, each caught by a different refusal of the export and expected
+# with that refusal's own message, so a case fails if its refusal is removed. Where a later check
+# would catch the change too, it touches leaf 3, which the package does not hold. A change "after
+# signing" is made between the export's signing of its checkpoint and its reading of the store, as
+# a concurrent writer (or an attacker) could.
+
+
+def _after_signing(monkeypatch: pytest.MonkeyPatch, change: Callable[[], object]) -> None:
+    """Make ``change`` once the export has its checkpoint, before it reads the store."""
+
+    def sign_then_change(*args: Any, **kwargs: Any) -> Checkpoint:
+        checkpoint = sign_checkpoint(*args, **kwargs)
+        change()
+        return checkpoint
+
+    monkeypatch.setattr(export_module, "sign_checkpoint", sign_then_change)
+
+
+def _export_and_grow(built: Built, tmp_path: Path) -> None:
+    """A first export (checkpoint of 5 leaves), then a sixth leaf: the next export links to it."""
+    _export(built, tmp_path / "first.zip")
+    add_later_snapshot(built.store, date(2025, 11, 20), 42.0)
+
+
+def _rewrite_stored_leaf_hash(built: Built, tmp_path: Path, mp: pytest.MonkeyPatch) -> None:
+    change = "UPDATE snapshot SET leaf_hash = :h WHERE leaf_index = 3"
+    _after_signing(mp, lambda: tamper(built.store, change, h="00" * 32))
+
+
+def _change_an_included_leaf(built: Built, tmp_path: Path, mp: pytest.MonkeyPatch) -> None:
+    change = "UPDATE snapshot SET http_status = 200 WHERE http_status = 503"
+    _after_signing(mp, lambda: tamper(built.store, change))
+
+
+def _append_a_leaf_in_range(built: Built, tmp_path: Path, mp: pytest.MonkeyPatch) -> None:
+    fetched = datetime(2025, 11, 3, 15, tzinfo=UTC)
+    _after_signing(
+        mp,
+        lambda: store_hours(built.store, "SOL", hours(date(2025, 11, 21), 1.0), fetched_at=fetched),
+    )
+
+
+def _leave_a_gap(built: Built, tmp_path: Path, mp: pytest.MonkeyPatch) -> None:
+    change = "UPDATE snapshot SET leaf_index = 100 WHERE leaf_index = 3"
+    _after_signing(mp, lambda: tamper(built.store, change))
+
+
+def _remove_the_last_leaf(built: Built, tmp_path: Path, mp: pytest.MonkeyPatch) -> None:
+    change = "UPDATE snapshot SET leaf_index = 100 WHERE leaf_index = 4"
+    _after_signing(mp, lambda: tamper(built.store, change))
+
+
+def _forge_the_previous_checkpoint(built: Built, tmp_path: Path, mp: pytest.MonkeyPatch) -> None:
+    """The previous export's checkpoint re-signed (with the real key) over another root."""
+    _export_and_grow(built, tmp_path)
+    signer = load_signer(built.settings.audit.origin, built.key_file, environ={})
+    sign_checkpoint(built.store, signer, built.settings.audit.origin)  # the log of 6 leaves
+    root = bytes(range(32))
+    note = sign_note(TreeHead(built.settings.audit.origin, 5, root).text(), signer)
+    change = "UPDATE checkpoint SET note = :n, root_hash = :r WHERE tree_size = 5"
+    tamper(built.store, change, n=note, r=root.hex())
+
+
+def _shrink_the_previous_export(built: Built, tmp_path: Path, mp: pytest.MonkeyPatch) -> None:
+    _export_and_grow(built, tmp_path)
+    tamper(built.store, "UPDATE export_record SET tree_size = 4")
+
+
+def _alter_a_limit_set(built: Built, tmp_path: Path, mp: pytest.MonkeyPatch) -> None:
+    tamper(built.store, "UPDATE limit_set SET canonical_json = canonical_json || ' '")
+
+
+def _alter_an_email(built: Built, tmp_path: Path, mp: pytest.MonkeyPatch) -> None:
+    tamper(built.store, "UPDATE outbox_message SET body = :b", b=b"\x00")
+
+
+def _cite_a_missing_body(built: Built, tmp_path: Path, mp: pytest.MonkeyPatch) -> None:
+    tamper(built.store, "UPDATE check_result SET evidence_json = :e", e=json.dumps(["ab" * 32]))
+
+
+def _garble_the_evidence(built: Built, tmp_path: Path, mp: pytest.MonkeyPatch) -> None:
+    tamper(built.store, "UPDATE check_result SET evidence_json = '{}'")
+
+
+STORE_TAMPERING: dict[
+    str, tuple[Callable[[Built, Path, pytest.MonkeyPatch], None], type[Exception], str]
+] = {
+    "a stored leaf hash, after signing": (
+        _rewrite_stored_leaf_hash,
+        IntegrityError,
+        r"the log no longer hashes to checkpoint \d+'s root",
+    ),
+    "an included leaf, after signing": (
+        _change_an_included_leaf,
+        IntegrityError,
+        r"snapshot \d+ \(leaf 4\) no longer matches its leaf hash",
+    ),
+    "a leaf appended in the range, after signing": (
+        _append_a_leaf_in_range,
+        ExportError,
+        r"snapshot \d+ \(leaf 5\) was appended while exporting",
+    ),
+    "a gap in the leaf indexes, after signing": (
+        _leave_a_gap,
+        IntegrityError,
+        "leaf index 3 is missing or duplicated",
+    ),
+    "the last leaf gone, after signing": (
+        _remove_the_last_leaf,
+        IntegrityError,
+        r"checkpoint \d+ covers 5 leaves but the log has 4",
+    ),
+    "the previous export's checkpoint": (
+        _forge_the_previous_checkpoint,
+        IntegrityError,
+        r"the log is not consistent with the checkpoint of export \d+",
+    ),
+    "the previous export's tree size": (
+        _shrink_the_previous_export,
+        IntegrityError,
+        r"export \d+'s tree size differs from its checkpoint's",
+    ),
+    "a limit set": (_alter_a_limit_set, IntegrityError, r"limit_set \d+'s JSON does not hash"),
+    "an email body": (_alter_an_email, IntegrityError, r"outbox_message \d+'s body does not match"),
+    "evidence citing a missing body": (
+        _cite_a_missing_body,
+        IntegrityError,
+        "cites snapshot body " + "ab" * 32 + ", which is not in the store",
+    ),
+    "evidence that is not a list": (
+        _garble_the_evidence,
+        IntegrityError,
+        r"check_result \d+'s evidence is not a list of hashes",
+    ),
+}
+
+
+@pytest.mark.parametrize("change", list(STORE_TAMPERING))
+def test_export_refuses_each_change_to_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    built = build_store(tmp_path)
+    _drop_append_only_triggers(built.store)
+    make_change, error, message = STORE_TAMPERING[change]
+    make_change(built, tmp_path, monkeypatch)
+    with pytest.raises(error, match=message):
+        _export(built, tmp_path / "x.zip")
     assert not (tmp_path / "x.zip").exists()
     built.store.dispose()
 
@@ -410,15 +551,7 @@ def test_export_without_reports_dir_lists_the_reports_as_not_given(
     exported: Exported, tmp_path: Path
 ) -> None:
     built = exported.built
-    result = export_package(
-        built.store,
-        start=DAY,
-        end=NEXT_DAY,
-        out=tmp_path / "noreports.zip",
-        origin=built.settings.audit.origin,
-        key_path=built.key_file,
-        environ={},
-    )
+    result = _export(built, tmp_path / "noreports.zip", reports=False)
     assert sum("no reports directory was given" in n for n in result.notes) == 2
     folder = unpack(result.path, tmp_path / "u")
     assert run_verify(folder).returncode == 0
@@ -426,5 +559,5 @@ def test_export_without_reports_dir_lists_the_reports_as_not_given(
 
 def test_export_and_verify_on_each_engine(any_store: Store, tmp_path: Path) -> None:
     built = build_store(tmp_path, any_store)
-    out = _export(built, tmp_path / "p.zip")
+    out = _export(built, tmp_path / "p.zip").path
     assert sv.verify_package(unpack(out, tmp_path / "u")).ok

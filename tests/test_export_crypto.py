@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 from audit_store import merkle
 from audit_store import standalone_verify as sv
+from audit_store.errors import ProofError
 from audit_store.export_parts import ProofTree
-from audit_store.note import NoteSigner, NoteVerifier, sign_note
+from audit_store.note import MAX_SIGNATURES, NoteSigner, NoteVerifier, open_note, sign_note
 
 # RFC 8032 section 7.1: secret key, public key, message, signature (hex).
 RFC8032_VECTORS = [
@@ -133,6 +134,23 @@ def test_notes_signed_by_liqrisk_open_with_the_standalone_verifier() -> None:
         sv.open_note(note.replace("\n3\n", "\n4\n"), key)
     assert key.fingerprint == sv.key_fingerprint(signer.verifier.public_key)
     assert NoteVerifier.from_vkey(signer.verifier.vkey).key_id == key.key_id
+
+
+def test_both_note_readers_refuse_more_than_a_hundred_signatures() -> None:
+    """A hostile package cannot make verify.py run its slow Ed25519 on any number of lines."""
+    signer = NoteSigner.generate("liqrisk.example/audit-log")
+    text = "liqrisk.example/audit-log\n3\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+    note = sign_note(text, signer)
+    other = sign_note(text, NoteSigner.generate("another.example/log"))
+    line = other[len(text) + 1 :]  # a signature line by another key (ignored), newline included
+    key = sv.parse_verifier_key(signer.verifier.vkey)
+    at_limit, over = note + line * (MAX_SIGNATURES - 1), note + line * MAX_SIGNATURES
+    assert sv.open_note(at_limit, key) == text
+    assert open_note(at_limit, [signer.verifier]) == text
+    with pytest.raises(sv.CheckFailed, match="too many signatures"):
+        sv.open_note(over, key)
+    with pytest.raises(ProofError, match="too many signatures"):
+        open_note(over, [signer.verifier])
 
 
 def test_fingerprint_form_and_normalisation() -> None:

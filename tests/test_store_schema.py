@@ -150,22 +150,33 @@ def test_database_errors_do_not_echo_parameters(any_store: Store) -> None:
 
 
 def test_every_table_of_the_store_is_append_only(any_store: Store) -> None:
-    """A table added later without its triggers fails here, on both engines."""
-    from sqlmodel import SQLModel
+    """A table added later without its triggers, or left with only one, fails here on both engines.
 
+    Every table needs a trigger refusing UPDATE and one refusing DELETE.
+    """
     with any_store.session() as session:
         if any_store.dialect == "sqlite":
             rows = session.execute(
                 text("SELECT tbl_name, sql FROM sqlite_master WHERE type = 'trigger'")
             ).all()
-            guarded = {t for t, sql in rows if "RAISE(ABORT" in sql and "DELETE" in sql}
+            guarded = {
+                (table, action)
+                for table, sql in rows
+                if "RAISE(ABORT" in sql
+                for action in ("UPDATE", "DELETE")
+                if f"BEFORE {action} " in sql
+            }
         else:
             rows = session.execute(
                 text(
-                    "SELECT event_object_table FROM information_schema.triggers "
+                    "SELECT event_object_table, event_manipulation "
+                    "FROM information_schema.triggers "
                     "WHERE action_statement LIKE '%audit_store_append_only%' "
-                    "AND event_manipulation = 'DELETE'"
+                    "AND action_timing = 'BEFORE'"
                 )
             ).all()
-            guarded = {r[0] for r in rows}
-    assert set(SQLModel.metadata.tables) - guarded == set()
+            guarded = {(table, action) for table, action in rows}
+    wanted = {
+        (table, action) for table in SQLModel.metadata.tables for action in ("UPDATE", "DELETE")
+    }
+    assert wanted - guarded == set()
