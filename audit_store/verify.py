@@ -17,6 +17,9 @@ change of key between checkpoints is reported, since a forger could store a key 
 
 A deliberately tampered store is the reason this exists, so nothing here trusts a stored hash
 where it can recompute one: roots are built from recomputed leaf hashes, not stored ones.
+
+:func:`record_verify` appends the outcome of a run to ``verify_run``, which ``liqrisk status``
+shows.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any, cast
 from sqlalchemy import DateTime, or_, select
 from sqlmodel import Session, col
 
+from audit_store import SOFTWARE_VERSION
 from audit_store.canonical import as_utc
 from audit_store.checkpoint import TreeHead, consistency_proof_of, open_checkpoint
 from audit_store.db import Store
@@ -45,6 +49,7 @@ from audit_store.snapshots import (
     provenance_leaf_hash,
     stored_leaf_matches,
 )
+from audit_store.tables_schedule import VerifyRun
 
 Derived = tuple[Sequence[Mapping[str, Any]] | Sequence[Sequence[Any]], str | None]
 Deriver = Callable[[SnapshotView], Derived]
@@ -132,8 +137,9 @@ class VerifyReport:
         lines.extend(f"  {d.message}" for d in self.discrepancies)  # each names its record
         return lines
 
-    def to_json(self) -> str:
-        summary = {
+    def summary(self) -> dict[str, Any]:
+        """The counts, the root and the keys trusted (everything but the discrepancies)."""
+        return {
             "leaves": self.leaves,
             "rows": self.rows,
             "checkpoints": self.checkpoints,
@@ -143,12 +149,41 @@ class VerifyReport:
             "unsigned_leaves": self.unsigned_leaves,
             "trusted_keys": self.trusted_keys,
         }
+
+    def to_json(self) -> str:
         document = {
             "ok": self.ok,
-            "summary": summary,
+            "summary": self.summary(),
             "discrepancies": [asdict(d) for d in self.discrepancies],
         }
         return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+MAX_VERIFY_PROBLEMS = 20
+"""Discrepancies kept with a recorded verify outcome (the count is always whole)."""
+
+
+def record_verify(store: Store, report: VerifyReport, at: datetime) -> None:
+    """Append the outcome of one ``liqrisk verify`` to ``verify_run`` (what ``liqrisk status``
+    shows): the counts, the verdict and the first discrepancies."""
+    detail = {
+        "summary": report.summary(),
+        "discrepancies": [asdict(d) for d in report.discrepancies[:MAX_VERIFY_PROBLEMS]],
+    }
+    with store.session() as session:
+        session.add(
+            VerifyRun(
+                at=at,
+                ok=report.ok,
+                discrepancies=len(report.discrepancies),
+                leaves=report.leaves,
+                root_hash=report.root_hash,
+                checkpointed_leaves=report.checkpointed_leaves,
+                trusted_keys=report.trusted_keys,
+                software_version=SOFTWARE_VERSION,
+                detail_json=json.dumps(detail, sort_keys=True, ensure_ascii=False),
+            )
+        )
 
 
 def verify_store(

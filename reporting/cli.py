@@ -456,11 +456,12 @@ def watermarks_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """The current watermark of every source, dataset and asset."""
-    from reporting.watermarks import history
+    from reporting.watermarks import latest
 
     settings = _settings()
-    current = {(w.source, w.dataset, w.asset): w for w in history(_store(settings), source or None)}
-    rows = [current[k] for k in sorted(current)]
+    rows = sorted(
+        latest(_store(settings), source or None), key=lambda w: (w.source, w.dataset, w.asset)
+    )
     if as_json:
         _print_json(
             {
@@ -680,7 +681,7 @@ def verify(
     result = verify_store(store, derived_rows, trusted_keys=trusted_keys(settings, trusted_key))
     for found in verify_derived_tables(store):  # funding, open interest, OKX orders, instruments
         result.add(found.table, found.record_id, found.message)
-    from reporting.schedule.status import record_verify
+    from audit_store.verify import record_verify
 
     try:
         record_verify(store, result, datetime.now(UTC))  # what `liqrisk status` shows

@@ -90,6 +90,11 @@ HOUR = 3600
 Pages = Callable[[datetime, datetime], Iterator[RawResponse]]
 
 
+def daily_sources(source: str) -> tuple[str, ...]:
+    """What the daily job of a liquidation source reads: the source, then its overlays."""
+    return (source, *OVERLAY_SOURCES.get(source, ()))
+
+
 def make_client(
     settings: Settings,
     source: str,

@@ -6,7 +6,7 @@ that cannot run at all (no database, bad config) raises.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -14,17 +14,15 @@ import httpx
 
 from audit_store.db import Store
 from audit_store.models import Checkpoint
+from reporting import ingest
 from reporting.checks import StoredRun, run_checks
 from reporting.config import Settings
 from reporting.evidence import ensure_key, sign_latest
-from reporting.ingest import OVERLAY_SOURCES, fetch
-from reporting.metrics import AssetDay, day_bounds
+from reporting.metrics import TRAILING_DAYS, AssetDay, day_bounds
 from reporting.notify import DrainReport, drain, enqueue_breach_notices, enqueue_daily_report
 from reporting.notify.outbox import utc_now
 from reporting.records import FetchSummary, Problem
 from reporting.render import ReportFiles, render_report
-
-TRAILING_DAYS = 7  # the report compares the day with the average of the seven before it
 
 
 @dataclass(frozen=True)
@@ -72,30 +70,27 @@ def run_daily(
     source: str | None = None,
     transport: httpx.BaseTransport | None = None,
     clock: Callable[[], datetime] | None = None,
-    fetched: Sequence[FetchSummary] | None = None,
+    fetch: bool = True,
 ) -> DailyResult:
-    """The daily job for ``day``. ``fetched``: the fetch stage was run by the caller (the scheduler
-    fetches since the watermarks), these are its summaries; without it, the day and the trailing
-    days are fetched here."""
+    """The daily job for ``day``. ``fetch``: fetch the day and the trailing days first (the
+    scheduler passes ``False``: it has fetched since the watermarks already)."""
     source = source or settings.fetch.default_source
     settings = with_source(settings, source)
     start, end = day_bounds(day)
-    if fetched is None:
-        fetched = [
-            summary
-            for fetch_source in (source, *OVERLAY_SOURCES.get(source, ()))
-            for summary in fetch(
-                store,
-                settings,
-                source=fetch_source,
-                assets=settings.fetch.assets,
-                start=start - timedelta(days=TRAILING_DAYS),
-                end=end,
-                transport=transport if fetch_source == source else None,
-                clock=clock,
-            )
-        ]
-    fetches = list(fetched)
+    fetches = [
+        summary
+        for fetch_source in (ingest.daily_sources(source) if fetch else ())
+        for summary in ingest.fetch(
+            store,
+            settings,
+            source=fetch_source,
+            assets=settings.fetch.assets,
+            start=start - timedelta(days=TRAILING_DAYS),
+            end=end,
+            transport=transport if fetch_source == source else None,
+            clock=clock,
+        )
+    ]
     # Sign the log as fetched, so the report names the checkpoint its figures rest on.
     ensure_key(settings)
     checkpoint = sign_latest(store, settings)

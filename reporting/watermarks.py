@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 
 from audit_store import SOFTWARE_VERSION
@@ -75,6 +75,19 @@ def current(store: Store, source: str, dataset: str, asset: str) -> Watermark | 
     with store.read_session() as session:
         row = session.scalars(query).first()
         return _of(row) if row is not None else None
+
+
+def latest(store: Store, source: str | None = None) -> list[Watermark]:
+    """The current watermark of every (source, dataset, asset), in no order (optionally of one
+    source): one query, the latest row of each key."""
+    last = select(func.max(col(IngestWatermark.id))).group_by(
+        col(IngestWatermark.source), col(IngestWatermark.dataset), col(IngestWatermark.asset)
+    )
+    if source is not None:
+        last = last.where(col(IngestWatermark.source) == source)
+    query = select(IngestWatermark).where(col(IngestWatermark.id).in_(last))
+    with store.read_session() as session:
+        return [_of(row) for row in session.scalars(query)]
 
 
 def history(store: Store, source: str | None = None) -> list[Watermark]:

@@ -131,6 +131,14 @@ def test_a_gap_does_not_move_the_watermark_but_touching_ranges_do(
     mark = watermarks.current(store, "kaiko", "liquidations", "btc")
     assert mark is not None
     assert (mark.covered_from, mark.watermark) == (T0, T0 + timedelta(hours=30))
+    fetch(store, kaiko, source="kaiko", assets=["eth"], start=T0, end=T0 + timedelta(hours=5),
+          clock=lambda: clock)  # fmt: skip
+    eth = watermarks.current(store, "kaiko", "liquidations", "eth")
+    assert len(watermarks.history(store)) == 4  # three advances of BTC's, one of ETH's
+    by_key = lambda w: (w.source, w.dataset, w.asset)  # noqa: E731
+    assert sorted(watermarks.latest(store), key=by_key) == [mark, eth]  # the current ones
+    assert sorted(watermarks.latest(store, "kaiko"), key=by_key) == [mark, eth]
+    assert watermarks.latest(store, "okx") == []
 
 
 def test_cli_fetch_since_watermark_and_watermarks_listing(

@@ -17,14 +17,18 @@ from pypdf import PdfReader
 def test_daily_on_the_demo_from_an_empty_directory(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LIQRISK_", "KAIKO_"))}
     env["HOME"] = str(tmp_path)  # the signing key is made under ~/.config/liqrisk
-    done = subprocess.run(
-        [sys.executable, "-m", "reporting", "daily"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def liqrisk(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "reporting", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    done = liqrisk("daily")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     html = tmp_path / "reports" / "2025-11-03" / "liqrisk-report-2025-11-03.html"
@@ -39,12 +43,5 @@ def test_daily_on_the_demo_from_an_empty_directory(tmp_path: Path) -> None:
     key = tmp_path / ".config" / "liqrisk" / "signing.key"
     assert key.is_file() and key.stat().st_mode & 0o077 == 0
     assert sorted(p.suffix for p in (tmp_path / "reports" / "outbox").iterdir()) == [".eml", ".eml"]
-    verify = subprocess.run(
-        [sys.executable, "-m", "reporting", "verify"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    verify = liqrisk("verify")
     assert verify.returncode == 0 and "verify: OK" in verify.stdout

@@ -17,7 +17,7 @@ from sqlmodel import col
 from audit_store.db import Store
 from audit_store.errors import AppendOnlyViolation, StoreError
 from audit_store.tables_outbox import OutboxMessage
-from audit_store.tables_schedule import ScheduleClaim, ScheduleRun, claim_state
+from audit_store.tables_schedule import SCHEDULE_TABLES, ScheduleClaim, ScheduleRun, claim_state
 from reporting.config import Settings
 from reporting.errors import ConfigError
 from reporting.schedule.claims import Claim, Policy, acquire, finish, heartbeat, states
@@ -181,7 +181,7 @@ def test_schedule_tables_are_append_only(any_store: Store) -> None:
             ),
             {"at": T0},
         )
-    for table in ("schedule_claim", "schedule_run", "verify_run"):
+    for table in SCHEDULE_TABLES:
         for statement in (f"UPDATE {table} SET id = id", f"DELETE FROM {table}"):
             with pytest.raises(AppendOnlyViolation), any_store.session() as session:
                 session.execute(text(statement))

@@ -386,44 +386,55 @@ def backoff(settings: Settings, attempt: int) -> timedelta:
     return timedelta(seconds=min(n.retry_base_seconds * 2 ** (attempt - 1), n.retry_max_seconds))
 
 
+UNSETTLED = ~exists().where(
+    col(OutboxAttempt.outbox_message_id) == col(OutboxMessage.id),
+    col(OutboxAttempt.result).in_(("delivered", "failed")),
+)
+"""Where-clause of an outbox message still open: neither delivered nor given up."""
+
+
 @dataclass(frozen=True)
-class _Open:
+class OpenMessage:
+    """A message still open, with the state its attempts give it now."""
+
     id: int
     channel: str
     state: str
     due_at: datetime | None  # None: now
+    created_at: datetime
 
 
-def _open_messages(store: Store, now: datetime) -> list[_Open]:
-    """Every message neither delivered nor failed, with its derived state."""
-    final = exists().where(
-        col(OutboxAttempt.outbox_message_id) == col(OutboxMessage.id),
-        col(OutboxAttempt.result).in_(("delivered", "failed")),
-    )
-    with store.read_session() as session:
-        channels = {
-            mid: channel
-            for mid, channel in session.execute(
-                select(col(OutboxMessage.id), col(OutboxMessage.channel))
-                .where(~final)
-                .order_by(col(OutboxMessage.id))
-            )
-            if mid is not None
-        }
-        if not channels:
-            return []
-        ids = list(channels)
-        rows = session.execute(
-            select(OutboxAttempt).where(col(OutboxAttempt.outbox_message_id).in_(ids))
-        ).scalars()
-        by_message: dict[int, list[OutboxAttempt]] = {i: [] for i in ids}
-        for row in rows:
-            by_message[row.outbox_message_id].append(row)
-        out = []
-        for mid, attempts in by_message.items():  # before the read session expires the rows
-            state = message_state(attempts, now)
-            out.append(_Open(mid, channels[mid], state.state, state.due_at))
+def open_messages(session: Session, now: datetime) -> list[OpenMessage]:
+    """Every message neither delivered nor failed, oldest first, with its derived state."""
+    messages = {
+        mid: (channel, created)
+        for mid, channel, created in session.execute(
+            select(col(OutboxMessage.id), col(OutboxMessage.channel), col(OutboxMessage.created_at))
+            .where(UNSETTLED)
+            .order_by(col(OutboxMessage.id))
+        )
+        if mid is not None
+    }
+    if not messages:
+        return []
+    ids = list(messages)
+    rows = session.execute(
+        select(OutboxAttempt).where(col(OutboxAttempt.outbox_message_id).in_(ids))
+    ).scalars()
+    by_message: dict[int, list[OutboxAttempt]] = {i: [] for i in ids}
+    for row in rows:
+        by_message[row.outbox_message_id].append(row)
+    out = []
+    for mid, attempts in by_message.items():  # before the read session expires the rows
+        state = message_state(attempts, now)
+        channel, created = messages[mid]
+        out.append(OpenMessage(mid, channel, state.state, state.due_at, as_utc(created)))
     return out
+
+
+def _open_messages(store: Store, now: datetime) -> list[OpenMessage]:
+    with store.read_session() as session:
+        return open_messages(session, now)
 
 
 def _claim(

@@ -37,7 +37,7 @@ from reporting.checks.catalogue import RESULT_UNITS
 from reporting.checks.overlays import venue_interval_hours
 from reporting.config import Settings
 from reporting.errors import RenderError
-from reporting.metrics import AssetDay, Volumes, day_bounds, load_period
+from reporting.metrics import TRAILING_DAYS, AssetDay, Volumes, day_bounds, load_period
 from reporting.overlays import FundingPoint, OpenInterestPoint, funding_rates, open_interest
 from reporting.render import formatting as fmt
 from reporting.render.inputs import ReportInputs, capture_inputs, period_days
@@ -67,7 +67,6 @@ from reporting.render.model import (
     UnknownExchange,
 )
 
-HISTORY_DAYS = 7  # the trailing window of the "moves against the seven-day average"
 MAX_HEATMAP_EXCHANGES = 12  # more columns than this are folded into "other"
 SEVERITY = {"breach": 0, "warn": 1, "error": 2, "ok": 3}
 _EVIDENCE_CHUNK = 500  # SQL parameters per IN (...) query
@@ -131,7 +130,7 @@ def build_report(
         store,
         source=source,
         assets=settings.fetch.assets,
-        start=start - timedelta(days=HISTORY_DAYS),
+        start=start - timedelta(days=TRAILING_DAYS),
         end=start,
         tree_size=tree_size,
     )

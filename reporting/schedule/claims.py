@@ -89,9 +89,11 @@ class Claim:
     claimed_at: datetime
 
 
-def _rows(
+def claim_rows(
     session: Session, job: str, periods: Iterable[str]
 ) -> tuple[list[ScheduleClaim], list[ScheduleRun]]:
+    """Every claim of ``periods`` of ``job`` (every generation) and every run row of them, in two
+    queries."""
     claims = list(
         session.scalars(
             select(ScheduleClaim).where(
@@ -114,7 +116,7 @@ def states(
     """The state of each of ``periods`` of ``job`` (``free`` when never claimed)."""
     wanted = list(dict.fromkeys(periods))
     with store.read_session() as session:
-        claims, runs = _rows(session, job, wanted)
+        claims, runs = claim_rows(session, job, wanted)
         out: dict[str, ClaimState] = {}
         for period in wanted:
             mine = [c for c in claims if c.period == period]
@@ -131,7 +133,7 @@ def acquire(
     """Claim ``period`` of ``job`` for ``owner``; ``None`` when it is done, being worked on by a
     live claim, failed ``max_attempts`` times, or another process claimed it first."""
     with store.session() as session:
-        claims, runs = _rows(session, job, [period])
+        claims, runs = claim_rows(session, job, [period])
         state = claim_state(claims, runs, now, policy.timeout)
         reason: ClaimReason
         if state.state == "free":
@@ -211,7 +213,7 @@ def finish(
 def _failures(session: Session, claim: Claim) -> int:
     """Failed claims of the period, this one included (its end row is in the session)."""
     session.flush()
-    claims, runs = _rows(session, claim.job, [claim.period])
+    claims, runs = claim_rows(session, claim.job, [claim.period])
     ended = {r.claim_id for r in runs if r.event == "end" and r.status == "failed"}
     return sum(1 for c in claims if c.id in ended)
 

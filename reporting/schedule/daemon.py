@@ -90,6 +90,16 @@ def daemon_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"notify": notify})
 
 
+def _job_options(settings: Settings) -> dict[str, Any]:
+    """What every job of the daemon runs with: missed fires run once (within the grace time), and
+    never two runs of a job at once."""
+    return {
+        "coalesce": True,
+        "max_instances": 1,
+        "misfire_grace_time": settings.schedule.misfire_grace_seconds,
+    }
+
+
 def sync_jobs(scheduler: BackgroundScheduler, settings: Settings) -> None:
     """Make the job store hold exactly the configured jobs.
 
@@ -97,11 +107,7 @@ def sync_jobs(scheduler: BackgroundScheduler, settings: Settings) -> None:
     daemon was down is still seen as missed (and run once, within the misfire grace time).
     """
     schedule = settings.schedule
-    options: dict[str, Any] = {
-        "coalesce": True,
-        "max_instances": 1,
-        "misfire_grace_time": schedule.misfire_grace_seconds,
-    }
+    options = _job_options(settings)
     for name in JOB_NAMES:
         config: JobTrigger = getattr(schedule, name)
         job_id = JOB_ID_PREFIX + name
@@ -196,11 +202,7 @@ def run_daemon(
             "transient": MemoryJobStore(),
         },
         executors={"default": ThreadPoolExecutor(max_workers=schedule.workers)},
-        job_defaults={
-            "coalesce": True,
-            "max_instances": 1,
-            "misfire_grace_time": schedule.misfire_grace_seconds,
-        },
+        job_defaults=_job_options(settings),
         timezone=ZoneInfo(schedule.timezone),
     )
     scheduler.add_listener(_on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)

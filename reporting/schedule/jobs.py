@@ -1,9 +1,10 @@
 """The daemon's jobs, each one claim per period (see :mod:`reporting.schedule.claims`).
 
 * ``fetch``: every configured source, from each watermark to the last closed interval (an asset
-  without a watermark starts ``catchup_days`` + 7 days back). Period: the end of the last closed
-  interval (``2025-11-04T13:00:00Z``), so a second fire within the hour finds it done. A fetch that
-  went well runs the daily job when a report is due but not made (late data, a failed run).
+  without a watermark is backfilled from ``catchup_days`` + 7 days back, chunk by chunk). Period:
+  the end of the last closed interval (``2025-11-04T13:00:00Z``), so a second fire within the hour
+  finds it done. A fetch that went well runs the daily job when a report is due but not made (late
+  data, a failed run).
 * ``daily``: check, report and notify each day of the last ``catchup_days`` UTC days that has no
   report yet and whose time has come (the daily trigger's first fire after the day), oldest first,
   once the data covers it. Period: the day (``2025-11-03``).
@@ -20,7 +21,10 @@ shutdown between two pages is ``interrupted`` and resumed at the next start from
 The daily job's data: it runs the fetch job's current period first (or waits for the process
 that holds it), then reports only the days the watermarks of the default source's liquidations
 cover; of the days not covered yet, the latest one fails (so operations hear that the report is
-late) and the others wait.
+late) and the others wait. When the process that holds the fetch is still at it after the working
+timeout, the daily job leaves the days to it: every holder of a fetch claim runs the daily job
+when its fetch ends (a scheduled fetch, the catch-up's, a daily job's own), so a slow fetch costs
+neither an attempt nor an email to operations.
 """
 
 from __future__ import annotations
@@ -35,21 +39,21 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlmodel import col
 
 from audit_store.canonical import as_utc
 from audit_store.checkpoint import publish_checkpoint
 from audit_store.db import Store
 from audit_store.models import Artifact
-from audit_store.tables_outbox import OutboxAttempt, OutboxMessage
-from audit_store.tables_schedule import RunStatus
+from audit_store.tables_outbox import OutboxMessage
+from audit_store.tables_schedule import ClaimState, RunStatus
 from reporting import watermarks
 from reporting.config import JobTrigger, Settings
 from reporting.errors import Interrupted, SourceError
-from reporting.ingest import OVERLAY_SOURCES, check_request, fetch
-from reporting.metrics import day_bounds
-from reporting.notify.outbox import utc_now
+from reporting.ingest import check_request, daily_sources, fetch
+from reporting.metrics import TRAILING_DAYS, day_bounds
+from reporting.notify.outbox import UNSETTLED, utc_now
 from reporting.records import FetchSummary
 from reporting.schedule.claims import (
     Clock,
@@ -68,7 +72,6 @@ log = logging.getLogger("liqrisk.schedule")
 JOB_NAMES = ("fetch", "daily", "drain", "checkpoint")
 ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
 """Where ``every_seconds`` triggers (and their periods) are counted from, in every process."""
-TRAILING_DAYS = 7  # the report compares a day with the seven before it (reporting.pipeline)
 
 
 @dataclass(frozen=True)
@@ -152,17 +155,20 @@ def fetch_sources(settings: Settings) -> tuple[str, ...]:
     overlays (funding, open interest, the OKX cross-check)."""
     if settings.schedule.sources:
         return settings.schedule.sources
-    source = settings.fetch.default_source
-    return (source, *OVERLAY_SOURCES.get(source, ()))
+    return daily_sources(settings.fetch.default_source)
+
+
+def closed_end(ctx: Context) -> datetime:
+    """The end of the last closed interval now: what a fetch now brings the watermarks up to."""
+    fetch = ctx.settings.fetch
+    return watermarks.closed_until(
+        ctx.now(), interval_seconds(fetch.interval), fetch.settle_seconds
+    )
 
 
 def fetch_period(ctx: Context) -> str:
-    """The end of the last closed interval now: what a fetch now brings the watermarks up to."""
-    fetch = ctx.settings.fetch
-    closed = watermarks.closed_until(
-        ctx.now(), interval_seconds(fetch.interval), fetch.settle_seconds
-    )
-    return period_of_time(closed)
+    """The fetch job's period now: :func:`closed_end`."""
+    return period_of_time(closed_end(ctx))
 
 
 def bootstrap_start(ctx: Context) -> datetime:
@@ -174,8 +180,11 @@ def bootstrap_start(ctx: Context) -> datetime:
 
 
 def fetch_since_watermarks(ctx: Context) -> list[FetchSummary]:
-    """Fetch every source's default datasets for every asset, from its watermark (or the bootstrap
-    start) to the last closed interval. Stops between pages when the daemon is stopping."""
+    """Fetch every source's default datasets for every asset, from its watermark to the last
+    closed interval. An asset without a watermark is backfilled from the bootstrap start in chunks
+    (:func:`reporting.backfill.backfill`), its watermark advanced after each, so a stop part-way
+    resumes after the last whole chunk. Stops between pages when the daemon is stopping."""
+    from reporting.backfill import backfill
 
     def stop_between_pages(*_args: object) -> None:
         if ctx.stop.is_set():
@@ -187,23 +196,30 @@ def fetch_since_watermarks(ctx: Context) -> list[FetchSummary]:
         for dataset in check_request(source, None):
             assets = [a.lower() for a in settings.fetch.assets]
             fresh = [a for a in assets if watermarks.current(ctx.store, source, dataset, a) is None]
-            for group, start in (
-                ([a for a in assets if a not in fresh], None),
-                (fresh, bootstrap_start(ctx)),
-            ):
-                if not group:
-                    continue
+            marked = [a for a in assets if a not in fresh]
+            if marked:
                 stop_between_pages()
                 summaries += fetch(
                     ctx.store,
                     settings,
                     source=source,
-                    assets=group,
-                    start=start,
+                    assets=marked,
                     datasets=[dataset],
                     clock=ctx.now,
                     on_page=stop_between_pages,
                 )
+            if fresh:  # each chunk's start and each page are a place to stop
+                summaries += backfill(
+                    ctx.store,
+                    settings,
+                    source=source,
+                    assets=fresh,
+                    start=bootstrap_start(ctx),
+                    end=closed_end(ctx),
+                    datasets=[dataset],
+                    clock=ctx.now,
+                    on_progress=stop_between_pages,
+                ).fetches
     return summaries
 
 
@@ -226,24 +242,26 @@ def fetch_then_late_reports(ctx: Context) -> list[Outcome]:
     """The fetch job as scheduled: after a fetch that went well, the reports that are due but
     were not made (their data was late, or their run failed) are made at once, not a day later."""
     outcomes = [fetch_job(ctx)]
-    if outcomes[0].status == "ok" and ctx.settings.schedule.daily.enabled and missing_days(ctx):
-        outcomes += daily_job(ctx)
+    if outcomes[0].status == "ok" and ctx.settings.schedule.daily.enabled:
+        outcomes += daily_job(ctx)  # nothing when no report is missing
     return outcomes
 
 
-def ensure_fetched(ctx: Context) -> Outcome:
+def ensure_fetched(ctx: Context) -> tuple[Outcome, bool]:
     """Run the fetch job's current period, or wait while another process works on it (and take
-    it over if that process goes silent)."""
+    it over if that process goes silent). Also says whether another process still holds it (it
+    did not finish within the working timeout, or the daemon is stopping)."""
     deadline = ctx.now() + ctx.policy.timeout
     while True:
         outcome = fetch_job(ctx)
         if outcome.status != "skipped":
-            return outcome
+            return outcome, False
         state = states(ctx.store, "fetch", [outcome.period], ctx.now(), ctx.policy)
-        if state[outcome.period].state not in ("running", "stale") or ctx.now() >= deadline:
-            return outcome
+        held = state[outcome.period].state in ("running", "stale")
+        if not held or ctx.now() >= deadline:
+            return outcome, held
         if ctx.stop.wait(min(1.0, ctx.policy.heartbeat_seconds)):
-            return outcome
+            return outcome, held
 
 
 # --- daily ---------------------------------------------------------------------------------------
@@ -260,8 +278,8 @@ def window(ctx: Context) -> list[date]:
 
 
 def reported_outside(store: Store, days: list[date]) -> set[str]:
-    """Days with a day report that was not made by the daemon (``liqrisk daily``)."""
-    periods = [d.isoformat() for d in days]
+    """The periods of ``days`` with a day report not made by the daemon (``liqrisk daily``)."""
+    periods = [period_of_day(d) for d in days]
     with store.read_session() as session:
         found = session.scalars(
             select(col(Artifact.period)).where(
@@ -271,28 +289,30 @@ def reported_outside(store: Store, days: list[date]) -> set[str]:
         return set(found)
 
 
-def report_due(ctx: Context, day: date) -> bool:
-    """Whether the daily job's first fire after ``day`` ended has come (a day is not reported
-    before its time, even by a catch-up or a late fetch)."""
+def due_days(ctx: Context) -> list[tuple[date, ClaimState, bool]]:
+    """The days of the window whose report is due, oldest first, each with the state of its daily
+    claim and whether it was reported by hand. A report is due once the daily job's first fire
+    after its day has come (a day is not reported before its time, even by a catch-up or a late
+    fetch)."""
     schedule = ctx.settings.schedule
-    if not schedule.daily.enabled:
-        return True
-    trigger = build_trigger(schedule.daily, schedule.timezone)
-    fire = trigger.get_next_fire_time(None, day_bounds(day)[1])
-    return fire is not None and fire <= ctx.now()
+    now = ctx.now()
+    days = window(ctx)
+    if schedule.daily.enabled:
+        trigger = build_trigger(schedule.daily, schedule.timezone)
+        fires = [trigger.get_next_fire_time(None, day_bounds(d)[1]) for d in days]
+        days = [d for d, fire in zip(days, fires, strict=True) if fire is not None and fire <= now]
+    found = states(ctx.store, "daily", [period_of_day(d) for d in days], now, ctx.policy)
+    outside = reported_outside(ctx.store, days)
+    return [(d, found[period_of_day(d)], period_of_day(d) in outside) for d in days]
 
 
 def missing_days(ctx: Context) -> list[date]:
     """Days of the window still to be reported, oldest first, whose report is due: never claimed
     (and not reported by hand), taken over from a dead process, interrupted, or failed fewer than
     ``max_attempts`` times."""
-    days = [d for d in window(ctx) if report_due(ctx, d)]
-    found = states(ctx.store, "daily", [period_of_day(d) for d in days], ctx.now(), ctx.policy)
-    outside = reported_outside(ctx.store, days)
     todo = []
-    for day in days:
-        state = found[period_of_day(day)]
-        if state.state == "free" and day.isoformat() not in outside:
+    for day, state, by_hand in due_days(ctx):
+        if state.state == "free" and not by_hand:
             todo.append(day)
         elif state.state in ("stale", "interrupted"):
             todo.append(day)
@@ -319,7 +339,7 @@ def _daily_body(ctx: Context, day: date) -> str:
     from reporting.pipeline import run_daily  # the report stack loads only when a day runs
 
     source = ctx.settings.fetch.default_source
-    result = run_daily(ctx.store, ctx.settings, day, source=source, clock=ctx.now, fetched=())
+    result = run_daily(ctx.store, ctx.settings, day, source=source, clock=ctx.now, fetch=False)
     statuses = [r.status for r in result.run.results]
     counts = ", ".join(f"{statuses.count(s)} {s}" for s in ("breach", "warn", "error"))
     notices = result.notices.summary() if result.notices is not None else "not drained"
@@ -354,7 +374,14 @@ def daily_job(ctx: Context) -> list[Outcome]:
         return []
     outcomes = []
     if ctx.settings.schedule.fetch.enabled:
-        outcomes.append(ensure_fetched(ctx))
+        fetched, held = ensure_fetched(ctx)
+        outcomes.append(fetched)
+        if held:  # its holder runs this job when the fetch ends: the days are not late yet
+            log.info(
+                "daily: the fetch of %s is still under way; its end makes the reports",
+                fetched.period,
+            )
+            return outcomes
     covered = coverage(ctx)
     source = ctx.settings.fetch.default_source
     for day in todo:
@@ -386,15 +413,9 @@ def _drain_body(ctx: Context) -> str:
 
 def outbox_open(store: Store) -> bool:
     """Whether any message is neither delivered nor given up."""
-    final = exists().where(
-        col(OutboxAttempt.outbox_message_id) == col(OutboxMessage.id),
-        col(OutboxAttempt.result).in_(("delivered", "failed")),
-    )
+    query = select(col(OutboxMessage.id)).where(UNSETTLED).limit(1)
     with store.read_session() as session:
-        return (
-            session.execute(select(col(OutboxMessage.id)).where(~final).limit(1)).first()
-            is not None
-        )
+        return session.execute(query).first() is not None
 
 
 def drain_job(ctx: Context) -> Outcome:

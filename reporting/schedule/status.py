@@ -1,12 +1,12 @@
-"""What ``liqrisk status`` shows, read from the store, and the record of ``liqrisk verify`` runs.
+"""What ``liqrisk status`` shows, read from the store (one consistent view).
 
-Everything here reads (one consistent view) except :func:`record_verify`, which appends the
-outcome of a verify run to ``verify_run``.
+The outcome of each ``liqrisk verify`` is appended to ``verify_run`` by
+:func:`audit_store.verify.record_verify`; the latest one is shown here.
 """
 
 from __future__ import annotations
 
-import json
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -16,27 +16,18 @@ from sqlalchemy import Column as CoreColumn
 from sqlalchemy import Float, MetaData, String, Table, exists, func, inspect, select
 from sqlmodel import Session, col
 
-from audit_store import SOFTWARE_VERSION
 from audit_store.canonical import as_utc
+from audit_store.checkpoint import latest_checkpoint, open_checkpoint
 from audit_store.db import Store
-from audit_store.models import Checkpoint
-from audit_store.tables_outbox import OutboxAttempt, OutboxMessage, message_state
+from audit_store.errors import LiqriskError
+from audit_store.tables_outbox import OutboxAttempt, OutboxMessage
 from audit_store.tables_schedule import ScheduleClaim, ScheduleRun, VerifyRun, claim_state
-from audit_store.verify import VerifyReport
 from reporting import watermarks
 from reporting.config import Settings
-from reporting.schedule.claims import Policy, states
+from reporting.notify.outbox import open_messages
+from reporting.schedule.claims import Policy, claim_rows
 from reporting.schedule.daemon import JOB_ID_PREFIX, JOBSTORE_PREFIX, describe_trigger
-from reporting.schedule.jobs import (
-    JOB_NAMES,
-    Context,
-    checkpoint_dir,
-    report_due,
-    reported_outside,
-    window,
-)
-
-MAX_VERIFY_PROBLEMS = 20  # discrepancies kept with a verify outcome (the count is always whole)
+from reporting.schedule.jobs import JOB_NAMES, Context, checkpoint_dir, due_days
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -194,21 +185,18 @@ def _job_runs(
             .limit(50)
         )
     )
+    every_claim, runs = claim_rows(session, job, {c.period for c in open_claims})  # 2 queries
+    top: dict[str, int] = {}
+    for c in every_claim:
+        top[c.period] = max(top.get(c.period, 0), c.generation)
+    runs_of: dict[int | None, list[ScheduleRun]] = {}
+    for run in runs:
+        runs_of.setdefault(run.claim_id, []).append(run)
     active = []
     for claim in open_claims:
-        newer = session.execute(
-            select(col(ScheduleClaim.id)).where(
-                col(ScheduleClaim.job) == job,
-                col(ScheduleClaim.period) == claim.period,
-                col(ScheduleClaim.generation) > claim.generation,
-            )
-        ).first()
-        if newer is not None:
-            continue
-        runs = list(
-            session.scalars(select(ScheduleRun).where(col(ScheduleRun.claim_id) == claim.id))
-        )
-        state = claim_state([claim], runs, now, policy.timeout)
+        if claim.generation != top[claim.period]:
+            continue  # a later generation replaced it
+        state = claim_state([claim], runs_of.get(claim.id, []), now, policy.timeout)
         active.append(
             JobRun(
                 job,
@@ -263,46 +251,29 @@ def next_runs(session: Session) -> dict[str, dict[str, datetime | None]]:
 
 
 def outbox_backlog(session: Session, now: datetime) -> Backlog:
-    final = exists().where(
-        col(OutboxAttempt.outbox_message_id) == col(OutboxMessage.id),
-        col(OutboxAttempt.result).in_(("delivered", "failed")),
-    )
+    opened = open_messages(session, now)
+    counts = Counter(o.state if o.state in ("pending", "sending") else "retry" for o in opened)
+    oldest = min((o.created_at for o in opened), default=None)
     failed_final = exists().where(
         col(OutboxAttempt.outbox_message_id) == col(OutboxMessage.id),
         col(OutboxAttempt.result) == "failed",
     )
-    waiting = {
-        mid: created
-        for mid, created in session.execute(
-            select(col(OutboxMessage.id), col(OutboxMessage.created_at)).where(~final)
-        )
-    }
-    counts = {"pending": 0, "sending": 0, "retry": 0}
-    if waiting:
-        attempts: dict[int, list[OutboxAttempt]] = {mid: [] for mid in waiting}
-        rows = session.scalars(
-            select(OutboxAttempt).where(col(OutboxAttempt.outbox_message_id).in_(list(waiting)))
-        )
-        for row in rows:
-            attempts[row.outbox_message_id].append(row)
-        for rows_of in attempts.values():
-            state = message_state(rows_of, now).state
-            counts[state if state in counts else "retry"] += 1
     failed = session.execute(
         select(func.count()).select_from(OutboxMessage).where(failed_final)
     ).scalar_one()
-    oldest = min((as_utc(c) for c in waiting.values()), default=None)
     return Backlog(counts["pending"], counts["sending"], counts["retry"], oldest, int(failed))
 
 
 def _published(directory: Path) -> tuple[str | None, int | None]:
+    """The published checkpoint and its tree size, when its signature verifies against the
+    published ``verifier_keys``."""
     path = directory / "checkpoint"
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except OSError:
+        keys = (directory / "verifier_keys").read_text(encoding="utf-8").split()
+        head = open_checkpoint(path.read_text(encoding="utf-8"), keys)
+    except (OSError, ValueError, LiqriskError):  # not there, not text, or not signed by them
         return None, None
-    size = lines[1] if len(lines) > 1 else ""
-    return str(path), int(size) if size.isdigit() else None
+    return str(path), head.tree_size
 
 
 def gather(store: Store, settings: Settings, now: datetime) -> Status:
@@ -318,9 +289,7 @@ def gather(store: Store, settings: Settings, now: datetime) -> Status:
             trigger = describe_trigger(getattr(schedule, job), schedule.timezone)
             jobs.append(JobStatus(job, trigger, last, tuple(active), upcoming.get(job, {}), failed))
         backlog = outbox_backlog(session, now)
-        cp = session.scalars(
-            select(Checkpoint).order_by(col(Checkpoint.tree_size).desc(), col(Checkpoint.id))
-        ).first()
+        cp = latest_checkpoint(session)
         if cp is not None:
             published, published_size = _published(Path(checkpoint_dir(settings)))
             checkpoint = CheckpointInfo(
@@ -332,10 +301,9 @@ def gather(store: Store, settings: Settings, now: datetime) -> Status:
                 as_utc(v.at), v.ok, v.discrepancies, v.leaves, v.root_hash,
                 v.checkpointed_leaves, v.trusted_keys,
             )  # fmt: skip
-    current = {(w.source, w.dataset, w.asset): w for w in watermarks.history(store)}
     lags = tuple(
         Lag(w.source, w.dataset, w.asset, w.watermark, (as_utc(now) - w.watermark).total_seconds())
-        for w in (current[key] for key in sorted(current))
+        for w in sorted(watermarks.latest(store), key=lambda m: (m.source, m.dataset, m.asset))
     )
     return Status(
         as_utc(now),
@@ -354,34 +322,4 @@ def unreported(store: Store, settings: Settings, now: datetime) -> tuple[date, .
     if not settings.schedule.daily.enabled:
         return ()
     ctx = Context(store, settings, "status", clock=lambda: now)
-    days = [d for d in window(ctx) if report_due(ctx, d)]
-    found = states(store, "daily", [d.isoformat() for d in days], now, ctx.policy)
-    outside = reported_outside(store, days)
-    return tuple(
-        d for d in days if found[d.isoformat()].state != "done" and d.isoformat() not in outside
-    )
-
-
-# --- verify outcomes -----------------------------------------------------------------------------
-
-
-def record_verify(store: Store, report: VerifyReport, at: datetime) -> None:
-    """Append the outcome of one ``liqrisk verify`` to ``verify_run``."""
-    detail = {
-        "summary": json.loads(report.to_json())["summary"],
-        "discrepancies": [asdict(d) for d in report.discrepancies[:MAX_VERIFY_PROBLEMS]],
-    }
-    with store.session() as session:
-        session.add(
-            VerifyRun(
-                at=at,
-                ok=report.ok,
-                discrepancies=len(report.discrepancies),
-                leaves=report.leaves,
-                root_hash=report.root_hash,
-                checkpointed_leaves=report.checkpointed_leaves,
-                trusted_keys=report.trusted_keys,
-                software_version=SOFTWARE_VERSION,
-                detail_json=json.dumps(detail, sort_keys=True, ensure_ascii=False),
-            )
-        )
+    return tuple(d for d, state, by_hand in due_days(ctx) if state.state != "done" and not by_hand)
