@@ -18,8 +18,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlmodel import Session, create_engine
 
 from audit_store import (
-    models,  # noqa: F401  (registers the tables on SQLModel.metadata)
     schema,
+    tables,  # noqa: F401  (registers every table on SQLModel.metadata)
 )
 from audit_store.errors import AppendOnlyViolation, LiqriskError, StoreError
 

@@ -151,13 +151,3 @@ AUDIT_TABLES: tuple[str, ...] = (
     "checkpoint",
 )
 """Every append-only table of the store, in the order they depend on each other."""
-
-# The tables of the later stages live in their own modules; importing them registers them on the
-# metadata every migration and check compares against.
-from audit_store import (  # noqa: E402, F401
-    tables_export,
-    tables_ingest,
-    tables_limits,
-    tables_outbox,
-    tables_schedule,
-)

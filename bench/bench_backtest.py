@@ -7,12 +7,12 @@ per exchange each hour, Kaiko pages of 100 hours, stored through the real snapsh
 is replayed against the packaged limit set. Printed, from the same run:
 
 * ``baseline``: fetching the rows the backtest rests on, as plain tuples (the least any replay
-  must do); :func:`reporting.metrics.load_period` (the same kind of query of plain columns, with
-  every figure, current values chosen and days assembled) is timed beside it for scale;
+  must do); :func:`reporting.checks.metrics.load_period` (the same kind of query of plain columns,
+  with every figure, current values chosen and days assembled) is timed beside it for scale;
 * ``backtest``: :func:`reporting.checks.backtest.backtest` over the same year, which loads the rows
   once, cuts them into days, and measures and grades every check on every scope of every day;
-* ``calibrate``: :func:`reporting.calibrate.calibrate` (p99 with 2000 bootstrap resamples, and the
-  Weibull cluster fits), for scale.
+* ``calibrate``: :func:`reporting.checks.calibrate.calibrate` (p99 with 2000 bootstrap resamples,
+  and the Weibull cluster fits), for scale.
 
 The issue asks that a year backtests in seconds; the ratio to the baseline shows what the checks
 themselves cost.
@@ -39,12 +39,12 @@ from sqlmodel import col
 from audit_store.db import Store
 from audit_store.models import IntervalVolume, Snapshot
 from audit_store.snapshots import RawResponse, append_interval_values, append_snapshot, new_snapshot
-from reporting.calibrate import calibrate
 from reporting.checks.backtest import backtest, history_by_day
+from reporting.checks.calibrate import calibrate
+from reporting.checks.metrics import day_bounds, load_period
 from reporting.config import Settings, load_settings
-from reporting.derivers import derive_snapshot
-from reporting.metrics import day_bounds, load_period
-from reporting.sources.kaiko_format import KIND
+from reporting.fetch.derivers import derive_snapshot
+from reporting.fetch.sources.kaiko.format import KIND
 
 START = date(2024, 1, 1)
 ASSETS = {

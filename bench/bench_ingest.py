@@ -10,9 +10,9 @@ alike. Each hour holds a total and six exchanges, as Kaiko's larger tokens do.
 Three runs, each in its own subprocess (so peak memory is that run's alone, read from
 ``/proc/self/status``), one after the other in each of ``--rounds`` rounds:
 
-* ``liqrisk``: :func:`reporting.ingest.fetch` into a fresh SQLite store, as configured by default:
-  the Kaiko client with its retries and size cap, a snapshot per page with its Merkle leaf, the
-  deriver (full schema validation), the correction lookup, bulk inserts, a watermark per asset.
+* ``liqrisk``: :func:`reporting.fetch.ingest.fetch` into a fresh SQLite store, as configured by
+  default: the Kaiko client with its retries and size cap, a snapshot per page with its Merkle leaf,
+  the deriver (full schema validation), the correction lookup, bulk inserts, a watermark per asset.
   The client asks for the next page while the current one is being stored (``kaiko.prefetch``,
   one request in flight; the same requests, the same snapshots in the same order);
 * ``sequential``: the same with ``kaiko.prefetch = false``, printed for comparison;
@@ -171,7 +171,7 @@ def run_liqrisk(
     sys.path.insert(0, str(ROOT))
     from audit_store.db import Store
     from reporting.config import load_settings
-    from reporting.ingest import fetch
+    from reporting.fetch.ingest import fetch
 
     settings = load_settings(
         env={

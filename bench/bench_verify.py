@@ -14,9 +14,9 @@ Timed in the same run, alternating, CPU time of this process (steadier than wall
 machine), best of ``--repeat``:
 
 * ``verify``: what ``liqrisk verify`` runs: :func:`audit_store.verify.verify_store` with the
-  product's deriver (:func:`reporting.derivers.derived_rows`, every body re-parsed and validated
-  by the Kaiko parser) and :func:`reporting.derivers.verify_derived_tables`: every body hash,
-  leaf hash, checkpoint root, signature and consistency proof, every stored row compared;
+  product's deriver (:func:`reporting.fetch.derivers.derived_rows`, every body re-parsed and
+  validated by the Kaiko parser) and :func:`reporting.fetch.derivers.verify_derived_tables`: every
+  body hash, leaf hash, checkpoint root, signature and consistency proof, every stored row compared;
 * ``read + hash + parse``: the bodies read back in leaf order, SHA-256'd and parsed by the same
   Kaiko parser into the same records: the least a verifier of these figures must do. The ratio
   verify / this is the issue's target (within 3x);
@@ -55,8 +55,8 @@ from audit_store.snapshots import (
     new_snapshot,
 )
 from audit_store.verify import verify_store
-from reporting.derivers import derive_snapshot, derived_rows, verify_derived_tables
-from reporting.sources import kaiko_format
+from reporting.fetch.derivers import derive_snapshot, derived_rows, verify_derived_tables
+from reporting.fetch.sources.kaiko import format as kaiko_format
 
 ORIGIN = "bench.example/audit-log"
 HOURS = 24 * 365

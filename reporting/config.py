@@ -3,8 +3,8 @@
 Where the file comes from, first match wins: ``--config PATH`` > ``$LIQRISK_CONFIG`` >
 ``./liqrisk.toml`` > the packaged ``config/liqrisk.toml``. The exchange table is read from the file
 named by ``exchanges_file`` beside the config file, or the packaged one when there is none; so is
-the limit set, from ``limits_file`` (default ``limits.toml``; see :mod:`reporting.limits`), unless
-the config file has ``[limits]`` tables of its own.
+the limit set, from ``limits_file`` (default ``limits.toml``; see :mod:`reporting.checks.limits`),
+unless the config file has ``[limits]`` tables of its own.
 
 Environment variables override the file (and are the only place secrets come from):
 ``LIQRISK_DATABASE_URL``, ``LIQRISK_REPORTS_DIR``, ``LIQRISK_KAIKO_BASE_URL``, ``KAIKO_API_KEY``,
@@ -39,10 +39,12 @@ from pydantic import (
 )
 
 from audit_store.canonical import canonical_json
+from reporting.checks.limits import LimitSet as LimitSet
+from reporting.checks.limits import Threshold as Threshold
+from reporting.checks.limits import scope_problems
 from reporting.errors import ConfigError
-from reporting.limits import LimitSet as LimitSet
-from reporting.limits import Threshold as Threshold
-from reporting.limits import scope_problems
+from reporting.fetch.registry import FETCH_SOURCES
+from reporting.fetch.sources.kaiko.format import interval_seconds
 from reporting.resources import config_dir, default_config_file
 
 KAIKO_REGION_HOSTS = {
@@ -93,7 +95,7 @@ class ExchangeApi(_Strict):
 
 
 class Quality(_Strict):
-    """Data-quality checks (:mod:`reporting.quality`)."""
+    """Data-quality checks (:mod:`reporting.checks.quality`)."""
 
     reconcile_tolerance_pct: float = Field(default=10.0, ge=0)  # Kaiko okex vs OKX, per day
     reconcile_min_usd: float = Field(default=100_000.0, ge=0)  # smaller days are not graded
@@ -111,8 +113,6 @@ class FetchSettings(_Strict):
     @field_validator("interval")
     @classmethod
     def _kaiko_interval(cls, value: str) -> str:
-        from reporting.sources.kaiko_format import interval_seconds
-
         interval_seconds(value)  # 1h to 1d, or ValueError saying why
         return value
 
@@ -127,7 +127,9 @@ class FetchSettings(_Strict):
         return tuple(a.lower() for a in value)
 
 
-Limits = LimitSet  # the limit set, read from its own file (limits_file): see reporting.limits
+Limits = (
+    LimitSet  # the limit set, read from its own file (limits_file): see reporting.checks.limits
+)
 
 
 NoticeSeverity = Literal["breach", "warn"]
@@ -345,8 +347,6 @@ class Schedule(_Strict):
     @field_validator("sources")
     @classmethod
     def _known_sources(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from reporting.ingest import FETCH_SOURCES
-
         for source in value:
             if source not in FETCH_SOURCES:
                 raise ValueError(

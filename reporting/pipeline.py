@@ -14,11 +14,12 @@ import httpx
 
 from audit_store.db import Store
 from audit_store.models import Checkpoint
-from reporting import ingest
-from reporting.checks import StoredRun, run_checks
+from reporting.checks.metrics import TRAILING_DAYS, AssetDay, day_bounds
+from reporting.checks.store import StoredRun, run_checks
 from reporting.config import Settings
 from reporting.evidence import ensure_key, sign_latest
-from reporting.metrics import TRAILING_DAYS, AssetDay, day_bounds
+from reporting.fetch import ingest
+from reporting.fetch.registry import daily_sources
 from reporting.notify import DrainReport, drain, enqueue_breach_notices, enqueue_daily_report
 from reporting.notify.outbox import utc_now
 from reporting.records import FetchSummary, Problem
@@ -48,7 +49,7 @@ def default_day(settings: Settings, source: str, today: date | None = None) -> d
     looks like; for a live source it is yesterday (UTC), the last complete day.
     """
     if source == "demo":
-        from reporting.sources.demo import load_demo_dataset
+        from reporting.fetch.sources.demo.client import load_demo_dataset
 
         return date.fromisoformat(str(load_demo_dataset()["meta"]["stress_day"]))
     return (today or datetime.now(UTC).date()) - timedelta(days=1)
@@ -79,7 +80,7 @@ def run_daily(
     start, end = day_bounds(day)
     fetches = [
         summary
-        for fetch_source in (ingest.daily_sources(source) if fetch else ())
+        for fetch_source in (daily_sources(source) if fetch else ())
         for summary in ingest.fetch(
             store,
             settings,

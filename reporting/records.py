@@ -10,7 +10,7 @@ Problems in data never raise: they travel as :class:`Problem` records with a sou
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, Literal
 
@@ -125,3 +125,42 @@ class CheckOutcome:
         if self.observed is None or not self.limit:
             return None
         return 100.0 * self.observed / self.limit
+
+
+# -- liquidation volumes, the unit every stage counts in
+
+HOUR = 3600
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class Volumes:
+    long_count: int = 0
+    short_count: int = 0
+    total_count: int = 0
+    long_usd: float = 0.0
+    short_usd: float = 0.0
+    total_usd: float = 0.0
+
+    def __add__(self, other: Volumes) -> Volumes:
+        return Volumes(
+            self.long_count + other.long_count,
+            self.short_count + other.short_count,
+            self.total_count + other.total_count,
+            self.long_usd + other.long_usd,
+            self.short_usd + other.short_usd,
+            self.total_usd + other.total_usd,
+        )
+
+    @property
+    def average_usd(self) -> float | None:
+        return self.total_usd / self.total_count if self.total_count else None
+
+    @property
+    def long_share(self) -> float | None:
+        return self.long_usd / self.total_usd if self.total_usd else None
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), tzinfo=UTC)
+    return start, start + timedelta(days=1)

@@ -28,4 +28,4 @@ def default_config_file() -> Path:
     return config_dir() / "liqrisk.toml"
 
 
-DEMO_DATA_FILE = _PACKAGE_DIR / "demo" / "kaiko_demo.json.gz"
+DEMO_DATA_FILE = _PACKAGE_DIR / "fetch" / "sources" / "demo" / "kaiko_demo.json.gz"

@@ -21,7 +21,7 @@ from audit_store.db import Store
 from audit_store.models import Artifact
 from audit_store.snapshots import RawResponse, append_snapshot, new_snapshot
 from audit_store.tables_outbox import OutboxAttempt, OutboxMessage
-from reporting.checks import run_checks
+from reporting.checks.store import run_checks
 from reporting.config import Settings, load_settings
 from tests.factories import Exchanges, store_hours
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from audit_store.db import Store
 from audit_store.snapshots import RawResponse, append_interval_values, append_snapshot, new_snapshot
-from reporting.derivers import derive_snapshot
+from reporting.fetch.derivers import derive_snapshot
 from tests.kaiko_server import datum
 
 Exchanges = Mapping[

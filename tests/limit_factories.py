@@ -1,8 +1,9 @@
 """Factories for the limit framework's tests: limit sets, settings with them, and asset days.
 
-``asset_day`` builds the records :func:`reporting.metrics.load_period` would return, in memory, so
-metric and grading tests need no store; store-backed tests use :func:`tests.factories.store_hours`,
-and :func:`keep` for the overlay tables (:func:`funding`, :func:`oi` rows).
+``asset_day`` builds the records :func:`reporting.checks.metrics.load_period` would return, in
+memory, so metric and grading tests need no store; store-backed tests use
+:func:`tests.factories.store_hours`, and :func:`keep` for the overlay tables (:func:`funding`,
+:func:`oi` rows).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 from audit_store.db import Store
 from audit_store.snapshots import RawResponse, append_snapshot, new_snapshot
 from audit_store.tables_ingest import append_derived_rows
+from reporting.checks.limits import LimitSet
+from reporting.checks.metrics import AssetDay, Interval, Volumes, assemble_day, day_bounds
 from reporting.config import Settings
-from reporting.limits import LimitSet
-from reporting.metrics import AssetDay, Interval, Volumes, assemble_day, day_bounds
 
 DAY = date(2025, 11, 3)
 H0 = datetime(2025, 11, 3, tzinfo=UTC)

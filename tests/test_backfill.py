@@ -18,10 +18,10 @@ import pytest
 
 from audit_store.db import Store
 from audit_store.verify import verify_store
-from reporting import watermarks
-from reporting.backfill import backfill, chunks
 from reporting.config import Settings, load_settings
-from reporting.derivers import derived_rows, verify_derived_tables
+from reporting.fetch import watermarks
+from reporting.fetch.backfill import backfill, chunks
+from reporting.fetch.derivers import derived_rows, verify_derived_tables
 from tests.conftest import SettingsFactory
 from tests.kaiko_server import Canned, KaikoTestServer, datum
 

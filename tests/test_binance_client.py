@@ -14,13 +14,13 @@ from audit_store.db import Store
 from audit_store.errors import AppendOnlyViolation
 from audit_store.models import Snapshot
 from audit_store.tables_ingest import FundingRate, OpenInterest
+from reporting.checks.overlay_store import funding_rates, open_interest
 from reporting.cli import main
 from reporting.config import Settings
-from reporting.derivers import verify_derived_tables
-from reporting.ingest import fetch
-from reporting.normalise import to_epoch_ms
-from reporting.overlays import funding_rates, open_interest
-from reporting.sources.binance import BinanceClient
+from reporting.fetch.derivers import verify_derived_tables
+from reporting.fetch.ingest import fetch
+from reporting.fetch.normalise import to_epoch_ms
+from reporting.fetch.sources.binance.client import BinanceClient
 from tests.binance_server import BinanceTestServer, Funding
 from tests.binance_server import OpenInterest as OiRow
 from tests.conftest import SettingsFactory

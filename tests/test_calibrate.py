@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from reporting.calibrate import (
+from reporting.checks.backtest import measure_history
+from reporting.checks.calibrate import (
     Calibration,
     cluster_fit,
     cluster_starts,
@@ -21,9 +22,8 @@ from reporting.calibrate import (
     weibull_cdf,
     weibull_fit,
 )
-from reporting.checks.backtest import measure_history
-from reporting.limits import LimitSet
-from reporting.metrics import AssetDay
+from reporting.checks.limits import LimitSet
+from reporting.checks.metrics import AssetDay
 from tests.limit_factories import asset_day, hour, make_limits
 
 START = date(2025, 1, 1)

@@ -9,22 +9,14 @@ import pytest
 
 from audit_store.db import Store
 from audit_store.models import Snapshot
-from reporting.checks import (
-    CATALOGUE,
-    CHECK_TITLES,
-    CHECK_UNITS,
-    MEASURES,
-    CheckContext,
-    FundingPoint,
-    OpenInterestPoint,
-    evaluate,
-    latest_run,
-    run_checks,
-)
+from reporting.checks.catalogue import CATALOGUE, CHECK_TITLES, CHECK_UNITS
+from reporting.checks.engine import MEASURES, CheckContext, evaluate
+from reporting.checks.limits import ExchangeLimits, LimitSet
+from reporting.checks.metrics import day_bounds, load_period
+from reporting.checks.overlays import FundingPoint, OpenInterestPoint
+from reporting.checks.quality import CHECK_TITLES as DATA_QUALITY_TITLES
+from reporting.checks.store import latest_run, run_checks
 from reporting.config import Settings
-from reporting.limits import ExchangeLimits, LimitSet
-from reporting.metrics import day_bounds, load_period
-from reporting.quality import CHECK_TITLES as DATA_QUALITY_TITLES
 from tests.conftest import SettingsFactory
 from tests.factories import store_hours
 from tests.limit_factories import (
@@ -305,7 +297,7 @@ def test_graded_twins_leave_only_the_same_question_to_the_limit_set(
 ) -> None:
     # gaps and staleness grade what dq_missing_intervals and dq_stale ask; reconciliation (against
     # a second interval-volume source) does not ask what dq_reconcile_okx asks (okex vs OKX orders)
-    from reporting import quality
+    from reporting.checks import quality
 
     loads: list[object] = []
 

@@ -11,16 +11,17 @@ from audit_store.db import Store
 from audit_store.errors import AppendOnlyViolation
 from audit_store.models import CheckResult
 from audit_store.tables_limits import GENESIS_SHA256, LIMIT_TABLES
-from reporting.checks import (
+from reporting.checks.store import (
+    Previous,
     acknowledge,
     acknowledgements,
     latest_run,
+    lifecycle,
     limit_history,
     limit_set_hash,
     run_checks,
     verify_acknowledgements,
 )
-from reporting.checks.store import Previous, lifecycle
 from reporting.config import Settings
 from reporting.errors import CheckError
 from tests.conftest import SettingsFactory

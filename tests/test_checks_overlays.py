@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from audit_store.db import Store
-from reporting import overlays
-from reporting.checks import run_checks
+from reporting.checks import overlay_store as overlays
 from reporting.checks.overlays import StoreOverlays, venue_interval_hours
+from reporting.checks.store import run_checks
 from reporting.config import Settings
 from tests.conftest import SettingsFactory
 from tests.factories import store_hours

@@ -12,10 +12,10 @@ from typing import Any
 
 from audit_store.db import Store
 from audit_store.verify import verify_store
+from reporting.checks.metrics import load_period
 from reporting.config import load_settings
-from reporting.derivers import derived_rows
-from reporting.ingest import fetch
-from reporting.metrics import load_period
+from reporting.fetch.derivers import derived_rows
+from reporting.fetch.ingest import fetch
 
 START = datetime(2025, 11, 1, tzinfo=UTC)
 END = START + timedelta(days=3)

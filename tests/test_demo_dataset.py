@@ -1,7 +1,8 @@
 """The bundled demo dataset: reproducible, in Kaiko's format, and shaped as its docstring claims.
 
 The invariant checks here are written independently of the generator's own
-(:func:`reporting.demo.generate.check_datum`), so a bug there cannot hide a bug in the data.
+(:func:`reporting.fetch.sources.demo.generate.check_datum`), so a bug there cannot hide a bug in the
+data.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from reporting.demo import generate
+from reporting.fetch.sources.demo import generate
 from reporting.resources import DEMO_DATA_FILE
 
 ASSETS = ("btc", "eth", "sol", "xrp", "doge")

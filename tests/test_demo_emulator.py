@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from reporting.sources.demo import (
+from reporting.fetch.sources.demo.client import (
     DEMO_BASE_URL,
     KaikoEmulator,
     demo_transport,
@@ -430,8 +430,8 @@ def test_the_kaiko_client_and_deriver_read_the_emulator_cleanly() -> None:
     # End to end through the product's own client and deriver: paging by next_url on the
     # configured host, and every page derived without quarantine or problem.
     from reporting.config import KaikoSource
-    from reporting.sources.kaiko import KaikoClient
-    from reporting.sources.kaiko_format import derive
+    from reporting.fetch.sources.kaiko.client import KaikoClient
+    from reporting.fetch.sources.kaiko.format import derive
 
     settings = KaikoSource(base_url=DEMO_BASE_URL, page_size=24)
     start, end = datetime(2025, 11, 1, tzinfo=UTC), datetime(2025, 11, 5, tzinfo=UTC)

@@ -11,8 +11,8 @@ import pytest
 from audit_store.db import Store
 from reporting.config import Settings
 from reporting.errors import TransportError
-from reporting.ingest import fetch
-from reporting.sources.http import HttpFetcher
+from reporting.fetch.ingest import fetch
+from reporting.fetch.sources.http import HttpFetcher
 from tests.conftest import SettingsFactory
 
 T0 = datetime(2025, 9, 1, tzinfo=UTC)

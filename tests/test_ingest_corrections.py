@@ -12,12 +12,12 @@ from sqlmodel import col, select
 from audit_store.db import Store
 from audit_store.models import Snapshot
 from audit_store.snapshots import provenance
+from reporting.checks.metrics import load_period
+from reporting.checks.quality import data_quality_outcomes
 from reporting.cli import main
 from reporting.config import Settings
-from reporting.history import corrections_for_day, versions
-from reporting.ingest import fetch
-from reporting.metrics import load_period
-from reporting.quality import data_quality_outcomes
+from reporting.fetch.corrections import corrections_for_day, versions
+from reporting.fetch.ingest import fetch
 from tests.conftest import SettingsFactory
 from tests.kaiko_server import KaikoTestServer, datum
 

@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from audit_store.db import Store
+from reporting.checks.quality import data_quality_outcomes
 from reporting.config import load_settings
 from reporting.errors import ConfigError, ResponseError
-from reporting.ingest import fetch
-from reporting.quality import data_quality_outcomes
-from reporting.sources.kaiko import KaikoClient
+from reporting.fetch.ingest import fetch
+from reporting.fetch.sources.kaiko.client import KaikoClient
 from tests.conftest import SettingsFactory
 from tests.kaiko_server import KaikoTestServer, datum
 

@@ -10,12 +10,12 @@ import pytest
 
 from audit_store.db import Store
 from audit_store.snapshots import RawResponse
+from reporting.checks.quality import CHECK_TITLES, data_quality_outcomes
 from reporting.config import Settings
-from reporting.ingest import store_response
-from reporting.quality import CHECK_TITLES, data_quality_outcomes
+from reporting.fetch.ingest import store_response
+from reporting.fetch.sources.kaiko.client import iso_z
+from reporting.fetch.sources.kaiko.format import KIND
 from reporting.records import CheckOutcome
-from reporting.sources.kaiko import iso_z
-from reporting.sources.kaiko_format import KIND
 from tests.kaiko_server import datum
 
 DAY = date(2025, 11, 3)
@@ -149,7 +149,7 @@ def test_a_crashing_check_is_an_error_outcome_not_a_dead_run(
     def boom(*_args: object, **_kw: object) -> list[object]:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("reporting.quality.corrections_for_day", boom)
+    monkeypatch.setattr("reporting.checks.quality.corrections_for_day", boom)
     found = outcomes(store, kaiko)
     assert (
         found["dq_corrections"].status == "error"

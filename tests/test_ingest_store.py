@@ -14,14 +14,15 @@ from audit_store.errors import AppendOnlyViolation
 from audit_store.models import Snapshot
 from audit_store.snapshots import RawResponse
 from audit_store.tables_ingest import INGEST_TABLES
-from reporting import watermarks
-from reporting.derivers import derive_all, verify_derived_tables
-from reporting.history import corrections
-from reporting.ingest import store_response
-from reporting.normalise import to_epoch_ms
-from reporting.overlays import funding_rates, okx_hourly
-from reporting.sources import binance_format, okx_format
-from reporting.sources.kaiko_format import KIND
+from reporting.checks.overlay_store import funding_rates, okx_hourly
+from reporting.fetch import watermarks
+from reporting.fetch.corrections import corrections
+from reporting.fetch.derivers import derive_all, verify_derived_tables
+from reporting.fetch.ingest import store_response
+from reporting.fetch.normalise import to_epoch_ms
+from reporting.fetch.sources.binance import format as binance_format
+from reporting.fetch.sources.kaiko.format import KIND
+from reporting.fetch.sources.okx import format as okx_format
 from tests.kaiko_server import datum
 from tests.okx_server import swap_instrument
 

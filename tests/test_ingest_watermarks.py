@@ -12,10 +12,10 @@ from sqlmodel import select
 from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.tables_ingest import IngestWatermark
-from reporting import watermarks
 from reporting.cli import main
 from reporting.config import Settings
-from reporting.ingest import fetch
+from reporting.fetch import watermarks
+from reporting.fetch.ingest import fetch
 from tests.conftest import SettingsFactory
 from tests.kaiko_server import Canned, KaikoTestServer, datum
 

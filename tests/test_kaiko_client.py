@@ -12,11 +12,11 @@ from sqlmodel import col, select
 
 from audit_store.db import Store
 from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
+from reporting.checks.metrics import load_period
 from reporting.config import Settings
 from reporting.errors import AuthError, ResponseError, TransportError
-from reporting.ingest import fetch
-from reporting.metrics import load_period
-from reporting.sources.kaiko import KaikoClient
+from reporting.fetch.ingest import fetch
+from reporting.fetch.sources.kaiko.client import KaikoClient
 from tests.conftest import SettingsFactory
 from tests.kaiko_server import Canned, KaikoTestServer, datum
 

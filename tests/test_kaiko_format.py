@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audit_store.models import ALL_EXCHANGES
+from reporting.fetch.sources.kaiko.format import derive, interval_seconds, timestamp_to_datetime
 from reporting.records import IntervalRecord
-from reporting.sources.kaiko_format import derive, interval_seconds, timestamp_to_datetime
 
 URL = "https://us.market-api.kaiko.io/v2/data/liquidation.v1/token/eth"
 
@@ -261,7 +261,7 @@ def _mutations() -> list[Any]:
 
 @pytest.mark.parametrize("data", _mutations())
 def test_fast_path_derives_as_the_detailed_path(data: list[Any], monkeypatch: Any) -> None:
-    from reporting.sources import kaiko_format
+    from reporting.fetch.sources.kaiko import format as kaiko_format
 
     raw = body(*data)
     fast = derive(raw, URL, {}, "kaiko")
@@ -275,7 +275,7 @@ def test_fast_path_derives_as_the_detailed_path(data: list[Any], monkeypatch: An
 
 
 def test_fast_path_takes_clean_pages() -> None:
-    from reporting.sources import kaiko_format
+    from reporting.fetch.sources.kaiko import format as kaiko_format
 
     doc = json.loads(body(DOC_EXAMPLE_DATUM))
     fast = kaiko_format._fast_rows(doc["data"], "kaiko", "ETH", 3600)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from reporting.checks import limit_set_hash
+from reporting.checks.limits import Threshold, jurisdiction_code
+from reporting.checks.store import limit_set_hash
 from reporting.config import load_limits, load_settings
 from reporting.errors import ConfigError
-from reporting.limits import Threshold, jurisdiction_code
 from reporting.resources import config_dir, default_config_file
 from tests.limit_factories import make_limits
 

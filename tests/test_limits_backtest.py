@@ -7,11 +7,11 @@ from datetime import date, timedelta
 import pytest
 
 from audit_store.db import Store
-from reporting.checks import CheckContext, evaluate
 from reporting.checks.backtest import backtest, days_between, history_by_day
+from reporting.checks.engine import CheckContext, evaluate
+from reporting.checks.metrics import day_bounds, load_period
 from reporting.checks.overlays import RangeOverlays, StoreOverlays
 from reporting.config import Settings
-from reporting.metrics import day_bounds, load_period
 from tests.conftest import SettingsFactory
 from tests.factories import store_hours
 from tests.limit_factories import flat_day, funding, hour, keep, make_limits, with_limits

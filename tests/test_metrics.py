@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from audit_store.db import Store
-from reporting.metrics import load_period
+from reporting.checks.metrics import load_period
 from tests.factories import store_hours
 
 H = datetime(2025, 11, 3, tzinfo=UTC)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reporting.normalise import (
+from reporting.fetch.normalise import (
     CONCATENATED_QUOTES,
     NS_FROM,
     WELL_KNOWN_ASSETS,

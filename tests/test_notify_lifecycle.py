@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from audit_store.db import Store
-from reporting.checks import run_checks
+from reporting.checks.store import run_checks
 from reporting.notify.lifecycle import breach_events
 from tests.conftest import SettingsFactory
 from tests.factories import store_hours

@@ -9,13 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from audit_store.db import Store
+from reporting.checks.overlay_store import funding_rates, okx_hourly, open_interest
+from reporting.checks.quality import data_quality_outcomes
 from reporting.config import Settings
-from reporting.derivers import verify_derived_tables
-from reporting.ingest import fetch
-from reporting.normalise import to_epoch_ms
-from reporting.overlays import funding_rates, okx_hourly, open_interest
-from reporting.quality import data_quality_outcomes
-from reporting.sources.okx import OkxClient
+from reporting.fetch.derivers import verify_derived_tables
+from reporting.fetch.ingest import fetch
+from reporting.fetch.normalise import to_epoch_ms
+from reporting.fetch.sources.okx.client import OkxClient
 from tests.conftest import SettingsFactory
 from tests.factories import store_hours
 from tests.loopback_server import Canned

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from audit_store.db import Store
+from reporting.checks.overlay_store import funding_rates, open_interest
 from reporting.config import Settings
-from reporting.demo import overlays
-from reporting.derivers import verify_derived_tables
-from reporting.ingest import fetch
-from reporting.overlays import funding_rates, open_interest
+from reporting.fetch.derivers import verify_derived_tables
+from reporting.fetch.ingest import fetch
+from reporting.fetch.sources.demo import generate_overlays as overlays
 
 STRESS = datetime(2025, 11, 3, tzinfo=UTC)
 

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reporting.normalise import to_epoch_ms
-from reporting.sources import binance_format, okx_format
-from reporting.sources.derived import Derived
+from reporting.fetch.normalise import to_epoch_ms
+from reporting.fetch.sources.binance import format as binance_format
+from reporting.fetch.sources.derived import Derived
+from reporting.fetch.sources.okx import format as okx_format
 
 # The documentation's examples, verbatim.
 BINANCE_FUNDING_DOC = [

@@ -1,12 +1,12 @@
 """A store for report tests (and the PDF benchmark), built without the network or the demo server.
 
-Pages are stored exactly as ``reporting.ingest`` stores them (snapshot first, derived rows with it)
-through :mod:`audit_store.snapshots`, with Kaiko-format bodies that
-:func:`reporting.sources.kaiko_format.derive` accepts: one page per asset per UTC day, as a daily
-fetch makes. The figures are the bundled demo dataset's (``reporting/demo/kaiko_demo.json.gz``),
-or synthetic ones for the benchmark. The configuration is a fixed copy, so changes to the packaged
-``config/`` do not move the golden report. Everything is deterministic: fixed fetch times, fixed
-clocks, a fixed software version in snapshots.
+Pages are stored exactly as ``reporting.fetch.ingest`` stores them (snapshot first, derived rows
+with it) through :mod:`audit_store.snapshots`, with Kaiko-format bodies that
+:func:`reporting.fetch.sources.kaiko.format.derive` accepts: one page per asset per UTC day, as a
+daily fetch makes. The figures are the bundled demo dataset's
+(``reporting/fetch/sources/demo/kaiko_demo.json.gz``), or synthetic ones for the benchmark. The
+configuration is a fixed copy, so changes to the packaged ``config/`` do not move the golden report.
+Everything is deterministic: fixed fetch times, fixed clocks, a fixed software version in snapshots.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from typing import Any
 
 from audit_store.db import Store
 from audit_store.snapshots import RawResponse, append_interval_values, append_snapshot, new_snapshot
-from reporting.checks import run_checks
+from reporting.checks.store import run_checks
 from reporting.config import Settings, load_settings
-from reporting.derivers import derive_snapshot
+from reporting.fetch.derivers import derive_snapshot
+from reporting.fetch.sources.kaiko.format import KIND
 from reporting.resources import DEMO_DATA_FILE
-from reporting.sources.kaiko_format import KIND
 
 STRESS_DAY = date(2025, 11, 3)
 BASE_URL = "https://demo.invalid"
@@ -169,7 +169,8 @@ def store_page(
     http_status: int = 200,
     config_hash: str = "test-config",
 ) -> tuple[int, str | None]:
-    """Store one page as ``reporting.ingest`` does; returns (rows stored, quarantine reason)."""
+    """Store one page as ``reporting.fetch.ingest`` does; returns (rows stored, quarantine
+    reason)."""
     params = {
         "interval": "1h",
         "start_time": iso_z(start),

@@ -1,7 +1,7 @@
 """The report's PDF: text, pages, metadata, PDF/A-3 structure, attachments, and the URL fetcher.
 
-The store is filled through the real pipeline: ``reporting.ingest.fetch`` from the bundled demo
-source (the Kaiko emulator), then ``reporting.checks.run_checks`` for the stress day.
+The store is filled through the real pipeline: ``reporting.fetch.ingest.fetch`` from the bundled
+demo source (the Kaiko emulator), then ``reporting.checks.run_checks`` for the stress day.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pypdf import PdfReader
 
 from audit_store import SOFTWARE_VERSION
 from audit_store.db import Store
-from reporting.checks import latest_run, run_checks
+from reporting.checks.store import latest_run, run_checks
 from reporting.config import Settings
 from reporting.errors import RenderError
-from reporting.ingest import fetch
+from reporting.fetch.ingest import fetch
 from reporting.render import (
     ReportFiles,
     build_report,

@@ -21,8 +21,7 @@ from audit_store import SOFTWARE_VERSION
 from audit_store.db import Store
 from audit_store.merkle import root_from_leaf_hashes
 from audit_store.models import Artifact, Checkpoint, CheckResult, Snapshot
-from reporting.checks import run_checks
-from reporting.checks.store import acknowledge, limit_set_hash
+from reporting.checks.store import acknowledge, limit_set_hash, run_checks
 from reporting.cli import main
 from reporting.config import Settings
 from reporting.errors import RenderError

@@ -19,9 +19,9 @@ from sqlmodel import col
 from audit_store.db import Store
 from audit_store.models import Artifact, Snapshot
 from audit_store.tables_outbox import OutboxMessage
-from reporting import watermarks
 from reporting.cli import main
 from reporting.config import Settings
+from reporting.fetch import watermarks
 from reporting.schedule.claims import acquire, heartbeat
 from reporting.schedule.daemon import daemon_settings, jobstore_table, sync_jobs
 from reporting.schedule.jobs import (

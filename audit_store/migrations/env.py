@@ -3,7 +3,7 @@
 There is no ``alembic.ini``: ``liqrisk init`` calls :func:`audit_store.schema.upgrade`, which builds
 the configuration in code, opens the transaction and passes its connection in
 ``config.attributes["connection"]``. Autogenerate compares only the tables declared on
-``SQLModel.metadata`` by :mod:`audit_store.models` (and what it imports), nothing else in the
+``SQLModel.metadata`` by :mod:`audit_store.tables`, nothing else in the
 database.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from alembic import context
 from sqlmodel import SQLModel
 
-from audit_store import models  # noqa: F401  (declares the tables)
+from audit_store import tables  # noqa: F401  (declares every table)
 from audit_store.schema import VERSION_TABLE
 
 _OWN_TABLES = set(SQLModel.metadata.tables)

@@ -1,9 +1,10 @@
 """Replaying stored history against a candidate limit set, day by day, without storing anything.
 
 History is read once for the whole range (:func:`history_by_day`, the same figures as a daily run's
-:func:`reporting.metrics.load_period`) and cut into UTC days; each day is measured and graded as
+:func:`reporting.checks.metrics.load_period`) and cut into UTC days; each day is measured and graded
+as
 :func:`reporting.checks.evaluate` grades a daily run, as of the end of the day. Measuring is kept
-apart from grading so calibration (:mod:`reporting.calibrate`) reads the same figures.
+apart from grading so calibration (:mod:`reporting.checks.calibrate`) reads the same figures.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from datetime import date, timedelta
 from audit_store.db import Store
 from reporting.checks.catalogue import CATALOGUE_ORDER
 from reporting.checks.engine import CheckContext, LimitOutcome, Measurement, evaluate, measure
+from reporting.checks.limits import LimitSet
+from reporting.checks.metrics import HOUR, AssetDay, Interval, assemble_day, day_bounds, load_period
 from reporting.checks.overlays import NO_OVERLAYS, Overlays, RangeOverlays
 from reporting.checks.store import limit_set_sha256
 from reporting.config import Settings
-from reporting.limits import LimitSet
-from reporting.metrics import HOUR, AssetDay, Interval, assemble_day, day_bounds, load_period
 from reporting.records import Problem
 
 
@@ -33,8 +34,8 @@ def history_by_day(
 ) -> dict[date, dict[str, AssetDay]]:
     """Every configured asset's figures for each day from ``start`` to ``end`` (inclusive).
 
-    The same figures as a daily run's: :func:`reporting.metrics.load_period` read once over the
-    whole range (one query of plain columns), its intervals then cut into UTC days.
+    The same figures as a daily run's: :func:`reporting.checks.metrics.load_period` read once over
+    the whole range (one query of plain columns), its intervals then cut into UTC days.
     """
     source = source or settings.fetch.default_source
     assets = [a.upper() for a in settings.fetch.assets]

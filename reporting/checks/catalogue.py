@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from reporting.quality import CHECK_TITLES as DATA_QUALITY_TITLES
-from reporting.quality import CHECK_UNITS as DATA_QUALITY_UNITS
+from reporting.checks.quality import CHECK_TITLES as DATA_QUALITY_TITLES
+from reporting.checks.quality import CHECK_UNITS as DATA_QUALITY_UNITS
 
 Unit = Literal["usd", "count", "pct", "bps", "hours", "intervals"]
 Level = Literal["asset", "asset_exchange"]

@@ -2,7 +2,7 @@
 
 Measuring and grading are apart so that backtests and calibration measure once: a
 :class:`Measurement` is what a check saw (or why it could not see), graded by :func:`grade` into a
-:class:`LimitOutcome` with the threshold that applies (see :mod:`reporting.limits`). Every
+:class:`LimitOutcome` with the threshold that applies (see :mod:`reporting.checks.limits`). Every
 configured check on every scope yields exactly one result; one that cannot be computed (no data, no
 second source, no overlay data, or the check itself crashed) is an ``error`` result saying why,
 never a dead run.
@@ -16,6 +16,16 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from reporting.checks.catalogue import CATALOGUE, CHECK_TITLES, CHECK_UNITS, format_value
+from reporting.checks.limits import (
+    AssetLimits,
+    ExchangeShareLimits,
+    LimitSet,
+    ReconciliationLimits,
+    Resolved,
+    ShareLimits,
+    Threshold,
+    jurisdiction_code,
+)
 from reporting.checks.measures import (
     compact_hours,
     funding_swing,
@@ -27,19 +37,9 @@ from reporting.checks.measures import (
     share_pct,
     staleness_hours,
 )
+from reporting.checks.metrics import AssetDay, Interval, Volumes, day_bounds
 from reporting.checks.overlays import NO_OVERLAYS, Overlays
 from reporting.config import Settings
-from reporting.limits import (
-    AssetLimits,
-    ExchangeShareLimits,
-    LimitSet,
-    ReconciliationLimits,
-    Resolved,
-    ShareLimits,
-    Threshold,
-    jurisdiction_code,
-)
-from reporting.metrics import AssetDay, Interval, Volumes, day_bounds
 from reporting.records import CheckOutcome, Status
 
 
@@ -558,7 +558,7 @@ def evaluate(
     """Every configured check on every scope of ``day``; never raises.
 
     ``limits`` replaces the configured limit set (a backtest's candidate). Per asset: ``coverage``
-    first, then the checks in the order of :class:`reporting.limits.LimitSet`.
+    first, then the checks in the order of :class:`reporting.checks.limits.LimitSet`.
     """
     ctx = context or CheckContext()
     limit_set = limits or settings.limits

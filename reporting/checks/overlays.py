@@ -1,10 +1,11 @@
 """Overlay data the checks read beside liquidations: funding rates and open interest.
 
 The checks see overlays through :class:`Overlays`. :class:`StoreOverlays` reads what the ingestion
-stage keeps in the store (:mod:`reporting.overlays`: current values, latest snapshot first); where
-the store holds none for an asset and day, the funding-rate and open-interest checks are ``error``
-results saying so. Nothing here invents a figure. A point carries its venue (exchange and
-instrument), so a swing or a change is measured along one venue's own series, never across venues.
+stage keeps in the store (:mod:`reporting.checks.overlay_store`: current values, latest snapshot
+first); where the store holds none for an asset and day, the funding-rate and open-interest checks
+are ``error`` results saying so. Nothing here invents a figure. A point carries its venue (exchange
+and instrument), so a swing or a change is measured along one venue's own series, never across
+venues.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from audit_store.db import Store
 
 if TYPE_CHECKING:
-    from reporting.overlays import FundingPoint as StoredFundingPoint
+    from reporting.checks.overlay_store import FundingPoint as StoredFundingPoint
 
 DEFAULT_FUNDING_HOURS = 8.0
 
@@ -146,7 +147,7 @@ class StoreOverlays:
     def funding_rates(
         self, source: str, asset: str, start: datetime, end: datetime
     ) -> Sequence[FundingPoint]:
-        from reporting import overlays
+        from reporting.checks import overlay_store as overlays
 
         wider = overlays.funding_rates(
             self.store, asset=asset, start=start - FUNDING_LOOKBACK, end=end
@@ -156,7 +157,7 @@ class StoreOverlays:
     def open_interest(
         self, source: str, asset: str, start: datetime, end: datetime
     ) -> Sequence[OpenInterestPoint]:
-        from reporting import overlays
+        from reporting.checks import overlay_store as overlays
 
         return [
             OpenInterestPoint(p.ts, p.oi_usd, f"{p.exchange} {p.instrument}", p.snapshot_sha256)
@@ -184,7 +185,7 @@ class RangeOverlays:
         self, source: str, asset: str, start: datetime, end: datetime
     ) -> Sequence[FundingPoint]:
         if asset not in self._funding:
-            from reporting import overlays
+            from reporting.checks import overlay_store as overlays
 
             rows = overlays.funding_rates(
                 self._inner.store, asset=asset, start=self._span[0], end=self._span[1]

@@ -42,14 +42,14 @@ from audit_store.tables_limits import (
     ack_result_sha256,
 )
 from reporting.checks.engine import CheckContext, LimitOutcome, evaluate
+from reporting.checks.limits import LimitSet
+from reporting.checks.metrics import HOUR, AssetDay, day_bounds, load_period
 from reporting.checks.overlays import Overlays, StoreOverlays
+from reporting.checks.quality import data_quality_outcomes
 from reporting.config import Settings
 from reporting.errors import CheckError
-from reporting.limits import LimitSet
-from reporting.metrics import HOUR, AssetDay, day_bounds, load_period
-from reporting.quality import data_quality_outcomes
+from reporting.fetch.sources.kaiko.format import interval_seconds
 from reporting.records import CheckOutcome, Problem
-from reporting.sources.kaiko_format import interval_seconds
 
 _ACK_LOCK = 0x6C697161636B  # PostgreSQL advisory lock: one acknowledgement chain writer at a time
 

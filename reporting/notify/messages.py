@@ -22,8 +22,7 @@ from typing import Any
 import jinja2
 
 from audit_store import SOFTWARE_VERSION
-from reporting.checks import CHECK_TITLES
-from reporting.checks.catalogue import RESULT_UNITS, format_value
+from reporting.checks.catalogue import CHECK_TITLES, RESULT_UNITS, format_value
 from reporting.config import Settings
 from reporting.errors import NotifyError
 from reporting.notify.lifecycle import BreachEvent

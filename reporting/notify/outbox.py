@@ -40,7 +40,7 @@ from sqlmodel import Session, col
 from audit_store.canonical import as_utc, canonical_json
 from audit_store.db import Store
 from audit_store.tables_outbox import OutboxAttempt, OutboxItem, OutboxMessage, message_state
-from reporting.checks import CHECK_TITLES
+from reporting.checks.catalogue import CHECK_TITLES
 from reporting.config import Route, Settings
 from reporting.errors import NotifyError
 from reporting.notify.lifecycle import BreachEvent, breach_events, latest_results

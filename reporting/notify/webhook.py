@@ -28,7 +28,7 @@ import httpx
 from audit_store import SOFTWARE_VERSION
 from audit_store.canonical import canonical_json
 from audit_store.tables_outbox import OutboxMessage
-from reporting.checks import CHECK_TITLES
+from reporting.checks.catalogue import CHECK_TITLES
 from reporting.config import Settings, Webhook
 from reporting.notify.lifecycle import BreachEvent
 from reporting.notify.records import Outcome, one_line

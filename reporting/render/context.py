@@ -2,7 +2,7 @@
 
 Everything is read, nothing is recomputed that the store already decided: check results come from
 the latest stored check run of each day (:func:`reporting.checks.latest_run`), figures from
-:func:`reporting.metrics.load_period` (the current value of every interval, i.e. the latest
+:func:`reporting.checks.metrics.load_period` (the current value of every interval, i.e. the latest
 snapshot's). The only derived numbers are presentational: sums per exchange and jurisdiction,
 shares, the trailing seven-day mean. Every collection is put in a fixed order here, so the same
 store gives the same model, and so the same bytes.
@@ -32,13 +32,18 @@ from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.merkle import root_from_leaf_hashes
 from audit_store.models import Checkpoint, CheckResult, Snapshot
-from reporting.checks import CHECK_TITLES, StoredRun, latest_run, limit_set_hash
-from reporting.checks.catalogue import RESULT_UNITS
+from reporting.checks.catalogue import CHECK_TITLES, RESULT_UNITS
+from reporting.checks.metrics import TRAILING_DAYS, AssetDay, Volumes, day_bounds, load_period
+from reporting.checks.overlay_store import (
+    FundingPoint,
+    OpenInterestPoint,
+    funding_rates,
+    open_interest,
+)
 from reporting.checks.overlays import venue_interval_hours
+from reporting.checks.store import StoredRun, latest_run, limit_set_hash
 from reporting.config import Settings
 from reporting.errors import RenderError
-from reporting.metrics import TRAILING_DAYS, AssetDay, Volumes, day_bounds, load_period
-from reporting.overlays import FundingPoint, OpenInterestPoint, funding_rates, open_interest
 from reporting.render import formatting as fmt
 from reporting.render.inputs import ReportInputs, capture_inputs, period_days
 from reporting.render.model import (

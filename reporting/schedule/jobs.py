@@ -48,11 +48,13 @@ from audit_store.db import Store
 from audit_store.models import Artifact
 from audit_store.tables_outbox import OutboxMessage
 from audit_store.tables_schedule import ClaimState, RunStatus
-from reporting import watermarks
+from reporting.checks.metrics import TRAILING_DAYS, day_bounds
 from reporting.config import JobTrigger, Settings
 from reporting.errors import Interrupted, SourceError
-from reporting.ingest import check_request, daily_sources, fetch
-from reporting.metrics import TRAILING_DAYS, day_bounds
+from reporting.fetch import watermarks
+from reporting.fetch.ingest import check_request, fetch
+from reporting.fetch.registry import daily_sources
+from reporting.fetch.sources.kaiko.format import interval_seconds
 from reporting.notify.outbox import UNSETTLED, utc_now
 from reporting.records import FetchSummary
 from reporting.schedule.claims import (
@@ -65,7 +67,6 @@ from reporting.schedule.claims import (
     period_of_time,
     states,
 )
-from reporting.sources.kaiko_format import interval_seconds
 
 log = logging.getLogger("liqrisk.schedule")
 
@@ -182,9 +183,9 @@ def bootstrap_start(ctx: Context) -> datetime:
 def fetch_since_watermarks(ctx: Context) -> list[FetchSummary]:
     """Fetch every source's default datasets for every asset, from its watermark to the last
     closed interval. An asset without a watermark is backfilled from the bootstrap start in chunks
-    (:func:`reporting.backfill.backfill`), its watermark advanced after each, so a stop part-way
-    resumes after the last whole chunk. Stops between pages when the daemon is stopping."""
-    from reporting.backfill import backfill
+    (:func:`reporting.fetch.backfill.backfill`), its watermark advanced after each, so a stop
+    part-way resumes after the last whole chunk. Stops between pages when the daemon is stopping."""
+    from reporting.fetch.backfill import backfill
 
     def stop_between_pages(*_args: object) -> None:
         if ctx.stop.is_set():

@@ -22,8 +22,8 @@ from audit_store.db import Store
 from audit_store.errors import LiqriskError
 from audit_store.tables_outbox import OutboxAttempt, OutboxMessage
 from audit_store.tables_schedule import ScheduleClaim, ScheduleRun, VerifyRun, claim_state
-from reporting import watermarks
 from reporting.config import Settings
+from reporting.fetch import watermarks
 from reporting.notify.outbox import open_messages
 from reporting.schedule.claims import Policy, claim_rows
 from reporting.schedule.daemon import JOB_ID_PREFIX, JOBSTORE_PREFIX, describe_trigger

@@ -1,0 +1,189 @@
+"""``liqrisk init``, ``checkpoint``, ``verify``, ``retention``, ``export``, ``verify-export``: the
+evidence."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from audit_store.errors import LiqriskError
+from reporting.cli.common import (
+    JsonOption,
+    app_settings,
+    fail,
+    open_store,
+    print_json,
+    show_verdict,
+)
+
+
+def init() -> None:
+    """Create or upgrade the audit store, and make the signing key if there is none.
+
+    The key goes to the configured file (mode 0600) unless $LIQRISK_SIGNING_KEY holds one; it is
+    never stored in the database. The verifier key printed is public: publish it.
+    """
+    from reporting.evidence import ensure_key, key_path
+
+    settings = app_settings()
+    store = open_store(settings, create=True)
+    typer.echo(f"store ready: {store.description}")
+    vkey, created = ensure_key(settings)
+    if created:
+        typer.echo(f"signing key created: {key_path(settings)} (keep it secret, keep it safe)")
+    typer.echo(f"verifier key (public): {vkey}")
+
+
+def retention(as_json: JsonOption = False) -> None:
+    """What has passed the retention period (audit.retention_days); nothing is ever deleted."""
+    from audit_store.retention import retention_report
+
+    settings = app_settings()
+    found = retention_report(open_store(settings), settings.audit.retention_days)
+    if as_json:
+        print_json(
+            {
+                "retention_days": found.retention_days,
+                "cutoff": found.cutoff.isoformat(),
+                "snapshots": found.snapshots,
+                "rows": found.rows,
+                "check_runs": found.check_runs,
+                "artifacts": found.artifacts,
+                "pruned": found.pruned,
+            }
+        )
+        return
+    for line in found.summary_lines():
+        typer.echo(line)
+
+
+def checkpoint(
+    publish: Annotated[
+        Path | None,
+        typer.Option("--publish", help="Also write the checkpoint and verifier key to DIR."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sign a checkpoint of the audit log (C2SP tlog-checkpoint, Ed25519) and print it."""
+    from audit_store.checkpoint import publish_checkpoint
+    from reporting.evidence import sign_latest
+
+    settings = app_settings()
+    store = open_store(settings)
+    signed = sign_latest(store, settings)
+    written = publish_checkpoint(store, publish) if publish else None
+    if as_json:
+        print_json(
+            {
+                "tree_size": signed.tree_size,
+                "root_hash": signed.root_hash,
+                "note": signed.note,
+                "verifier_key": signed.verifier_key,
+                "published": str(written) if written else None,
+            }
+        )
+        return
+    typer.echo(signed.note, nl=False)
+    if written:
+        typer.echo(f"published: {written}")
+
+
+def verify(
+    as_json: JsonOption = False,
+    trusted_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-key",
+            help="A verifier key to pin (repeatable; adds to audit.trusted_keys). Checkpoints "
+            "signed by any other key fail.",
+        ),
+    ] = None,
+) -> None:
+    """Recompute every stored hash, the Merkle log and every derived row; exit 1 on a difference."""
+    from audit_store.verify import verify_store
+    from reporting.fetch.derivers import derived_rows, verify_derived_tables
+
+    settings = app_settings()
+    store = open_store(settings)
+    from reporting.evidence import trusted_keys
+
+    result = verify_store(store, derived_rows, trusted_keys=trusted_keys(settings, trusted_key))
+    for found in verify_derived_tables(store):  # funding, open interest, OKX orders, instruments
+        result.add(found.table, found.record_id, found.message)
+    from audit_store.verify import record_verify
+
+    try:
+        record_verify(store, result, datetime.now(UTC))  # what `liqrisk status` shows
+    except LiqriskError as exc:  # the verdict stands even when it cannot be recorded
+        typer.echo(f"liqrisk: warning: the outcome was not recorded: {exc}", err=True)
+    show_verdict(as_json, result.to_json(), result.summary_lines(), ok=result.ok)
+
+
+def export_cmd(
+    start: Annotated[str, typer.Option("--start", help="First UTC day, YYYY-MM-DD.")],
+    end: Annotated[
+        str, typer.Option("--end", help="UTC day the range stops before (excluded), YYYY-MM-DD.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The zip to write (replaced if it exists).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Write the audit package of [start, end) that a regulator checks with python3 alone.
+
+    Signs a checkpoint of the log first (or reuses the latest); report files come from reports_dir.
+    The same store and range give the same bytes.
+    """
+    from audit_store.export import export_package
+    from reporting.evidence import key_path
+
+    days = []
+    for option, value in (("--start", start), ("--end", end)):
+        try:
+            days.append(date.fromisoformat(value))
+        except ValueError:
+            fail(f"{option} {value!r} is not a date in YYYY-MM-DD form")
+    settings = app_settings()
+    result = export_package(
+        open_store(settings),
+        start=days[0],
+        end=days[1],
+        out=out,
+        origin=settings.audit.origin,
+        key_path=key_path(settings),
+        reports_dir=settings.reports_dir,
+    )
+    if as_json:
+        print_json({**vars(result), "path": str(result.path), "notes": list(result.notes)})
+        return
+    typer.echo(f"audit package: {result.path} ({result.files} files, {result.size} bytes)")
+    typer.echo(f"  sha256 {result.sha256}")
+    typer.echo(f"  {result.leaves} raw snapshots of {days[0]} up to {days[1]} (end excluded)")
+    link = result.previous_tree_size
+    typer.echo(
+        f"  checkpoint: {result.tree_size} leaves, root {result.root_hash}; "
+        + ("the first export" if link is None else f"extends the previous export's ({link})")
+    )
+    typer.echo(f"  signing key fingerprint (SHA-256): {result.fingerprint}")
+    for note in result.notes:
+        typer.echo(f"  note: {note}")
+
+
+def verify_export_cmd(
+    package: Annotated[Path, typer.Argument(help="The audit package (zip) to check.")],
+    expect_key: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-key",
+            metavar="FINGERPRINT",
+            help="Fail unless the signing key has this SHA-256 fingerprint (as published).",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check an audit package as its verify.py does; refuse unsafe zips; exit 1 on a failure."""
+    from audit_store.export_verify import verify_export
+
+    result = verify_export(package, expect_key=expect_key)
+    show_verdict(as_json, result.to_dict(), result.lines(), ok=result.ok)

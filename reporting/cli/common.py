@@ -1,0 +1,142 @@
+"""What every command module shares: the config option, the store, dates, JSON and the verdict.
+
+Commands are plain functions; :mod:`reporting.cli` (the package) mounts them on the typer app.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
+
+import typer
+
+from audit_store.db import Store
+from reporting.config import Settings, load_settings
+from reporting.records import FetchSummary
+
+if TYPE_CHECKING:
+    from reporting.render.model import Period
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file (default: $LIQRISK_CONFIG, ./liqrisk.toml, then the packaged default).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object for machines.")]
+DateOption = Annotated[str, typer.Option("--date", help="UTC day, YYYY-MM-DD.")]
+PeriodOption = Annotated[
+    str, typer.Option("--period", help="day, or week (7 days ending on --date).")
+]
+
+
+class _State:
+    config: Path | None = None
+
+
+state = _State()
+"""What the root callback read (``--config``), for the command that runs after it."""
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"liqrisk: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def app_settings() -> Settings:
+    return load_settings(state.config)
+
+
+def open_store(settings: Settings, *, create: bool = False) -> Store:
+    store = Store(settings.database_url)
+    if create:
+        store.create_schema()
+    else:
+        store.require_schema()
+    return store
+
+
+def parse_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"--date {value!r} is not a date in YYYY-MM-DD form")
+
+
+def parse_moment(value: str, option: str) -> datetime:
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        fail(f"{option} {value!r} is not an ISO 8601 date or time")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_period(value: str) -> Period:
+    if value not in ("day", "week"):
+        fail(f"--period {value!r} is not day or week")
+    return cast("Period", value)
+
+
+def print_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def show_verdict(as_json: bool, document: Any, lines: Iterable[str], *, ok: bool) -> None:
+    """A check's outcome for machines (JSON) or people (lines); exit 1 when it failed."""
+    if as_json:
+        print_json(document)
+    else:
+        for line in lines:
+            typer.echo(line)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def print_fetches(fetches: Iterable[FetchSummary]) -> int:
+    """Print each asset's fetch and its problems; returns the number of error problems."""
+    errors = 0
+    for f in fetches:
+        typer.echo(
+            f"fetched {f.source} {f.asset}: {f.pages} page(s), {f.rows} row(s)"
+            + (f", {f.quarantined} quarantined" if f.quarantined else "")
+        )
+        for p in f.problems:
+            errors += p.severity == "error"
+            typer.echo(f"  {p.severity}: {p.source}: {p.message}", err=p.severity == "error")
+    return errors
+
+
+def fetch_json(f: FetchSummary) -> dict[str, Any]:
+    return {
+        "source": f.source,
+        "asset": f.asset,
+        "pages": f.pages,
+        "rows": f.rows,
+        "quarantined": f.quarantined,
+        "snapshot_ids": list(f.snapshot_ids),
+        "problems": [
+            {"severity": p.severity, "source": p.source, "message": p.message} for p in f.problems
+        ],
+    }
+
+
+def result_json(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "check": r.check,
+        "scope": r.scope,
+        "observed": r.observed,
+        "warn_at": r.warn_at,
+        "limit": r.limit,
+        "pct_of_limit": r.pct_of_limit,
+        "status": r.status,
+        "message": r.message,
+        "evidence": json.loads(r.evidence_json),
+    }
