@@ -180,11 +180,10 @@ def test_header_and_summary(html: str) -> None:
     assert '<span class="badge badge-breach">BREACH</span>' in html
     assert '<meta name="generator" content="liqrisk ' in html
     assert '<meta name="dcterms.created" content="2025-11-04T07:00:00Z"' in html
-    assert (
-        "BTC: liquidations over the day totalled $633,319,573, 127% of the $500,000,000 limit."
-        in html
-    )
-    assert "ETH: $144,861,406 was liquidated in the hour from 14:00 UTC" in html
+    summary = html[html.index('id="summary"') : html.index('id="findings"')]
+    assert "Worst: <strong>Velocity: largest hour (USD), ETH</strong>, $144,861,406" in summary
+    assert "against a limit of $60,000,000 (2.41\u00d7 the limit)" in summary
+    assert '<table class="matrix">' in summary and "Most severe" in summary
     assert "Largest moves against the 7-day average" in html
 
 

@@ -71,6 +71,7 @@ from reporting.render.model import (
     StoredResult,
     UnknownExchange,
 )
+from reporting.render.summary import build_summary
 
 MAX_HEATMAP_EXCHANGES = 12  # more columns than this are folded into "other"
 SEVERITY = {"breach": 0, "warn": 1, "error": 2, "ok": 3}
@@ -140,9 +141,11 @@ def build_report(
         tree_size=tree_size,
     )
 
+    follow = _followups(stored.values())
+    every = tuple(_finding(settings, r, follow.get(r.result_id)) for r in results)
     findings = tuple(
         sorted(
-            (_finding(settings, r) for r in results if r.status != "ok"),
+            (f for f in every if f.status != "ok"),
             key=lambda f: (
                 SEVERITY.get(f.status, 9),
                 -f.day.toordinal(),
@@ -181,9 +184,6 @@ def build_report(
         counts=counts,
         total_usd=sum(m.total.usd for m in markets),
         moves=_moves(metrics, history, len(days)),
-        breach_sentences=tuple(
-            _sentence(f, metrics, period) for f in findings if f.status == "breach"
-        ),
         findings=findings,
         markets=markets,
         jurisdictions=_jurisdictions(markets),
@@ -201,6 +201,7 @@ def build_report(
         charts=_chart_data(settings, metrics, overlays, start, end),
         results=results,
         overlay_venues=_overlay_venues(settings, overlays),
+        summary=build_summary(settings.fetch.assets, findings, every, day),
     )
 
 
@@ -239,7 +240,31 @@ def _stored_result(run: StoredRun, result: CheckResult) -> StoredResult:
     )
 
 
-def _finding(settings: Settings, r: StoredResult) -> Finding:
+@dataclass(frozen=True)
+class _Followup:
+    lifecycle: str | None
+    since: date | None
+    acknowledged_by: str | None
+
+
+def _followups(runs: Iterable[StoredRun]) -> dict[int, _Followup]:
+    """Each stored result's lifecycle, first day of its breach run and acknowledgers, by id."""
+    out: dict[int, _Followup] = {}
+    for run in runs:
+        for result in run.results:
+            assert result.id is not None
+            detail = run.details.get(result.id)
+            acks = run.acks.get(result.id, ())
+            names = ", ".join(dict.fromkeys(a.acked_by for a in acks))
+            out[result.id] = _Followup(
+                lifecycle=detail.lifecycle if detail is not None else None,
+                since=detail.breach_since if detail is not None else None,
+                acknowledged_by=names or None,
+            )
+    return out
+
+
+def _finding(settings: Settings, r: StoredResult, follow: _Followup | None = None) -> Finding:
     return Finding(
         day=r.day,
         check=r.check,
@@ -252,49 +277,15 @@ def _finding(settings: Settings, r: StoredResult) -> Finding:
         pct_of_limit=r.pct_of_limit,
         unit=RESULT_UNITS.get(r.check, "count"),
         message=r.message,
+        since=follow.since if follow is not None else None,
+        acknowledged_by=follow.acknowledged_by if follow is not None else None,
+        lifecycle=follow.lifecycle if follow is not None else None,
+        result_id=r.result_id,
     )
 
 
 def _day_intervals(data: AssetDay, day: date) -> list[Volumes]:
     return [i.volumes for i in data.intervals if i.start.date() == day]
-
-
-def _sentence(f: Finding, metrics: dict[str, AssetDay], period: Period) -> str:
-    """One plain sentence per breach, from the stored result (and, for velocity, its hour)."""
-    of_limit = f"{fmt.pct(f.pct_of_limit)} of the {fmt.usd(f.limit)} limit"
-    who = f.scope.asset
-    if f.scope.exchange is not None:
-        ex = f.scope.exchange
-        named = f"{ex.name} ({ex.code})" if ex.known else f"{ex.code} (unknown exchange code)"
-        who = f"{who} on {named}"
-    if f.check in ("daily_usd", "daily_usd_exchange"):
-        text = f"{who}: liquidations over the day totalled {fmt.usd(f.observed)}, {of_limit}."
-    elif f.check == "velocity_usd":
-        hour = _peak_hour(metrics.get(f.scope.asset), f.day, f.observed)
-        when = f"in the hour from {hour} UTC" if hour else "in a single hour"
-        text = f"{who}: {fmt.usd(f.observed)} was liquidated {when}, {of_limit}."
-    elif f.observed is not None and f.limit is not None:
-        # the title names the measure; the figures in their own unit, as in the findings table
-        measure = f.title[0].lower() + f.title[1:]
-        limit = fmt.in_unit(f.limit, f.unit)
-        text = (
-            f"{who}: {measure} {fmt.in_unit(f.observed, f.unit)}, "
-            f"{fmt.pct(f.pct_of_limit)} of the {limit} limit."
-        )
-    else:
-        text = f"{who}: {f.message}."
-    return text if period == "day" else f"{fmt.short_date(f.day)}: {text}"
-
-
-def _peak_hour(data: AssetDay | None, day: date, observed: float | None) -> str | None:
-    """The hour the velocity check measured, if the store still holds that figure."""
-    if data is None or observed is None:
-        return None
-    hours = [i for i in data.intervals if i.start.date() == day]
-    peak = max(hours, key=lambda i: i.volumes.total_usd, default=None)
-    if peak is None or not math.isclose(peak.volumes.total_usd, observed, abs_tol=0.005):
-        return None
-    return peak.start.strftime("%H:%M")
 
 
 def _stale_notes(results: Sequence[StoredResult], metrics: dict[str, AssetDay]) -> tuple[str, ...]:

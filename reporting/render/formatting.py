@@ -83,6 +83,15 @@ def ratio(value: float | None) -> str:
     return f"{value:,.1f}\u00d7"
 
 
+def multiple(value: float | None) -> str:
+    """Observed as a multiple of its limit: ``4.83×`` (``1.00×``: at the limit), ``48.3×``,
+    ``4,837×``: two places below ten, one below a hundred, none above."""
+    if value is None or _missing(value):
+        return NA
+    places = 2 if abs(value) < 10 else 1 if abs(value) < 100 else 0
+    return f"{value:,.{places}f}\u00d7"
+
+
 def long_date(value: date) -> str:
     """``Monday 3 November 2025`` (no platform-specific strftime flags)."""
     return f"{value:%A} {value.day} {value:%B %Y}"
@@ -141,6 +150,7 @@ FILTERS = {
     "signed_pct": signed_pct,
     "share": share,
     "ratio": ratio,
+    "multiple": multiple,
     "long_date": long_date,
     "short_date": short_date,
     "utc_time": utc_time,

@@ -68,9 +68,17 @@ class Finding:
     pct_of_limit: float | None
     unit: Unit
     message: str
-    # Filled by later work (persistent breaches, acknowledgements); the table has a slot for them.
+    # The breach lifecycle the check run stored (new | ongoing | resolved | unknown; None for
+    # results with nothing to follow), the first day of the breach run, and who acknowledged it.
     since: date | None = None
     acknowledged_by: str | None = None
+    lifecycle: str | None = None
+    result_id: int | None = None
+
+    @property
+    def multiple(self) -> float | None:
+        """Observed as a multiple of the limit (1.0: at the limit)."""
+        return None if self.pct_of_limit is None else self.pct_of_limit / 100.0
 
 
 @dataclass(frozen=True)
@@ -284,6 +292,51 @@ class Counts:
 
 
 @dataclass(frozen=True)
+class MatrixCell:
+    """One asset x check cell of the summary: the worst result of that check on that asset."""
+
+    status: str  # breach | warn | error | ok; "" where the check has no result for the asset
+    multiple: float | None  # the worst observed / limit among its flagged results
+    flagged: int  # results behind the cell that are not ok (several exchanges of one asset)
+
+
+@dataclass(frozen=True)
+class StatusMatrix:
+    rows: tuple[str, ...]  # assets (then other scopes, such as a source's data-quality checks)
+    columns: tuple[str, ...]  # check names that have a breach, warning or error in the period
+    labels: tuple[str, ...]  # the columns' short titles
+    cells: tuple[tuple[MatrixCell, ...], ...]  # rows x columns
+
+
+@dataclass(frozen=True)
+class ScopeGroup:
+    """Findings of one check, for the summary's one-line lists ("new", "still open")."""
+
+    title: str
+    scopes: tuple[str, ...]
+    since: date | None = None  # the earliest first day among them (still-open lists)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The executive summary: the shape of the period first, every detail later in the report."""
+
+    assets_flagged: tuple[str, ...]  # configured assets with a breach or warning, worst first
+    checks_flagged: tuple[str, ...]  # titles of checks with a breach or warning
+    worst: Finding | None  # the breach (else warning) with the largest observed / limit
+    matrix: StatusMatrix
+    top: tuple[Finding, ...]  # the five most severe: breaches, then warnings, by observed / limit
+    new: tuple[ScopeGroup, ...]  # breaches that began on the report day
+    still_open: tuple[ScopeGroup, ...]  # breaches continuing from an earlier day
+    resolved: tuple[ScopeGroup, ...]  # breaches of the day before that are back within limits
+    new_count: int
+    still_open_count: int
+    resolved_count: int
+    unacknowledged: int  # breaches with no acknowledgement
+    breaches: int
+
+
+@dataclass(frozen=True)
 class ReportModel:
     firm_name: str
     period: Period
@@ -299,7 +352,6 @@ class ReportModel:
     counts: Counts
     total_usd: float
     moves: tuple[Move, ...]
-    breach_sentences: tuple[str, ...]
     findings: tuple[Finding, ...]  # breach, warn and error results, most severe first
     markets: tuple[AssetMarket, ...]
     jurisdictions: tuple[JurisdictionRow, ...]
@@ -312,6 +364,7 @@ class ReportModel:
     charts: ChartData
     results: tuple[StoredResult, ...]  # every stored result the report rests on
     overlay_venues: tuple[OverlayVenue, ...] = ()
+    summary: Summary | None = None
 
     @property
     def period_label(self) -> str:
