@@ -25,11 +25,11 @@ from typing import Any
 
 import httpx
 
-from audit_store import SOFTWARE_VERSION
 from audit_store.canonical import canonical_json
 from audit_store.tables_outbox import OutboxMessage
 from reporting.checks.catalogue import CHECK_TITLES
 from reporting.config import Settings, Webhook
+from reporting.fetch.sources.http import USER_AGENT
 from reporting.notify.lifecycle import BreachEvent
 from reporting.notify.records import Outcome, one_line
 
@@ -136,7 +136,7 @@ class WebhookSender:
         timestamp = str(int(self.clock().timestamp()))
         headers: dict[str, Any] = {
             "Content-Type": "application/json",
-            "User-Agent": f"liqrisk/{SOFTWARE_VERSION}",
+            "User-Agent": USER_AGENT,
             EVENT_HEADER: PAYLOAD_TYPE,
             DELIVERY_HEADER: message.message_id,
             TIMESTAMP_HEADER: timestamp,

@@ -12,6 +12,8 @@ byte before anything else happens:
   walk resumes from the last good cursor.
 * A body larger than ``max_response_bytes`` is refused without being read further (the declared
   ``Content-Length`` first, then the bytes as they stream in).
+* Every request names the client: ``User-Agent: liqrisk/<version>`` (:data:`USER_AGENT`), as
+  data vendors and exchanges ask; nothing else about the host or the firm goes out.
 * URLs are redacted before they are kept or shown: secret-looking query parameters and any secret
   the source names (an API key) become ``REDACTED``.
 
@@ -41,8 +43,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from audit_store import SOFTWARE_VERSION
 from audit_store.snapshots import RawResponse, redact_params, redact_url
 from reporting.errors import ResponseError, TransportError
+
+USER_AGENT = f"liqrisk/{SOFTWARE_VERSION}"
+"""How every request names its client (httpx would send ``python-httpx/<version>``)."""
 
 
 class RetryPolicy(Protocol):
@@ -93,7 +99,7 @@ class HttpFetcher:
         self.unreachable: str | None = None  # why the last request gave up on the network
         self.client = httpx.Client(
             transport=transport,
-            headers={"Accept": "application/json", **(headers or {})},
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})},
             timeout=httpx.Timeout(policy.timeout_seconds),
             follow_redirects=False,
         )
