@@ -3,7 +3,7 @@ evidence."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -13,8 +13,8 @@ from audit_store.errors import LiqriskError
 from reporting.cli.common import (
     JsonOption,
     app_settings,
-    fail,
     open_store,
+    parse_day_range,
     print_json,
     show_verdict,
 )
@@ -138,12 +138,7 @@ def export_cmd(
     from audit_store.export import export_package
     from reporting.evidence import key_path
 
-    days = []
-    for option, value in (("--start", start), ("--end", end)):
-        try:
-            days.append(date.fromisoformat(value))
-        except ValueError:
-            fail(f"{option} {value!r} is not a date in YYYY-MM-DD form")
+    days = parse_day_range(start, end, end_included=False)
     settings = app_settings()
     result = export_package(
         open_store(settings),

@@ -62,11 +62,11 @@ def open_store(settings: Settings, *, create: bool = False) -> Store:
     return store
 
 
-def parse_day(value: str) -> date:
+def parse_day(value: str, option: str = "--date") -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        fail(f"--date {value!r} is not a date in YYYY-MM-DD form")
+        fail(f"{option} {value!r} is not a date in YYYY-MM-DD form")
 
 
 def parse_moment(value: str, option: str) -> datetime:
@@ -76,6 +76,46 @@ def parse_moment(value: str, option: str) -> datetime:
     except ValueError:
         fail(f"{option} {value!r} is not an ISO 8601 date or time")
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+EARLIEST_DAY = date(2009, 1, 3)
+"""No market this tool reads existed before Bitcoin's first block: an earlier date is a typo."""
+
+
+def _in_era(moment: date, option: str, value: str) -> None:
+    if moment < EARLIEST_DAY:
+        fail(f"{option} {value!r} is before {EARLIEST_DAY}, earlier than any market liqrisk reads")
+
+
+def parse_range(
+    start: str | None, end: str | None, *, now: datetime | None = None
+) -> tuple[datetime | None, datetime | None]:
+    """``--start`` (inclusive) and ``--end`` (exclusive) as UTC moments, either may be absent;
+    an empty or reversed range, a start in the future or a date before any market is refused
+    before anything is fetched."""
+    begin = parse_moment(start, "--start") if start else None
+    finish = parse_moment(end, "--end") if end else None
+    for moment, option, value in ((begin, "--start", start), (finish, "--end", end)):
+        if moment is not None and value is not None:
+            _in_era(moment.date(), option, value)
+    if begin is not None and finish is not None and finish <= begin:
+        fail(f"--end {end} is not after --start {start}: the range is empty")
+    if begin is not None and finish is None and begin >= (now or datetime.now(UTC)):
+        fail(f"--start {start} is in the future: there is nothing to fetch yet")
+    return begin, finish
+
+
+def parse_day_range(start: str, end: str, *, end_included: bool) -> tuple[date, date]:
+    """``--start`` and ``--end`` as UTC days; ``end_included`` says whether ``--end`` is the
+    last day (limits backtest) or the day the range stops before (export). Empty or reversed
+    ranges are refused."""
+    first, last = parse_day(start, "--start"), parse_day(end, "--end")
+    _in_era(first, "--start", start)
+    _in_era(last, "--end", end)
+    if last < first or (last == first and not end_included):
+        shown = "before" if last < first else "the same day as"
+        fail(f"--end {end} is {shown} --start {start}: the range is empty")
+    return first, last
 
 
 def parse_period(value: str) -> Period:

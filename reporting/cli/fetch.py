@@ -15,6 +15,7 @@ from reporting.cli.common import (
     open_store,
     parse_day,
     parse_moment,
+    parse_range,
     print_fetches,
     print_json,
 )
@@ -71,8 +72,7 @@ def fetch_cmd(
         fail(f"--source {chosen!r} is not one of {', '.join(FETCH_SOURCES)}")
     if since_watermark and start:
         fail("--since-watermark and --start exclude each other")
-    begin = parse_moment(start, "--start") if start else None
-    finish = parse_moment(end, "--end") if end else None
+    begin, finish = parse_range(start, end)
     store = open_store(settings, create=True)
     fetches = fetch(
         store,
@@ -130,7 +130,8 @@ def backfill_cmd(
     from reporting.fetch.backfill import backfill
 
     settings = app_settings()
-    begin, finish = parse_moment(start, "--start"), parse_moment(end, "--end")
+    begin, finish = parse_range(start, end)
+    assert begin is not None and finish is not None  # both options are required
     store = open_store(settings, create=True)
     bar = Progress(
         TextColumn("{task.description}"),

@@ -18,6 +18,7 @@ from reporting.cli.common import (
     fail,
     open_store,
     parse_day,
+    parse_day_range,
     print_json,
     result_json,
 )
@@ -38,11 +39,7 @@ SourceOption = Annotated[
 
 
 def _range(start: str, end: str) -> tuple[date, date]:
-
-    first, last = parse_day(start), parse_day(end)
-    if last < first:
-        fail(f"--end {end} is before --start {start}")
-    return first, last
+    return parse_day_range(start, end, end_included=True)
 
 
 def _value(value: float, unit: str) -> str:
