@@ -92,6 +92,9 @@ class CheckRun(SQLModel, table=True):
     limit_set_sha256: str
     config_hash: str
     software_version: str
+    # the liquidation source the run read; None for runs recorded before migration 0007, when it
+    # was always the configuration's fetch.default_source (covered by config_hash)
+    source: str | None = None
 
 
 class CheckResult(SQLModel, table=True):

@@ -269,7 +269,8 @@ def test_no_check_run_is_a_clear_error(tmp_path: Path) -> None:
     store = demo_store(settings, check_days=[])
     with pytest.raises(
         RenderError,
-        match=r"no check results for 2025-11-03; run `liqrisk check --date 2025-11-03` first",
+        match=r"no check results for 2025-11-03 from source demo; "
+        r"run `liqrisk check --date 2025-11-03 --source demo` first",
     ):
         render_report(store, settings, STRESS_DAY, now=NOW)
     assert not (settings.reports_dir / "2025-11-03").exists()

@@ -171,3 +171,45 @@ def assemble_day(
         by_exchange=dict(sorted(by_exchange.items(), key=lambda kv: -kv[1].total_usd)),
         evidence=tuple(sorted({i.snapshot_sha256 for i in intervals})),
     )
+
+
+def sources_with_data(
+    store: Store, *, start: datetime, end: datetime
+) -> dict[str, tuple[str, ...]]:
+    """Every source holding (unquarantined) liquidation figures in [start, end), with the assets
+    it holds them for: what a "no data" message names so that the user can pick ``--source``."""
+    iv = IntervalVolume
+    stmt = (
+        select(col(iv.source), col(iv.asset))
+        .join(Snapshot, col(Snapshot.id) == col(iv.snapshot_id))
+        .where(
+            col(iv.interval_start) >= start,
+            col(iv.interval_start) < end,
+            col(Snapshot.quarantined).is_(False),
+        )
+        .distinct()
+    )
+    found: dict[str, set[str]] = {}
+    with store.session() as session:
+        for source, asset in session.execute(stmt):
+            found.setdefault(source, set()).add(asset)
+    return {s: tuple(sorted(found[s])) for s in sorted(found)}
+
+
+def no_data_note(
+    store: Store, metrics: dict[str, AssetDay], *, source: str, start: datetime, end: datetime
+) -> str | None:
+    """One line naming the assets ``source`` has no figures for in [start, end) and the sources
+    that hold figures for it; ``None`` when every asset has data."""
+    empty = [a for a, m in metrics.items() if not m.intervals]
+    if not empty:
+        return None
+    others = {
+        s: a for s, a in sources_with_data(store, start=start, end=end).items() if s != source
+    }
+    when = f"{start:%Y-%m-%d}" if (end - start).days <= 1 else f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"
+    line = f"no data from source {source} for {', '.join(empty)} on {when}"
+    if not others:
+        return f"{line}; no other source holds data for it either (fetch it first)"
+    held = "; ".join(f"{s} ({', '.join(a)})" for s, a in others.items())
+    return f"{line}; sources holding data for it: {held} (pass --source {next(iter(others))})"

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col
 
@@ -121,11 +121,21 @@ def lifecycle(status: str, day: date, previous: Previous | None) -> Lifecycle:
     return Lifecycle("resolved", since, (day - since).days, prev_id)
 
 
-def _previous_day(session: Session, day: date) -> dict[tuple[str, str], Previous]:
+def of_source(source: str | None) -> Any:
+    """The condition "a run of ``source``" (runs from before migration 0007 name none and match
+    any source: they read the configured default then). ``None``: every run."""
+    if source is None:
+        return col(CheckRun.id).is_not(None)
+    return or_(col(CheckRun.source) == source, col(CheckRun.source).is_(None))
+
+
+def _previous_day(session: Session, day: date, source: str) -> dict[tuple[str, str], Previous]:
     yesterday = day - timedelta(days=1)
     run = (
         session.execute(
-            select(CheckRun).where(col(CheckRun.day) == yesterday).order_by(col(CheckRun.id).desc())
+            select(CheckRun)
+            .where(col(CheckRun.day) == yesterday, of_source(source))
+            .order_by(col(CheckRun.id).desc())
         )
         .scalars()
         .first()
@@ -240,13 +250,14 @@ def run_checks(
     sha = hashlib.sha256(canonical).hexdigest()
     with store.session() as session:
         _record_limit_set(session, settings.limits, sha, canonical, now)
-        previous = _previous_day(session, day)
+        previous = _previous_day(session, day, source)
         run = CheckRun(
             day=day,
             started_at=now,
             limit_set_sha256=sha,
             config_hash=settings.config_hash(),
             software_version=SOFTWARE_VERSION,
+            source=source,
         )
         session.add(run)
         session.flush()
@@ -324,15 +335,21 @@ def _record_limit_set(
 
 
 def latest_run(
-    store: Store, day: date, *, run_id: int | None = None, max_ack_id: int | None = None
+    store: Store,
+    day: date,
+    *,
+    run_id: int | None = None,
+    max_ack_id: int | None = None,
+    source: str | None = None,
 ) -> StoredRun | None:
-    """The most recent check run for ``day`` with its results, details and acknowledgements.
+    """The most recent check run for ``day`` (of ``source``, when given) with its results,
+    details and acknowledgements.
 
     ``run_id`` picks that run instead of the latest, and ``max_ack_id`` leaves out acknowledgements
     given after it: together they read the store as a report once saw it (``liqrisk reproduce``).
     """
     with store.session() as session:
-        query = select(CheckRun).where(col(CheckRun.day) == day)
+        query = select(CheckRun).where(col(CheckRun.day) == day, of_source(source))
         if run_id is not None:
             query = query.where(col(CheckRun.id) == run_id)
         run = session.execute(query.order_by(col(CheckRun.id).desc())).scalars().first()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import typer
@@ -9,19 +10,45 @@ import typer
 from reporting.cli.common import (
     DateOption,
     JsonOption,
+    SourceOption,
     app_settings,
     open_store,
     parse_day,
     print_json,
     result_json,
+    source_settings,
+)
+
+MEASURED = (
+    "liquidations_usd",
+    "long_usd",
+    "short_usd",
+    "liquidations_count",
+    "long_count",
+    "short_count",
 )
 
 
-def _metrics_json(metrics: dict[str, Any]) -> dict[str, Any]:
-    out = {}
+def _metrics_json(metrics: dict[str, Any], day: date) -> dict[str, Any]:
+    """Each asset's figures; an asset the source has no figures for gets ``null`` for each (a
+    zero would read as a measured zero), with ``status`` ``error`` and the reason."""
+    out: dict[str, Any] = {}
     for asset, m in metrics.items():
+        if not m.intervals:
+            out[asset] = {
+                "source": m.source,
+                "status": "error",
+                "reason": f"no data for {asset} from {m.source} on {day}",
+                **dict.fromkeys(MEASURED),
+                "by_exchange": None,
+                "intervals_expected": m.intervals_expected,
+                "intervals_received": 0,
+            }
+            continue
         out[asset] = {
             "source": m.source,
+            "status": "ok",
+            "reason": None,
             "liquidations_usd": m.totals.total_usd,
             "long_usd": m.totals.long_usd,
             "short_usd": m.totals.short_usd,
@@ -35,17 +62,23 @@ def _metrics_json(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def check(date_: DateOption, as_json: JsonOption = False) -> None:
+def check(date_: DateOption, source: SourceOption = "", as_json: JsonOption = False) -> None:
     """Run every check for a day against the configured limits and store the results.
 
-    Exits 0 when the checks ran, whatever they found.
+    Exits 0 when the checks ran, whatever they found. An asset the source holds no figures for
+    gets error results, and a warning on stderr names the sources that hold that day.
     """
+    from reporting.checks.metrics import day_bounds, no_data_note
     from reporting.checks.store import run_checks
 
-    settings = app_settings()
+    settings, chosen = source_settings(app_settings(), source)
     day = parse_day(date_)
     store = open_store(settings)
-    metrics, stored = run_checks(store, settings, day)
+    metrics, stored = run_checks(store, settings, day, source=chosen)
+    start, end = day_bounds(day)
+    note = no_data_note(store, metrics, source=chosen, start=start, end=end)
+    if note:
+        typer.echo(f"liqrisk: warning: {note}", err=True)
     if as_json:
         print_json(
             {
@@ -55,7 +88,8 @@ def check(date_: DateOption, as_json: JsonOption = False) -> None:
                     "limit_set_sha256": stored.run.limit_set_sha256,
                     "config_hash": stored.run.config_hash,
                 },
-                "metrics": _metrics_json(metrics),
+                "source": chosen,
+                "metrics": _metrics_json(metrics, day),
                 "results": [{**result_json(r), **stored.extras_json(r)} for r in stored.results],
             }
         )

@@ -31,6 +31,14 @@ ConfigOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object for machines.")]
 DateOption = Annotated[str, typer.Option("--date", help="UTC day, YYYY-MM-DD.")]
+SourceOption = Annotated[
+    str,
+    typer.Option(
+        "--source",
+        help="The liquidation source to read: demo or kaiko (default: fetch.default_source).",
+        show_default=False,
+    ),
+]
 PeriodOption = Annotated[
     str, typer.Option("--period", help="day, or week (7 days ending on --date).")
 ]
@@ -51,6 +59,18 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def app_settings() -> Settings:
     return load_settings(state.config)
+
+
+def source_settings(settings: Settings, source: str) -> tuple[Settings, str]:
+    """``settings`` reading ``source`` (the configured default when empty), refused with one
+    line when it is not a liquidation source."""
+    from reporting.fetch.registry import SOURCES
+    from reporting.pipeline import with_source
+
+    chosen = source or settings.fetch.default_source
+    if chosen not in SOURCES:
+        fail(f"--source {chosen!r} is not one of {', '.join(SOURCES)}")
+    return with_source(settings, chosen), chosen
 
 
 def open_store(settings: Settings, *, create: bool = False) -> Store:

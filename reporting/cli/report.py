@@ -11,26 +11,39 @@ from reporting.cli.common import (
     DateOption,
     JsonOption,
     PeriodOption,
+    SourceOption,
     app_settings,
-    fail,
     open_store,
     parse_day,
     parse_period,
     print_fetches,
     show_verdict,
+    source_settings,
 )
 
 if TYPE_CHECKING:
     from reporting.render import Reproduction
 
 
-def report(date_: DateOption, period: PeriodOption = "day") -> None:
-    """Render the risk report for a day (HTML and PDF) from the store and print the paths."""
+def report(date_: DateOption, period: PeriodOption = "day", source: SourceOption = "") -> None:
+    """Render the risk report for a day (HTML and PDF) from the store and print the paths.
+
+    Reads the latest check run of the day from ``--source`` and that source's figures; a warning
+    on stderr names the sources that hold the day when this one lacks an asset.
+    """
+    from reporting.checks.metrics import day_bounds, load_period, no_data_note
     from reporting.render import render_report
 
     chosen = parse_period(period)
-    settings = app_settings()
-    files = render_report(open_store(settings), settings, parse_day(date_), period=chosen)
+    settings, name = source_settings(app_settings(), source)
+    day = parse_day(date_)
+    store = open_store(settings)
+    files = render_report(store, settings, day, period=chosen)
+    start, end = day_bounds(day)
+    metrics = load_period(store, source=name, assets=settings.fetch.assets, start=start, end=end)
+    note = no_data_note(store, metrics, source=name, start=start, end=end)
+    if note:
+        typer.echo(f"liqrisk: warning: {note}", err=True)
     typer.echo(str(files.html_path))
     typer.echo(str(files.pdf_path))
 
@@ -89,16 +102,12 @@ def daily(
         str | None,
         typer.Option("--date", help="UTC day (default: yesterday; the stress day for the demo)."),
     ] = None,
-    source: Annotated[str, typer.Option("--source", help="demo or kaiko.")] = "",
+    source: SourceOption = "",
 ) -> None:
     """Fetch, check and report one day: the whole daily job."""
-    from reporting.fetch.registry import SOURCES
     from reporting.pipeline import default_day, run_daily
 
-    settings = app_settings()
-    chosen = source or settings.fetch.default_source
-    if chosen not in SOURCES:
-        fail(f"--source {chosen!r} is not one of {', '.join(SOURCES)}")
+    settings, chosen = source_settings(app_settings(), source)
     day = parse_day(date_) if date_ else default_day(settings, chosen)
     store = open_store(settings, create=True)
     result = run_daily(store, settings, day, source=chosen)

@@ -117,12 +117,18 @@ def build_report(
         else latest_run(store, d, run_id=recorded[d], max_ack_id=inputs.max_ack_id)
         for d in days
     }
-    if runs[day] is None:
-        raise RenderError(f"no check results for {day}; run `liqrisk check --date {day}` first")
+    chosen = runs[day]
+    if chosen is None:
+        wanted = settings.fetch.default_source
+        raise RenderError(
+            f"no check results for {day} from source {wanted}; run "
+            f"`liqrisk check --date {day} --source {wanted}` first"
+        )
     stored = {d: r for d, r in runs.items() if r is not None}
     results = tuple(_stored_result(run, r) for run in stored.values() for r in run.results)
 
-    source = settings.fetch.default_source
+    # The figures come from the source the day's run read (a reproduction re-reads the same).
+    source: str = chosen.run.source or settings.fetch.default_source
     start, end = day_bounds(days[0])[0], day_bounds(days[-1])[1]
     metrics = load_period(
         store,

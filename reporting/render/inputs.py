@@ -32,7 +32,7 @@ from audit_store.db import Store
 from audit_store.models import CheckRun
 from audit_store.snapshots import log_size
 from audit_store.tables_limits import Acknowledgement
-from reporting.checks.store import limit_set_hash
+from reporting.checks.store import limit_set_hash, of_source
 from reporting.config import Settings
 from reporting.errors import RenderError
 from reporting.render.model import Period
@@ -130,7 +130,7 @@ def capture_inputs(
         acks: Any = session.execute(select(func.max(col(Acknowledgement.id)))).scalar()
         run_rows = session.execute(
             select(col(CheckRun.day), func.max(col(CheckRun.id)))
-            .where(col(CheckRun.day).in_(days))
+            .where(col(CheckRun.day).in_(days), of_source(settings.fetch.default_source))
             .group_by(col(CheckRun.day))
         ).all()
     latest = {d: int(r) for d, r in run_rows}
