@@ -300,12 +300,29 @@ class MatrixCell:
     flagged: int  # results behind the cell that are not ok (several exchanges of one asset)
 
 
+MATRIX_WIDTH = 10
+"""Check columns per matrix table: ten fill the A4 page's width at the summary's type size."""
+
+
 @dataclass(frozen=True)
 class StatusMatrix:
     rows: tuple[str, ...]  # assets (then other scopes, such as a source's data-quality checks)
     columns: tuple[str, ...]  # check names that have a breach, warning or error in the period
     labels: tuple[str, ...]  # the columns' short titles
     cells: tuple[tuple[MatrixCell, ...], ...]  # rows x columns
+
+    def parts(self, width: int = MATRIX_WIDTH) -> tuple[StatusMatrix, ...]:
+        """The matrix cut into tables of at most ``width`` columns, every row in each, so that a
+        day with findings on many checks still fits the page's width."""
+        return tuple(
+            StatusMatrix(
+                self.rows,
+                self.columns[i : i + width],
+                self.labels[i : i + width],
+                tuple(row[i : i + width] for row in self.cells),
+            )
+            for i in range(0, len(self.columns), width)
+        )
 
 
 @dataclass(frozen=True)
