@@ -150,13 +150,13 @@ class VerifyReport:
             "trusted_keys": self.trusted_keys,
         }
 
-    def to_json(self) -> str:
-        document = {
+    def to_json(self) -> dict[str, Any]:
+        """The report as one JSON object (``ok``, ``summary``, ``discrepancies``)."""
+        return {
             "ok": self.ok,
             "summary": self.summary(),
             "discrepancies": [asdict(d) for d in self.discrepancies],
         }
-        return json.dumps(document, indent=2, ensure_ascii=False)
 
 
 MAX_VERIFY_PROBLEMS = 20

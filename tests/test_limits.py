@@ -111,13 +111,26 @@ def test_invalid_limits_are_refused_with_file_key_and_value(
         assert word in message, (word, message)
 
 
-def test_an_asset_not_fetched_is_a_warning_not_an_error(tmp_path: Path) -> None:
-    from reporting.config import check_limit_scopes
-
+def test_an_asset_not_configured_is_refused(tmp_path: Path) -> None:
+    """``asset.ADA`` where ADA is not fetched would never apply: refused like an unknown
+    exchange code (it was a warning, and a typo slipped through it)."""
     path = config_with_limits(tmp_path, "[daily_usd]\nasset.ADA = { warn = 1, breach = 2 }\n")
-    s = load_settings(path, env={})
-    (warning,) = check_limit_scopes(s, s.limits, tmp_path / "limits.toml")
-    assert "daily_usd.asset.ADA" in warning and "not a configured asset" in warning
+    message = load_error(path)
+    assert "key daily_usd.asset.ADA = 'ADA'" in message and "not a configured asset" in message
+
+
+def test_a_typo_in_an_asset_override_is_refused_with_a_hint(tmp_path: Path) -> None:
+    path = config_with_limits(tmp_path, "[daily_usd]\nasset.BTX = { warn = 1, breach = 2 }\n")
+    message = load_error(path)
+    assert "limits.toml" in message and "key daily_usd.asset.BTX = 'BTX'" in message
+    assert "did you mean BTC?" in message
+
+
+@pytest.mark.parametrize("value", ["true", "false", '"5"'])
+def test_a_limit_that_is_not_a_number_is_refused(tmp_path: Path, value: str) -> None:
+    path = config_with_limits(tmp_path, f"[daily_usd]\nwarn = {value}\nbreach = 2\n")
+    message = load_error(path)
+    assert "key daily_usd.warn" in message and "valid number" in message
 
 
 def test_missing_named_limits_file_is_refused(tmp_path: Path) -> None:

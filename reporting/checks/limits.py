@@ -28,6 +28,7 @@ This module knows nothing of files; :func:`reporting.config.load_limits` reads a
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+"""A limit value: a number (an integer reads as one), never a boolean or a string."""
 _ASSET = re.compile(r"^[A-Za-z0-9]+$")
 _EXCHANGE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _JURISDICTION = re.compile(r"^[A-Z]{2}$")
@@ -261,8 +263,8 @@ class ExchangeShareLimits(ExchangeLimits):
 class ClusterLevels(_Strict):
     """An hour is a *cluster hour* of an asset when its liquidations reach this many USD."""
 
-    hour_usd: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
-    asset: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+    hour_usd: Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)] | None = None
+    asset: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]] = Field(
         default_factory=dict
     )
 
@@ -338,8 +340,8 @@ def scope_problems(
 
     ``assets`` are the configured assets; ``jurisdictions`` maps every known exchange code to its
     jurisdiction (from ``exchanges.toml``). An exchange code or jurisdiction that the exchange table
-    does not know is an ``error`` (a typo would silently check nothing); an asset that is not
-    fetched now is a ``warning`` (one limit set may serve several asset lists).
+    does not know is an ``error`` (a typo would silently check nothing), and so is an asset that
+    is not configured: ``asset.BTX`` would leave BTC on the global values without a word.
     """
     known_assets = {a.upper() for a in assets}
     known_codes = {c for c in (jurisdiction_code(j) for j in jurisdictions.values()) if c}
@@ -347,8 +349,13 @@ def scope_problems(
 
     def check_asset(key: str, asset: str) -> None:
         if asset not in known_assets:
-            why = f"not a configured asset ({', '.join(sorted(known_assets))}): never checked"
-            problems.append(("warning", key, asset, why))
+            close = difflib.get_close_matches(asset, sorted(known_assets), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            why = (
+                f"not a configured asset (fetch.assets: {', '.join(sorted(known_assets))}): "
+                f"its limits would never apply{hint}"
+            )
+            problems.append(("error", key, asset, why))
 
     def check_exchange(key: str, code: str) -> None:
         if code not in jurisdictions:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
@@ -73,6 +73,22 @@ def source_settings(settings: Settings, source: str) -> tuple[Settings, str]:
     return with_source(settings, chosen), chosen
 
 
+def configured_assets(settings: Settings, given: list[str] | None) -> list[str]:
+    """``--asset`` values (lower case), each one of ``fetch.assets``; the configured assets when
+    none is given. An unknown asset is refused before any request: the source would answer an
+    error that the permanent store keeps."""
+    if not given:
+        return list(settings.fetch.assets)
+    known = set(settings.fetch.assets)
+    for value in given:
+        if value.lower() not in known:
+            fail(
+                f"--asset {value!r} is not a configured asset (fetch.assets: "
+                f"{', '.join(settings.fetch.assets)}); add it to the config first"
+            )
+    return [v.lower() for v in given]
+
+
 def open_store(settings: Settings, *, create: bool = False) -> Store:
     store = Store(settings.database_url)
     if create:
@@ -108,11 +124,19 @@ def _in_era(moment: date, option: str, value: str) -> None:
 
 
 def parse_range(
-    start: str | None, end: str | None, *, now: datetime | None = None
+    start: str | None,
+    end: str | None,
+    *,
+    now: datetime | None = None,
+    max_days: int | None = None,
+    long_flag: str = "",
 ) -> tuple[datetime | None, datetime | None]:
-    """``--start`` (inclusive) and ``--end`` (exclusive) as UTC moments, either may be absent;
-    an empty or reversed range, a start in the future or a date before any market is refused
-    before anything is fetched."""
+    """``--start`` (inclusive) and ``--end`` (exclusive) as UTC moments, either may be absent.
+
+    Refused before anything is fetched: an empty or reversed range, a date before any market, a
+    start in the future, an end more than a day ahead, and (with ``max_days``) a range longer
+    than that many days unless the command's ``long_flag`` is given."""
+    current = now or datetime.now(UTC)
     begin = parse_moment(start, "--start") if start else None
     finish = parse_moment(end, "--end") if end else None
     for moment, option, value in ((begin, "--start", start), (finish, "--end", end)):
@@ -120,8 +144,19 @@ def parse_range(
             _in_era(moment.date(), option, value)
     if begin is not None and finish is not None and finish <= begin:
         fail(f"--end {end} is not after --start {start}: the range is empty")
-    if begin is not None and finish is None and begin >= (now or datetime.now(UTC)):
+    if begin is not None and begin >= current:
         fail(f"--start {start} is in the future: there is nothing to fetch yet")
+    if finish is not None and finish > current + timedelta(days=1):
+        fail(
+            f"--end {end} is in the future; leave --end out to fetch up to the last closed interval"
+        )
+    if max_days is not None and begin is not None:
+        span = (finish or current) - begin
+        if span > timedelta(days=max_days):
+            fail(
+                f"the range {start} to {end or 'now'} spans {span.days} days, more than "
+                f"{max_days}: use `liqrisk backfill` (chunked, resumable) or pass {long_flag}"
+            )
     return begin, finish
 
 

@@ -10,6 +10,7 @@ from reporting.cli.common import (
     DateOption,
     JsonOption,
     app_settings,
+    configured_assets,
     fail,
     fetch_json,
     open_store,
@@ -19,6 +20,9 @@ from reporting.cli.common import (
     print_fetches,
     print_json,
 )
+
+FETCH_MAX_DAYS = 92
+"""The longest range one ``fetch`` asks for without ``--long-range`` (a quarter)."""
 
 
 def fetch_cmd(
@@ -57,6 +61,14 @@ def fetch_cmd(
             "stored (what a scheduled run does; also the default without --start).",
         ),
     ] = False,
+    long_range: Annotated[
+        bool,
+        typer.Option(
+            "--long-range",
+            help=f"Allow a range longer than {FETCH_MAX_DAYS} days in one run (backfill walks "
+            "long ranges in resumable chunks).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Fetch from a source and keep every raw page in the audit store.
@@ -72,13 +84,19 @@ def fetch_cmd(
         fail(f"--source {chosen!r} is not one of {', '.join(FETCH_SOURCES)}")
     if since_watermark and start:
         fail("--since-watermark and --start exclude each other")
-    begin, finish = parse_range(start, end)
+    begin, finish = parse_range(
+        start,
+        end,
+        max_days=None if long_range else FETCH_MAX_DAYS,
+        long_flag="--long-range",
+    )
+    wanted = configured_assets(settings, asset)
     store = open_store(settings, create=True)
     fetches = fetch(
         store,
         settings,
         source=chosen,
-        assets=asset or settings.fetch.assets,
+        assets=wanted,
         start=begin,
         end=finish,
         datasets=dataset,
@@ -132,6 +150,7 @@ def backfill_cmd(
     settings = app_settings()
     begin, finish = parse_range(start, end)
     assert begin is not None and finish is not None  # both options are required
+    wanted = configured_assets(settings, asset)
     store = open_store(settings, create=True)
     bar = Progress(
         TextColumn("{task.description}"),
@@ -147,7 +166,7 @@ def backfill_cmd(
             store,
             settings,
             source=source,
-            assets=asset or settings.fetch.assets,
+            assets=wanted,
             start=begin,
             end=finish,
             datasets=dataset,
