@@ -129,3 +129,34 @@ def test_daily_job_mails_the_rendered_report_once(
     settings = load_settings()
     entries = {e.kind: e for e in list_outbox(Store(settings.database_url))}
     assert set(entries) == {"report", "breach"} and entries["breach"].items
+
+
+def test_outbox_drain_counts_what_waits_for_a_retry_not_yet_due(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SMTP down (#21): the first drain tries and schedules a retry; a second drain finds nothing
+    due, and its summary still counts the message waiting (it said "0 waiting")."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("LIQRISK_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("LIQRISK_SMTP_PORT", str(port))
+    monkeypatch.setenv("LIQRISK_SMTP_SECURITY", "none")
+    settings = load_settings()
+    store = Store(settings.database_url)
+    store.create_schema()
+    store_results(store, DAY, {("daily_usd", "BTC"): "breach"})
+    with store.session() as session:
+        enqueue_breach_notices(session, settings, DAY)
+    code, out, _ = run(["outbox", "drain", "--wait", "0"], capsys)
+    assert code == 0 and "0 delivered, 1 waiting for a retry (next due " in out
+    code, out, _ = run(["outbox", "drain", "--wait", "0", "--json"], capsys)
+    document = json.loads(out)
+    assert document["attempts"] == 0 and document["retrying"] == []
+    assert document["waiting"] == 1 and document["next_due"]
+    code, out, _ = run(["outbox", "drain", "--wait", "0"], capsys)
+    assert "0 delivered, 1 waiting for a retry" in out
+    code, out, _ = run(["outbox", "list", "--json"], capsys)
+    assert [m["state"] for m in json.loads(out)["messages"]] == ["retry"]

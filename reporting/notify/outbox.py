@@ -575,9 +575,14 @@ def drain(
     finally:
         mailer.close()
         hooks.close()
+    now = as_utc(clock())
+    left = _open_messages(store, now)
+    dues = [as_utc(m.due_at) for m in left if m.due_at is not None and as_utc(m.due_at) > now]
     return DrainReport(
         delivered=tuple(k for k, r in results.items() if r == "delivered"),
         retrying=tuple(k for k, r in results.items() if r == "retry"),
         failed=tuple(k for k, r in results.items() if r == "failed"),
         attempts=attempts,
+        waiting=len(left),
+        next_due=min(dues, default=None),
     )

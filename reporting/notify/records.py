@@ -32,12 +32,16 @@ class Outcome:
 
 @dataclass(frozen=True)
 class DrainReport:
-    """One drain: what was delivered, what waits for a retry, what was given up (by key)."""
+    """One drain: what was delivered, what was tried and waits for a retry, what was given up (by
+    key); and every message still waiting once it ended (``waiting``: those tried now and those
+    whose retry was not due yet), with the earliest time one is due again."""
 
     delivered: tuple[str, ...] = ()
     retrying: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
     attempts: int = 0
+    waiting: int = 0
+    next_due: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,11 +49,14 @@ class DrainReport:
             "retrying": list(self.retrying),
             "failed": list(self.failed),
             "attempts": self.attempts,
+            "waiting": self.waiting,
+            "next_due": None if self.next_due is None else self.next_due.isoformat(),
         }
 
     def summary(self) -> str:
+        due = f" (next due {self.next_due:%Y-%m-%d %H:%M:%S} UTC)" if self.next_due else ""
         return (
-            f"{len(self.delivered)} delivered, {len(self.retrying)} waiting for a retry, "
+            f"{len(self.delivered)} delivered, {self.waiting} waiting for a retry{due}, "
             f"{len(self.failed)} given up"
         )
 
