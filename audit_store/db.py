@@ -35,6 +35,29 @@ def _describe(url: str) -> str:
         return "<unparseable database URL>"
 
 
+def _make_parent(database: Path, description: str) -> None:
+    """Create a SQLite file's missing directory, only beneath the working directory: a typo'd
+    absolute path must not leave directories anywhere on the machine (even at ``/``)."""
+    parent = database.absolute().parent
+    if parent.is_dir():
+        return
+    if parent.exists():
+        raise StoreError(f"cannot open database {description}: {parent} is not a directory")
+    cwd = Path.cwd().absolute()
+    if parent != cwd and cwd not in parent.parents:
+        raise StoreError(
+            f"cannot open database {description}: the directory {parent} does not exist "
+            "(liqrisk creates a store's directory only beneath the working directory; create "
+            "it first)"
+        )
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot open database {description}: cannot create {parent}: {exc.strerror}"
+        ) from exc
+
+
 class Store:
     """A handle on one audit store database."""
 
@@ -48,7 +71,7 @@ class Store:
                 kwargs["connect_args"] = {"timeout": 30}
                 database = parsed.database
                 if database and database != ":memory:":
-                    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                    _make_parent(Path(database).expanduser(), self.description)
             self.engine: Engine = create_engine(url, **kwargs)
         except (ArgumentError, NoSuchModuleError) as exc:
             raise StoreError(f"cannot open database {self.description}: {exc}") from exc

@@ -28,6 +28,7 @@ the application's errors extend it in ``reporting.errors``::
     │                               failing becomes an ``error`` result, not an exception)
     ├── RenderError                 reporting: the report could not be rendered (Jinja2, WeasyPrint)
     ├── NotifyError                 reporting: a message could not be queued or sent
+    ├── NotFound                    reporting: a record the user named does not exist
     └── Interrupted                 reporting: the daemon is stopping; the job resumes next start
 """
 

@@ -40,5 +40,10 @@ class NotifyError(LiqriskError):
     """A message could not be queued or sent."""
 
 
+class NotFound(LiqriskError):
+    """A record the user named (an outbox message, a check result) does not exist: an input
+    error (exit 2), not a fault of the store."""
+
+
 class Interrupted(LiqriskError):
     """The daemon is stopping: the job stops between two pages and is resumed at the next start."""

@@ -56,7 +56,7 @@ def test_missing_store_says_run_init(
 ) -> None:
     monkeypatch.setenv("LIQRISK_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
     code, _out, err = run(["check", "--date", "2025-11-03"], capsys)
-    assert code == 2 and "liqrisk init" in err and err.count("\n") == 1
+    assert code == 3 and "liqrisk init" in err and err.count("\n") == 1
 
 
 def test_bad_date_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

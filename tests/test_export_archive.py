@@ -128,7 +128,7 @@ def test_cli_export_then_verify_export(
 def test_cli_refusals_are_one_line(tmp_path: Path, run: Run) -> None:
     archive = _zip(tmp_path / "hostile.zip", [("../escaped.txt", b"x")])
     code, _, err = run(["verify-export", str(archive)])
-    assert code == 2 and err.startswith("liqrisk: error: ") and err.count("\n") == 1
+    assert code == 1 and err.startswith("liqrisk: error: ") and err.count("\n") == 1
     code, _, err = run(["verify-export", str(tmp_path / "missing.zip")])
     assert code == 2 and "no such file" in err
     code, _, err = run(["export", "--start", "3/11/2025", "--end", "2025-11-04", "--out", "x.zip"])

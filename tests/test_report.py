@@ -54,6 +54,7 @@ from tests.test_report_factory import (
     run_checks_on,
     store_page,
     synthetic_data,
+    with_assets,
 )
 
 GOLDEN = Path(__file__).parent / "golden" / f"report-{STRESS_DAY.isoformat()}.html"
@@ -337,9 +338,7 @@ def test_model_counts_moves_and_badge(demo: tuple[Store, Settings, ReportFiles])
 
 
 def test_error_results_make_the_report_incomplete(tmp_path: Path) -> None:
-    config = TEST_CONFIG.replace(
-        'assets = ["btc", "eth", "sol", "xrp", "doge"]', 'assets = ["btc", "eth", "ada"]'
-    )
+    config = with_assets(TEST_CONFIG, ["btc", "eth", "ada"])
     settings = report_settings(tmp_path, config=config)
     calm = date(2025, 10, 28)
     store = demo_store(settings, day=calm, history_days=0, quarantine=False, drop_xrp_hour=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -101,6 +102,19 @@ jurisdiction = "BM Bermuda"
 name = "Gate"
 jurisdiction = "KY Cayman Islands"
 """
+
+
+def with_assets(config: str, assets: Sequence[str]) -> str:
+    """``config`` fetching ``assets`` instead, less the limit overrides of assets it no longer
+    fetches (the config refuses an override for an asset that is not configured)."""
+    wanted = {a.upper() for a in assets}
+    listed = "assets = [" + ", ".join(f'"{a.lower()}"' for a in assets) + "]"
+    out = []
+    for line in config.replace('assets = ["btc", "eth", "sol", "xrp", "doge"]', listed).split("\n"):
+        match = re.match(r'^"?([A-Z0-9]+)(?:/[a-z0-9]+)?"? = \{', line)
+        if match is None or match.group(1) in wanted:
+            out.append(line)
+    return "\n".join(out)
 
 
 def report_settings(tmp_path: Path, *, extra_toml: str = "", config: str = TEST_CONFIG) -> Settings:

@@ -32,6 +32,7 @@ from tests.test_report_factory import (
     run_checks_on,
     store_days,
     synthetic_data,
+    with_assets,
 )
 
 NOW = datetime(2025, 11, 4, 7, 0, tzinfo=UTC)
@@ -154,10 +155,7 @@ def _page_of(reader: PdfReader, needle: str) -> int:
 def test_summary_fits_one_page_on_a_20_asset_day_full_of_breaches(tmp_path: Path) -> None:
     assets = [f"a{n:02d}" for n in range(20)]
     exchanges = ["binc", "bbit", "okex", "drbt", "hbdm", "bmex", "krkn", "cbse", "gtio", "zzex"]
-    config = TEST_CONFIG.replace(
-        'assets = ["btc", "eth", "sol", "xrp", "doge"]',
-        "assets = [" + ", ".join(f'"{a}"' for a in assets) + "]",
-    )
+    config = with_assets(TEST_CONFIG, assets)
     # limits low enough that every asset breaches several checks: the worst case for the page
     config = re.sub(r"warn = [\d_]+\nbreach = [\d_]+", "warn = 1_000\nbreach = 2_000", config)
     settings = report_settings(tmp_path, config=config)

@@ -1,8 +1,13 @@
 """The ``liqrisk`` command: a thin layer over the library, one module per command group.
 
-Every command has ``--help``. Domain errors (:class:`audit_store.errors.LiqriskError`) are printed
-as one line on stderr with exit code 2, never a traceback; ``verify`` exits 1 when it finds
-discrepancies. Commands whose output a machine reads take ``--json``.
+Every command has ``--help`` (and ``-h``); ``liqrisk --version`` prints the version. Errors are
+one line on stderr, never a traceback, with one exit-code table for every command
+(:data:`EXIT_CODES`, also in ``liqrisk --help`` and the README): 0 ok; 1 a finding (a
+difference found by ``verify``, ``verify-export`` or ``reproduce``, a fetch that failed for an
+asset, a message given up); 2 a usage or input error (an unknown option, a bad value, an invalid
+config); 3 a store or environment error (the store cannot be opened or read, the signing key,
+a source or the mail server cannot be reached). Commands whose output a machine reads take
+``--json``.
 
 This module builds the typer app from the command modules, in pipeline order:
 :mod:`.fetch` (fetch, backfill, corrections, versions, watermarks), :mod:`.check` (check),
@@ -14,24 +19,65 @@ checkpoint, verify, retention, export, verify-export), :mod:`.outbox` (outbox ..
 from __future__ import annotations
 
 import sys
+from typing import Annotated, Any
 
 import typer
+from typer._click import exceptions as click  # typer carries its own click
 
-from audit_store.errors import LiqriskError
+from audit_store import SOFTWARE_VERSION
+from audit_store.errors import (
+    ExportError,
+    IntegrityError,
+    LiqriskError,
+    SigningKeyError,
+    StoreError,
+)
 from reporting.cli import audit, check, fetch, limits, outbox, report, schedule, status
 from reporting.cli.common import ConfigOption, state
+from reporting.errors import NotifyError, SourceError
+
+EXIT_OK, EXIT_FINDING, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+EXIT_CODES = {
+    EXIT_OK: "ok",
+    EXIT_FINDING: "a finding: a difference (verify, verify-export, reproduce), a failed fetch, "
+    "a message given up",
+    EXIT_USAGE: "a usage or input error: unknown option, bad value, invalid config",
+    EXIT_ENVIRONMENT: "a store or environment error: the store cannot be opened or read, the "
+    "signing key, a source or the mail server",
+}
+ENVIRONMENT_ERRORS = (StoreError, SigningKeyError, SourceError, NotifyError, ExportError)
+"""Errors of the machine and its services rather than of the input: exit 3."""
+
+_EPILOG = "Exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items()) + "."
 
 app = typer.Typer(
     name="liqrisk",
     help="Liquidation risk reporting and audit export for crypto derivatives.",
+    epilog=_EPILOG,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"liqrisk {SOFTWARE_VERSION}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(config: ConfigOption = None) -> None:
+def _main(
+    config: ConfigOption = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     state.config = config
 
 
@@ -57,13 +103,51 @@ app.command("run")(schedule.run_cmd)
 app.command()(status.status)
 
 
+def exit_code(exc: LiqriskError) -> int:
+    """The documented exit code of a domain error."""
+    if isinstance(exc, IntegrityError):  # an unsafe or altered package, a proof that fails
+        return EXIT_FINDING
+    if isinstance(exc, ENVIRONMENT_ERRORS):
+        return EXIT_ENVIRONMENT
+    return EXIT_USAGE
+
+
+def _name_metavars(command: Any) -> None:
+    """One metavar convention: a value's name in capitals (``--start START``, ``--asset ASSET``),
+    where typer would print its Python type (``<str>``, ``<list[str]>``); flags take none."""
+    for param in getattr(command, "params", ()):
+        if param.metavar is None and not getattr(param, "is_flag", False) and param.name:
+            param.metavar = param.name.rstrip("_").upper()
+    for sub in getattr(command, "commands", {}).values():
+        _name_metavars(sub)
+
+
+def build_command() -> Any:
+    """The click command of :data:`app`, with the metavar convention applied."""
+    command = typer.main.get_command(app)
+    _name_metavars(command)
+    return command
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning domain errors into one line and exit code 2."""
+    """Entry point: run the app; every error is one line on stderr and its documented code."""
+    command = build_command()
     try:
-        app(args=argv, prog_name="liqrisk")  # usage errors and --help exit through click
+        code = command.main(args=argv, prog_name="liqrisk", standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:  # `liqrisk` alone: the help, as a usage error
+        typer.echo(exc.format_message())
+        sys.exit(EXIT_USAGE)
+    except click.UsageError as exc:  # unknown option, missing or bad value
+        where = exc.ctx.command_path if exc.ctx is not None else "liqrisk"
+        typer.echo(f"liqrisk: error: {exc.format_message()} (see `{where} --help`)", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        typer.echo(f"liqrisk: error: {exc.format_message()}", err=True)
+        sys.exit(EXIT_USAGE)
     except LiqriskError as exc:
         typer.echo(f"liqrisk: error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        sys.exit(exit_code(exc))
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("liqrisk: interrupted", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -177,8 +177,14 @@ def verify_export_cmd(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check an audit package as its verify.py does; refuse unsafe zips; exit 1 on a failure."""
+    """Check an audit package as its verify.py does; exit 1 on a failure or an unsafe zip.
+
+    An unsafe zip (a member climbing out, a link, a duplicate, a zip bomb) is refused unopened
+    and exits 1 like any other failure; a missing file exits 2.
+    """
     from audit_store.export_verify import verify_export
 
+    if not package.is_file():  # a path typed wrong is an input error, not an unreadable package
+        fail(f"{package}: no such file")
     result = verify_export(package, expect_key=expect_key)
     show_verdict(as_json, result.to_dict(), result.lines(), ok=result.ok)

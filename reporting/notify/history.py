@@ -13,7 +13,7 @@ from sqlmodel import Session, col
 from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.tables_outbox import OutboxAttempt, OutboxItem, OutboxMessage, message_state
-from reporting.errors import NotifyError
+from reporting.errors import NotFound
 from reporting.notify.records import AttemptRecord, ItemRecord, OutboxEntry
 
 
@@ -113,6 +113,6 @@ def find_message(
             .first()
         )
         if message is None:
-            raise NotifyError(f"no message {ref!r} in the outbox (see `liqrisk outbox list`)")
+            raise NotFound(f"no message {ref!r} in the outbox (see `liqrisk outbox list`)")
         (entry,) = _entries(session, [message], as_utc(clock()))
         return entry, message.body
