@@ -13,6 +13,7 @@ from audit_store.errors import LiqriskError
 from reporting.cli.common import (
     JsonOption,
     app_settings,
+    fail,
     open_store,
     parse_day_range,
     print_json,
