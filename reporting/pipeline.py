@@ -17,7 +17,7 @@ from audit_store.models import Checkpoint
 from reporting.checks.metrics import TRAILING_DAYS, AssetDay, day_bounds
 from reporting.checks.store import StoredRun, run_checks
 from reporting.config import Settings
-from reporting.evidence import ensure_key, sign_latest
+from reporting.evidence import prepare_key, sign_latest
 from reporting.fetch import ingest
 from reporting.fetch.registry import daily_sources
 from reporting.notify import DrainReport, drain, enqueue_breach_notices, enqueue_daily_report
@@ -36,6 +36,8 @@ class DailyResult:
     run: StoredRun
     report: ReportFiles
     notices: DrainReport | None = None  # the outbox drain after the report
+    key_created: bool = False  # this run made the signing key (the log had no checkpoint)
+    verifier_key: str = ""  # the public key of the signing key, to publish
 
     @property
     def problems(self) -> tuple[Problem, ...]:
@@ -78,6 +80,9 @@ def run_daily(
     source = source or settings.fetch.default_source
     settings = with_source(settings, source)
     start, end = day_bounds(day)
+    # The key before any work: a lost or wrong key is refused before a page is fetched (and no
+    # stray key is left); a log never signed gets its key now.
+    verifier_key, key_created = prepare_key(store, settings)
     fetches = [
         summary
         for fetch_source in (daily_sources(source) if fetch else ())
@@ -93,7 +98,6 @@ def run_daily(
         )
     ]
     # Sign the log as fetched, so the report names the checkpoint its figures rest on.
-    ensure_key(settings)
     checkpoint = sign_latest(store, settings)
     metrics, run = run_checks(store, settings, day, source=source)
     now = clock or utc_now
@@ -107,4 +111,15 @@ def run_daily(
     with store.session() as session:
         enqueue_daily_report(session, settings, day, report, clock=now)
     notices = drain(store, settings, clock=now)
-    return DailyResult(day, source, tuple(fetches), checkpoint, metrics, run, report, notices)
+    return DailyResult(
+        day,
+        source,
+        tuple(fetches),
+        checkpoint,
+        metrics,
+        run,
+        report,
+        notices,
+        key_created=key_created,
+        verifier_key=verifier_key,
+    )

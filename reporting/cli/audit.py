@@ -21,21 +21,75 @@ from reporting.cli.common import (
 )
 
 
-def init() -> None:
+def init(as_json: JsonOption = False) -> None:
     """Create or upgrade the audit store, and make the signing key if there is none.
 
     The key goes to the configured file (mode 0600) unless $LIQRISK_SIGNING_KEY holds one; it is
-    never stored in the database. The verifier key printed is public: publish it.
+    never stored in the database. The verifier key printed is public: publish it. A log already
+    signed by a key whose file is missing is refused (restore it, or `liqrisk keys rotate`).
     """
-    from reporting.evidence import ensure_key, key_path
+    from reporting.evidence import key_path, prepare_key
 
     settings = app_settings()
     store = open_store(settings, create=True)
+    vkey, created = prepare_key(store, settings)
+    if as_json:
+        print_json(
+            {
+                "store": store.description,
+                "key_file": str(key_path(settings)),
+                "key_created": created,
+                "verifier_key": vkey,
+            }
+        )
+        return
     typer.echo(f"store ready: {store.description}")
-    vkey, created = ensure_key(settings)
     if created:
         typer.echo(f"signing key created: {key_path(settings)} (keep it secret, keep it safe)")
     typer.echo(f"verifier key (public): {vkey}")
+
+
+keys_app = typer.Typer(help="The checkpoint signing key.", no_args_is_help=True)
+
+
+@keys_app.command("rotate")
+def keys_rotate(as_json: JsonOption = False) -> None:
+    """Retire the signing key and sign the log with a new one.
+
+    The old key file is kept beside the new one as <name>.retired-<key id>; the first checkpoint
+    the new key signs records the change (the one before it names the old key). Publish the new
+    verifier key printed here, and keep the old one published: its checkpoints stay valid.
+    """
+    from reporting.evidence import rotate_key
+
+    settings = app_settings()
+    done = rotate_key(open_store(settings), settings)
+    if as_json:
+        print_json(
+            {
+                "old_verifier_key": done.old_verifier_key,
+                "new_verifier_key": done.new_verifier_key,
+                "retired_file": None if done.retired_file is None else str(done.retired_file),
+                "checkpoint": {
+                    "id": done.checkpoint.id,
+                    "tree_size": done.checkpoint.tree_size,
+                    "root_hash": done.checkpoint.root_hash,
+                },
+            }
+        )
+        return
+    typer.echo(f"old verifier key: {done.old_verifier_key or '(none: the log had no checkpoint)'}")
+    if done.retired_file is not None:
+        typer.echo(f"old key file kept as: {done.retired_file}")
+    typer.echo(f"new verifier key (public, publish it): {done.new_verifier_key}")
+    cp = done.checkpoint
+    typer.echo(
+        f"checkpoint {cp.id} signed by the new key: {cp.tree_size} leaves, root {cp.root_hash}"
+    )
+    typer.echo(
+        "pin both verifier keys in audit.trusted_keys (or pass --trusted-key to verify): "
+        "verify accepts a change of key only between pinned keys"
+    )
 
 
 def retention(as_json: JsonOption = False) -> None:

@@ -13,10 +13,12 @@ from reporting.cli.common import (
     PeriodOption,
     SourceOption,
     app_settings,
+    fetch_json,
     open_store,
     parse_day,
     parse_period,
     print_fetches,
+    print_json,
     show_verdict,
     source_settings,
 )
@@ -25,7 +27,12 @@ if TYPE_CHECKING:
     from reporting.render import Reproduction
 
 
-def report(date_: DateOption, period: PeriodOption = "day", source: SourceOption = "") -> None:
+def report(
+    date_: DateOption,
+    period: PeriodOption = "day",
+    source: SourceOption = "",
+    as_json: JsonOption = False,
+) -> None:
     """Render the risk report for a day (HTML and PDF) from the store and print the paths.
 
     Reads the latest check run of the day from ``--source`` and that source's figures; a warning
@@ -44,6 +51,18 @@ def report(date_: DateOption, period: PeriodOption = "day", source: SourceOption
     note = no_data_note(store, metrics, source=name, start=start, end=end)
     if note:
         typer.echo(f"liqrisk: warning: {note}", err=True)
+    if as_json:
+        print_json(
+            {
+                "date": day.isoformat(),
+                "period": chosen,
+                "source": name,
+                "html": str(files.html_path),
+                "pdf": str(files.pdf_path),
+                "warning": note,
+            }
+        )
+        return
     typer.echo(str(files.html_path))
     typer.echo(str(files.pdf_path))
 
@@ -103,26 +122,63 @@ def daily(
         typer.Option("--date", help="UTC day (default: yesterday; the stress day for the demo)."),
     ] = None,
     source: SourceOption = "",
+    as_json: JsonOption = False,
 ) -> None:
-    """Fetch, check and report one day: the whole daily job."""
+    """Fetch, check and report one day: the whole daily job.
+
+    Exits 1 when the fetch failed for an asset (the report is still made, marked incomplete);
+    breaches are results, not failures: exit 0.
+    """
+    from reporting.evidence import key_path
     from reporting.pipeline import default_day, run_daily
 
     settings, chosen = source_settings(app_settings(), source)
     day = parse_day(date_) if date_ else default_day(settings, chosen)
     store = open_store(settings, create=True)
     result = run_daily(store, settings, day, source=chosen)
-    errors = print_fetches(result.fetches)
     cp = result.checkpoint
-    typer.echo(f"audit log: {cp.tree_size} leaves, root {cp.root_hash}, signed checkpoint {cp.id}")
     statuses = [r.status for r in result.run.results]
-    typer.echo(
-        f"checks for {day}: {statuses.count('breach')} breach, {statuses.count('warn')} warn, "
-        f"{statuses.count('error')} error, {statuses.count('ok')} ok"
-    )
+    counts = {s: statuses.count(s) for s in ("breach", "warn", "error", "ok")}
     breached: dict[str, list[str]] = {}
     for r in result.run.results:
         if r.status == "breach":
             breached.setdefault(r.check, []).append(r.scope)
+    errors = sum(p.severity == "error" for p in result.problems)
+    if as_json:
+        print_json(
+            {
+                "date": day.isoformat(),
+                "source": chosen,
+                "fetches": [fetch_json(f) for f in result.fetches],
+                "signing_key": {
+                    "created": result.key_created,
+                    "file": str(key_path(settings)) if result.key_created else None,
+                    "verifier_key": result.verifier_key,
+                },
+                "checkpoint": {"id": cp.id, "tree_size": cp.tree_size, "root_hash": cp.root_hash},
+                "checks": {"run": result.run.run.id, **counts},
+                "breaches": breached,
+                "report": {
+                    "html": str(result.report.html_path),
+                    "pdf": str(result.report.pdf_path),
+                },
+                "outbox": None if result.notices is None else result.notices.to_json(),
+            }
+        )
+        if errors:
+            raise typer.Exit(1)
+        return
+    if result.key_created:
+        typer.echo(
+            f"signing key created: {key_path(settings)} (keep it secret, keep it safe); "
+            f"verifier key (public, publish it): {result.verifier_key}"
+        )
+    print_fetches(result.fetches)
+    typer.echo(f"audit log: {cp.tree_size} leaves, root {cp.root_hash}, signed checkpoint {cp.id}")
+    typer.echo(
+        f"checks for {day}: {counts['breach']} breach, {counts['warn']} warn, "
+        f"{counts['error']} error, {counts['ok']} ok"
+    )
     for check_name, scopes in breached.items():  # the report and the emails give the details
         typer.echo(f"  BREACH {check_name}: {', '.join(scopes)}")
     typer.echo(f"report: {result.report.html_path}")

@@ -434,9 +434,9 @@ def checkpoint_dir(settings: Settings) -> str:
 
 
 def _checkpoint_body(ctx: Context) -> str:
-    from reporting.evidence import ensure_key, sign_latest
+    from reporting.evidence import prepare_key, sign_latest
 
-    ensure_key(ctx.settings)
+    prepare_key(ctx.store, ctx.settings)
     signed = sign_latest(ctx.store, ctx.settings)
     path = publish_checkpoint(ctx.store, checkpoint_dir(ctx.settings))
     return f"checkpoint of {signed.tree_size} leaves, root {signed.root_hash}, published to {path}"
