@@ -74,9 +74,11 @@ def run_daily(
     transport: httpx.BaseTransport | None = None,
     clock: Callable[[], datetime] | None = None,
     fetch: bool = True,
+    refetch: bool = False,
 ) -> DailyResult:
     """The daily job for ``day``. ``fetch``: fetch the day and the trailing days first (the
-    scheduler passes ``False``: it has fetched since the watermarks already)."""
+    scheduler passes ``False``: it has fetched since the watermarks already). What the watermarks
+    already cover is not fetched again unless ``refetch``: a re-run appends no duplicate pages."""
     source = source or settings.fetch.default_source
     settings = with_source(settings, source)
     start, end = day_bounds(day)
@@ -95,6 +97,7 @@ def run_daily(
             end=end,
             transport=transport if fetch_source == source else None,
             clock=clock,
+            skip_stored=not refetch,
         )
     ]
     # Sign the log as fetched, so the report names the checkpoint its figures rest on.

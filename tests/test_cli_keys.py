@@ -97,3 +97,19 @@ def test_init_and_report_take_json(demo_env: Path, capsys: pytest.CaptureFixture
     document = json.loads(out)
     assert code == 0 and document["source"] == "demo" and document["period"] == "day"
     assert Path(document["pdf"]).exists() and Path(document["html"]).exists()
+
+
+@pytest.mark.slow
+def test_a_daily_rerun_fetches_nothing_already_stored_unless_asked(
+    demo_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#21: each re-run of daily appended the same pages again (35 -> 70 leaves)."""
+    code, _out, _err = run(["daily"], capsys)
+    leaves = _leaves(demo_env)
+    assert code == 0 and leaves == 35
+    code, out, _err = run(["daily"], capsys)
+    assert code == 0 and _leaves(demo_env) == leaves
+    assert "already stored, not fetched again: demo BTC" in out and "--refetch" in out
+    assert "checks for 2025-11-03: 42 breach" in out
+    code, _out, _err = run(["daily", "--refetch"], capsys)
+    assert code == 0 and _leaves(demo_env) == 2 * leaves

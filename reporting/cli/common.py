@@ -197,7 +197,15 @@ def show_verdict(as_json: bool, document: Any, lines: Iterable[str], *, ok: bool
 def print_fetches(fetches: Iterable[FetchSummary]) -> int:
     """Print each asset's fetch and its problems; returns the number of error problems."""
     errors = 0
+    stored: list[str] = []
     for f in fetches:
+        if (
+            not f.pages
+            and f.problems
+            and all(p.message.startswith("already stored:") for p in f.problems)
+        ):
+            stored.append(f"{f.source} {f.asset}")
+            continue
         typer.echo(
             f"fetched {f.source} {f.asset}: {f.pages} page(s), {f.rows} row(s)"
             + (f", {f.quarantined} quarantined" if f.quarantined else "")
@@ -205,6 +213,11 @@ def print_fetches(fetches: Iterable[FetchSummary]) -> int:
         for p in f.problems:
             errors += p.severity == "error"
             typer.echo(f"  {p.severity}: {p.source}: {p.message}", err=p.severity == "error")
+    if stored:
+        typer.echo(
+            f"already stored, not fetched again: {', '.join(stored)} (pass --refetch to ask "
+            "the source again)"
+        )
     return errors
 
 

@@ -122,6 +122,14 @@ def daily(
         typer.Option("--date", help="UTC day (default: yesterday; the stress day for the demo)."),
     ] = None,
     source: SourceOption = "",
+    refetch: Annotated[
+        bool,
+        typer.Option(
+            "--refetch",
+            help="Ask the source again for intervals already stored (to catch late corrections); "
+            "without it a re-run fetches only what the watermarks do not cover.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Fetch, check and report one day: the whole daily job.
@@ -135,7 +143,7 @@ def daily(
     settings, chosen = source_settings(app_settings(), source)
     day = parse_day(date_) if date_ else default_day(settings, chosen)
     store = open_store(settings, create=True)
-    result = run_daily(store, settings, day, source=chosen)
+    result = run_daily(store, settings, day, source=chosen, refetch=refetch)
     cp = result.checkpoint
     statuses = [r.status for r in result.run.results]
     counts = {s: statuses.count(s) for s in ("breach", "warn", "error", "ok")}

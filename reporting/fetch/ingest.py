@@ -387,12 +387,15 @@ def fetch(
     transport: httpx.BaseTransport | None = None,
     clock: Callable[[], datetime] | None = None,
     on_page: PageListener | None = None,
+    skip_stored: bool = False,
 ) -> list[FetchSummary]:
     """Fetch ``datasets`` of ``source`` for every asset over [start, end).
 
     Without ``start``, each (dataset, asset) starts at its watermark (an error for that asset when
     it has none); without ``end``, the range ends at the last closed interval. A fetch that ends
-    without an error advances the watermark.
+    without an error advances the watermark. ``skip_stored``: what the watermark already covers
+    is not asked for again (the range starts at the watermark, or nothing is fetched): a re-run
+    of the daily job appends no duplicate pages; a deliberate re-fetch leaves it ``False``.
     """
     chosen = check_request(source, datasets)
     now = clock or (lambda: datetime.now(UTC))
@@ -415,6 +418,7 @@ def fetch(
                         config_hash,
                         now,
                         on_page,
+                        skip_stored,
                     )
                 )
     return summaries
@@ -432,6 +436,7 @@ def _fetch_one(
     config_hash: str,
     now: Callable[[], datetime],
     on_page: PageListener | None,
+    skip_stored: bool = False,
 ) -> FetchSummary:
     label = source if dataset == "liquidations" and source in SOURCES else f"{source}:{dataset}"
     try:
@@ -453,6 +458,18 @@ def _fetch_one(
             return FetchSummary(label, asset.upper(), 0, 0, 0, (), (problem,))
         begin = mark.watermark
     begin, finish = begin.astimezone(UTC), finish.astimezone(UTC)
+    if skip_stored and start is not None:
+        mark = watermarks.current(store, source, dataset, asset)
+        if mark is not None and mark.covered_from <= begin < mark.watermark:
+            if finish <= mark.watermark:
+                note = Problem(
+                    f"{label} {asset.upper()}",
+                    f"already stored: {begin.isoformat()} to {finish.isoformat()} is covered by "
+                    "the watermark; not fetched again (pass --refetch to ask the source again)",
+                    "info",
+                )
+                return FetchSummary(label, asset.upper(), 0, 0, 0, (), (note,))
+            begin = mark.watermark
     if finish <= begin:
         note = Problem(
             f"{label} {asset.upper()}",
