@@ -104,12 +104,24 @@ def test_a_daily_rerun_fetches_nothing_already_stored_unless_asked(
     demo_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """#21: each re-run of daily appended the same pages again (35 -> 70 leaves)."""
-    code, _out, _err = run(["daily"], capsys)
+    code, out, _err = run(["daily"], capsys)
     leaves = _leaves(demo_env)
     assert code == 0 and leaves == 35
+    # The demo's deliberately unlisted exchange code reads as a demonstration, not five warnings.
+    assert "warning" not in out and "the demo data carries it on purpose" in out
     code, out, _err = run(["daily"], capsys)
     assert code == 0 and _leaves(demo_env) == leaves
     assert "already stored, not fetched again: demo BTC" in out and "--refetch" in out
     assert "checks for 2025-11-03: 42 breach" in out
     code, _out, _err = run(["daily", "--refetch"], capsys)
     assert code == 0 and _leaves(demo_env) == 2 * leaves
+
+
+def test_an_unknown_exchange_code_from_a_real_source_is_a_warning() -> None:
+    from reporting.fetch.ingest import _unknown_exchange
+
+    real = _unknown_exchange("kaiko", "kaiko BTC page 1", "bgfx")
+    assert real.severity == "warning" and "add it to the exchange table" in real.message
+    demo = _unknown_exchange("demo", "demo BTC page 1", "bgfx")
+    assert demo.severity == "info" and "on purpose" in demo.message
+    assert _unknown_exchange("demo", "demo BTC page 1", "zzzz").severity == "warning"

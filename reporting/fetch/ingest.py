@@ -510,6 +510,23 @@ class _Totals:
         self.problems: list[Problem] = []
 
 
+def _unknown_exchange(label: str, where: str, code: str) -> Problem:
+    """A code the exchange table lacks: a warning, except the one the demo data carries on purpose
+    (so that a first demo run shows the path without reading as a fault)."""
+    from reporting.fetch.sources.demo.generate import UNLISTED_EXCHANGE
+
+    if label == "demo" and code == UNLISTED_EXCHANGE:
+        return Problem(
+            where,
+            f"exchange code {code!r} is not in the exchange table: the demo data carries it on "
+            "purpose, to show that an unknown code is kept verbatim and flagged in the report",
+            "info",
+        )
+    return Problem(
+        where, f"unknown exchange code {code!r} kept verbatim; add it to the exchange table"
+    )
+
+
 def _walk(
     store: Store,
     settings: Settings,
@@ -558,13 +575,7 @@ def _walk(
             codes = set(map(_EXCHANGE, stored.values))
             codes.discard(ALL_EXCHANGES)  # the totals
             unknown = sorted(codes - set(known))
-            totals.problems.extend(
-                Problem(
-                    where,
-                    f"unknown exchange code {code!r} kept verbatim; add it to the exchange table",
-                )
-                for code in unknown
-            )
+            totals.problems.extend(_unknown_exchange(stream.label, where, code) for code in unknown)
             if on_page is not None:
                 on_page(stream.label, asset, stored)
     except SourceError as exc:
