@@ -69,6 +69,8 @@ class KaikoSource(_Strict):
     max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     prefetch: bool = True  # ask for the next page while the current one is being stored
     api_key: SecretStr | None = None  # only ever from $KAIKO_API_KEY
+    # the API key over plain http:// to a host other than loopback is refused unless this is set
+    allow_plain_http: bool = False
 
     @property
     def effective_base_url(self) -> str:

@@ -125,3 +125,35 @@ def test_a_new_data_version_is_reported_and_shown_by_the_quality_checks(
     outcomes = data_quality_outcomes(store, settings, date(2025, 11, 3))
     (version,) = [o for o in outcomes if o.check == "dq_data_version"]
     assert version.status == "warn" and "v2" in version.message
+
+
+@pytest.mark.parametrize(
+    ("base_url", "allowed"),
+    [
+        ("http://kaiko.internal.example", False),
+        ("http://10.0.0.5:8080", False),
+        ("http://127.0.0.1:9", True),
+        ("http://localhost:9", True),
+        ("http://[::1]:9", True),
+        ("https://kaiko.internal.example", True),
+    ],
+)
+def test_the_key_never_goes_over_plain_http_off_this_machine(
+    make_settings: SettingsFactory, base_url: str, allowed: bool
+) -> None:
+    """#21: the API key went over a plain http:// base URL without a word."""
+    settings = make_settings(KAIKO_API_KEY=KEY, LIQRISK_KAIKO_BASE_URL=base_url)
+    seen: list[httpx.Request] = []
+    if allowed:
+        with KaikoClient(settings.kaiko, transport=capture(seen)) as client:
+            list(client.iter_pages("btc", T0, T0 + timedelta(hours=1)))
+        assert len(seen) == 1
+        return
+    with pytest.raises(ConfigError, match="plain http://") as exc:
+        KaikoClient(settings.kaiko, transport=capture(seen))
+    assert KEY not in str(exc.value) and "kaiko.allow_plain_http" in str(exc.value)
+    assert seen == []
+    trusting = settings.kaiko.model_copy(update={"allow_plain_http": True})
+    with KaikoClient(trusting, transport=capture(seen)) as client:
+        list(client.iter_pages("btc", T0, T0 + timedelta(hours=1)))
+    assert len(seen) == 1

@@ -23,6 +23,7 @@ paging loop and an error.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import random
 import time
@@ -32,9 +33,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from audit_store.snapshots import RawResponse
+from audit_store.snapshots import RawResponse, redact_url
 from reporting.config import KaikoSource
-from reporting.errors import AuthError, ResponseError
+from reporting.errors import AuthError, ConfigError, ResponseError
 from reporting.fetch.sources.http import HttpFetcher, SourceClient
 from reporting.fetch.sources.kaiko.format import KIND, SchemaViolation, interval_seconds, load_body
 
@@ -47,6 +48,20 @@ def iso_z(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
         f"{moment.astimezone(UTC).microsecond // 1000:03d}Z"
     )
+
+
+def _plain_http_off_host(url: str) -> bool:
+    """``url`` is plain ``http://`` to a host that is not loopback."""
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        return False
+    host = parts.hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 class KaikoClient(SourceClient):
@@ -67,6 +82,12 @@ class KaikoClient(SourceClient):
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         if require_key and not key:
             raise AuthError(f"no Kaiko API key: set the environment variable {API_KEY_ENV}")
+        if key and not settings.allow_plain_http and _plain_http_off_host(self.base_url):
+            raise ConfigError(
+                f"kaiko base URL {redact_url(self.base_url)} is plain http:// to a host other "
+                f"than this machine: {API_KEY_ENV} would travel unencrypted; use https://, or "
+                "set kaiko.allow_plain_http = true if that network is trusted"
+            )
         self._http = HttpFetcher(
             settings,
             source_name=source_name,
