@@ -39,6 +39,7 @@ from sqlmodel import Session, col
 from audit_store import standalone_verify as sv
 from audit_store.db import Store
 from audit_store.errors import IntegrityError, ProofError, SigningKeyError, StoreError
+from audit_store.files import PUBLIC_MODE, write_atomic
 from audit_store.merkle import (
     consistency_proof,
     inclusion_proof,
@@ -336,6 +337,4 @@ def publish_checkpoint(store: Store, directory: Path | str) -> Path:
 
 
 def _write_atomically(path: Path, content: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(content, encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomic(path, content.encode("utf-8"), mode=PUBLIC_MODE)  # written to be published

@@ -67,6 +67,7 @@ from audit_store.db import Store
 from audit_store.errors import ExportError, IntegrityError, ProofError
 from audit_store.export_parts import ProofTree, Staging, file_digest
 from audit_store.export_readme import README_TEMPLATE
+from audit_store.files import FILE_MODE
 from audit_store.merkle import consistency_proof, verify_consistency
 from audit_store.models import Artifact, Checkpoint, CheckResult, CheckRun, IntervalVolume, Snapshot
 from audit_store.note import NoteSigner, sign_note
@@ -160,6 +161,8 @@ def export_package(
             with store.read_session() as session:
                 builder = _Builder(session, staging, start, end, checkpoint, signer, reports)
                 built = builder.build()
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE))
+            os.chmod(partial, FILE_MODE)  # 0600 before the first byte, whatever the umask
             staging.write_zip(partial)
             os.replace(partial, target)  # a reader never sees half a package
     except OSError as exc:

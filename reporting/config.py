@@ -390,7 +390,7 @@ class Settings(_Strict):
                 "config_file": True,
                 "database_url": True,
                 "reports_dir": True,
-                "kaiko": {"api_key"},
+                "kaiko": {"api_key", "allow_plain_http"},  # transport policy, not figures
                 "smtp": {"password", "user", "host", "port"},
                 "audit": {"signing_key_file"},
                 "schedule": True,  # when things run, not what they compute

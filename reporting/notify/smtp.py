@@ -13,13 +13,13 @@ to the others). The password is handed to ``smtplib`` and nowhere else.
 from __future__ import annotations
 
 import json
-import os
 import re
 import smtplib
 import ssl
 from pathlib import Path
 from typing import Protocol
 
+from audit_store.files import write_atomic
 from audit_store.tables_outbox import OutboxMessage
 from reporting.config import Smtp
 from reporting.errors import NotifyError
@@ -229,11 +229,8 @@ class EmlDirectory:
 
     def send(self, message: OutboxMessage) -> Outcome:
         path = self.directory / eml_filename(message.idempotency_key)
-        partial = path.with_name(path.name + ".part")
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            partial.write_bytes(message.body)
-            os.replace(partial, path)
+            write_atomic(path, message.body)  # 0600, as every file liqrisk writes
         except OSError as exc:
             return Outcome("retry", f"cannot write {path}: {exc.strerror or exc}")
         return Outcome("delivered", f"written to {path}")

@@ -10,8 +10,6 @@ with the render's inputs (``<stem>.inputs.json``, see :mod:`~reporting.render.in
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +20,7 @@ from sqlmodel import col
 from audit_store import SOFTWARE_VERSION
 from audit_store.canonical import as_utc
 from audit_store.db import Store
+from audit_store.files import write_atomic
 from audit_store.models import Artifact
 from reporting.config import Settings
 from reporting.errors import RenderError
@@ -54,17 +53,7 @@ def report_stem(day: date, period: Period) -> str:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data)
     except OSError as exc:
         raise RenderError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
