@@ -154,3 +154,14 @@ def test_a_store_path_that_cannot_be_made_is_one_line_exit_3(
     monkeypatch.setenv("LIQRISK_DATABASE_URL", "sqlite:///sub/dir/x.db")  # beneath the cwd
     code, out, err = run(["init"], capsys)
     assert code == 0 and (work / "sub" / "dir" / "x.db").exists(), err
+
+
+def test_the_root_help_groups_commands_by_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    from reporting.cli import STAGES
+    from tests.test_cli import all_command_paths
+
+    code, out, _err = run(["--help"], capsys)
+    heads = [ln[:-1] for ln in out.splitlines() if ln.endswith(":") and not ln.startswith(" ")]
+    assert code == 0 and heads == ["Options", *(title for title, _names in STAGES)]
+    top = {p[0] for p in all_command_paths()}
+    assert top == {n for _title, names in STAGES for n in names}, "a command is in no stage"

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import typer
 from typer._click import exceptions as click  # typer carries its own click
+from typer.core import TyperGroup
 
 from audit_store import SOFTWARE_VERSION
 from audit_store.errors import (
@@ -48,10 +49,43 @@ EXIT_CODES = {
 ENVIRONMENT_ERRORS = (StoreError, SigningKeyError, SourceError, NotifyError, ExportError)
 """Errors of the machine and its services rather than of the input: exit 3."""
 
+STAGES = (
+    ("Set up", ("init", "keys", "status", "run")),
+    ("Fetch", ("fetch", "backfill", "watermarks", "corrections", "versions")),
+    ("Check", ("check", "ack", "limits")),
+    ("Report", ("report", "reproduce", "daily")),
+    ("Notify", ("outbox",)),
+    ("Audit and export", ("checkpoint", "verify", "retention", "export", "verify-export")),
+)
+"""The root help's command groups, in pipeline order (a command in none goes under "Other")."""
+
+
+class _StagedGroup(TyperGroup):
+    """The root command: its help lists the commands grouped by pipeline stage."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        commands = {
+            name: cmd
+            for name in self.list_commands(ctx)
+            if (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden
+        }
+        if not commands:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in commands)
+        placed = {name for _title, names in STAGES for name in names}
+        groups = [*STAGES, ("Other", tuple(n for n in commands if n not in placed))]
+        for title, names in groups:
+            rows = [(n, commands[n].get_short_help_str(limit)) for n in names if n in commands]
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
 _EPILOG = "Exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items()) + "."
 
 app = typer.Typer(
     name="liqrisk",
+    cls=_StagedGroup,
     help="Liquidation risk reporting and audit export for crypto derivatives.",
     epilog=_EPILOG,
     no_args_is_help=True,
