@@ -17,6 +17,7 @@ from reporting.cli.common import (
     print_json,
     result_json,
     source_settings,
+    warn_no_data,
 )
 
 MEASURED = (
@@ -68,17 +69,13 @@ def check(date_: DateOption, source: SourceOption = "", as_json: JsonOption = Fa
     Exits 0 when the checks ran, whatever they found. An asset the source holds no figures for
     gets error results, and a warning on stderr names the sources that hold that day.
     """
-    from reporting.checks.metrics import day_bounds, no_data_note
     from reporting.checks.store import run_checks
 
     settings, chosen = source_settings(app_settings(), source)
     day = parse_day(date_)
     store = open_store(settings)
     metrics, stored = run_checks(store, settings, day, source=chosen)
-    start, end = day_bounds(day)
-    note = no_data_note(store, metrics, source=chosen, start=start, end=end)
-    if note:
-        typer.echo(f"liqrisk: warning: {note}", err=True)
+    warn_no_data(store, settings, day, metrics)
     if as_json:
         print_json(
             {

@@ -89,6 +89,23 @@ def configured_assets(settings: Settings, given: list[str] | None) -> list[str]:
     return [v.lower() for v in given]
 
 
+def warn_no_data(store: Store, settings: Settings, day: date, metrics: Any = None) -> str | None:
+    """Print (on stderr) and return the line naming the assets the source read (the settings'
+    ``fetch.default_source``) has no figures for on ``day`` and the sources that hold that day;
+    ``metrics`` as loaded, else loaded here."""
+    from reporting.checks.metrics import day_bounds, load_period, no_data_note
+
+    source = settings.fetch.default_source
+    start, end = day_bounds(day)
+    if metrics is None:
+        assets = settings.fetch.assets
+        metrics = load_period(store, source=source, assets=assets, start=start, end=end)
+    note = no_data_note(store, metrics, source=source, start=start, end=end)
+    if note:
+        typer.echo(f"liqrisk: warning: {note}", err=True)
+    return note
+
+
 def open_store(settings: Settings, *, create: bool = False) -> Store:
     store = Store(settings.database_url)
     if create:

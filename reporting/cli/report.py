@@ -21,6 +21,7 @@ from reporting.cli.common import (
     print_json,
     show_verdict,
     source_settings,
+    warn_no_data,
 )
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ def report(
     Reads the latest check run of the day from ``--source`` and that source's figures; a warning
     on stderr names the sources that hold the day when this one lacks an asset.
     """
-    from reporting.checks.metrics import day_bounds, load_period, no_data_note
     from reporting.render import render_report
 
     chosen = parse_period(period)
@@ -46,11 +46,7 @@ def report(
     day = parse_day(date_)
     store = open_store(settings)
     files = render_report(store, settings, day, period=chosen)
-    start, end = day_bounds(day)
-    metrics = load_period(store, source=name, assets=settings.fetch.assets, start=start, end=end)
-    note = no_data_note(store, metrics, source=name, start=start, end=end)
-    if note:
-        typer.echo(f"liqrisk: warning: {note}", err=True)
+    note = warn_no_data(store, settings, day)
     if as_json:
         print_json(
             {
