@@ -104,6 +104,7 @@ class FetchSummary:
     quarantined: int
     snapshot_ids: tuple[int, ...]
     problems: tuple[Problem, ...] = ()
+    already_stored: bool = False  # nothing asked for: the watermark covers the range
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,16 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return (code if isinstance(code, int) else 0), out, err
 
 
+def queue_one_breach() -> None:
+    """A store (from the environment's settings) with one BTC breach notice queued."""
+    settings = load_settings()
+    store = Store(settings.database_url)
+    store.create_schema()
+    store_results(store, DAY, {("daily_usd", "BTC"): "breach"})
+    with store.session() as session:
+        enqueue_breach_notices(session, settings, DAY)
+
+
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("LIQRISK_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
@@ -40,12 +50,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def test_outbox_drain_list_show(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    settings = load_settings()
-    store = Store(settings.database_url)
-    store.create_schema()
-    store_results(store, DAY, {("daily_usd", "BTC"): "breach"})
-    with store.session() as session:
-        enqueue_breach_notices(session, settings, DAY)
+    queue_one_breach()
 
     code, out, _ = run(["outbox", "drain", "--json"], capsys)
     assert code == 0 and len(json.loads(out)["delivered"]) == 1
@@ -83,12 +88,7 @@ def test_outbox_drain_exits_1_when_a_message_is_given_up(
     try:
         for name, value in smtp_env(server).items():
             monkeypatch.setenv(name, value)
-        settings = load_settings()
-        store = Store(settings.database_url)
-        store.create_schema()
-        store_results(store, DAY, {("daily_usd", "BTC"): "breach"})
-        with store.session() as session:
-            enqueue_breach_notices(session, settings, DAY)
+        queue_one_breach()
         server.handler.script = ["550 5.7.1 Relaying denied"]
         code, out, err = run(["outbox", "drain"], capsys)
     finally:
@@ -144,12 +144,7 @@ def test_outbox_drain_counts_what_waits_for_a_retry_not_yet_due(
     monkeypatch.setenv("LIQRISK_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("LIQRISK_SMTP_PORT", str(port))
     monkeypatch.setenv("LIQRISK_SMTP_SECURITY", "none")
-    settings = load_settings()
-    store = Store(settings.database_url)
-    store.create_schema()
-    store_results(store, DAY, {("daily_usd", "BTC"): "breach"})
-    with store.session() as session:
-        enqueue_breach_notices(session, settings, DAY)
+    queue_one_breach()
     code, out, _ = run(["outbox", "drain", "--wait", "0"], capsys)
     assert code == 0 and "0 delivered, 1 waiting for a retry (next due " in out
     code, out, _ = run(["outbox", "drain", "--wait", "0", "--json"], capsys)

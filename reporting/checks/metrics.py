@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -197,19 +197,18 @@ def sources_with_data(
 
 
 def no_data_note(
-    store: Store, metrics: dict[str, AssetDay], *, source: str, start: datetime, end: datetime
+    store: Store, metrics: dict[str, AssetDay], *, source: str, day: date
 ) -> str | None:
-    """One line naming the assets ``source`` has no figures for in [start, end) and the sources
-    that hold figures for it; ``None`` when every asset has data."""
+    """One line naming the assets ``source`` has no figures for on ``day`` and the sources that
+    hold figures for that day; ``None`` when every asset has data."""
     empty = [a for a, m in metrics.items() if not m.intervals]
     if not empty:
         return None
-    others = {
-        s: a for s, a in sources_with_data(store, start=start, end=end).items() if s != source
-    }
-    when = f"{start:%Y-%m-%d}" if (end - start).days <= 1 else f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"
-    line = f"no data from source {source} for {', '.join(empty)} on {when}"
+    start, end = day_bounds(day)
+    held = sources_with_data(store, start=start, end=end)
+    others = {s: a for s, a in held.items() if s != source}
+    line = f"no data from source {source} for {', '.join(empty)} on {day}"
     if not others:
         return f"{line}; no other source holds data for it either (fetch it first)"
-    held = "; ".join(f"{s} ({', '.join(a)})" for s, a in others.items())
-    return f"{line}; sources holding data for it: {held} (pass --source {next(iter(others))})"
+    listed = "; ".join(f"{s} ({', '.join(a)})" for s, a in others.items())
+    return f"{line}; sources holding data for it: {listed} (pass --source {next(iter(others))})"

@@ -96,11 +96,11 @@ def warn_no_data(store: Store, settings: Settings, day: date, metrics: Any = Non
     from reporting.checks.metrics import day_bounds, load_period, no_data_note
 
     source = settings.fetch.default_source
-    start, end = day_bounds(day)
     if metrics is None:
+        start, end = day_bounds(day)
         assets = settings.fetch.assets
         metrics = load_period(store, source=source, assets=assets, start=start, end=end)
-    note = no_data_note(store, metrics, source=source, start=start, end=end)
+    note = no_data_note(store, metrics, source=source, day=day)
     if note:
         typer.echo(f"liqrisk: warning: {note}", err=True)
     return note
@@ -216,11 +216,7 @@ def print_fetches(fetches: Iterable[FetchSummary]) -> int:
     errors = 0
     stored: list[str] = []
     for f in fetches:
-        if (
-            not f.pages
-            and f.problems
-            and all(p.message.startswith("already stored:") for p in f.problems)
-        ):
+        if f.already_stored:
             stored.append(f"{f.source} {f.asset}")
             continue
         typer.echo(
@@ -245,6 +241,7 @@ def fetch_json(f: FetchSummary) -> dict[str, Any]:
         "pages": f.pages,
         "rows": f.rows,
         "quarantined": f.quarantined,
+        "already_stored": f.already_stored,
         "snapshot_ids": list(f.snapshot_ids),
         "problems": [
             {"severity": p.severity, "source": p.source, "message": p.message} for p in f.problems

@@ -61,7 +61,7 @@ from reporting.fetch.sources.derived import period_seconds
 from reporting.fetch.sources.kaiko.client import KaikoClient
 from reporting.fetch.sources.kaiko.format import interval_seconds
 from reporting.fetch.sources.okx.client import OkxClient
-from reporting.records import FetchSummary, IntervalValues, Problem
+from reporting.records import FetchSummary, IntervalValues, Problem, Severity
 
 DEMO_BASE_URL = "https://demo.invalid"
 DEMO_BINANCE_URL = "https://demo-binance.invalid"
@@ -439,6 +439,13 @@ def _fetch_one(
     skip_stored: bool = False,
 ) -> FetchSummary:
     label = source if dataset == "liquidations" and source in SOURCES else f"{source}:{dataset}"
+    where = f"{label} {asset.upper()}"
+
+    def nothing(message: str, severity: Severity, *, stored: bool = False) -> FetchSummary:
+        """The summary of a fetch that asked for nothing, with the one note saying why."""
+        problem = Problem(where, message, severity)
+        return FetchSummary(label, asset.upper(), 0, 0, 0, (), (problem,), already_stored=stored)
+
     try:
         streams = _streams(clients, source, dataset, asset)
     except SourceError as exc:
@@ -449,34 +456,26 @@ def _fetch_one(
     if begin is None:
         mark = watermarks.current(store, source, dataset, asset)
         if mark is None:
-            problem = Problem(
-                f"{label} {asset.upper()}",
+            return nothing(
                 f"no watermark for {source} {dataset} {asset.upper()}: give --start "
                 "(or run `liqrisk backfill` first)",
                 "error",
             )
-            return FetchSummary(label, asset.upper(), 0, 0, 0, (), (problem,))
         begin = mark.watermark
     begin, finish = begin.astimezone(UTC), finish.astimezone(UTC)
     if skip_stored and start is not None:
         mark = watermarks.current(store, source, dataset, asset)
         if mark is not None and mark.covered_from <= begin < mark.watermark:
             if finish <= mark.watermark:
-                note = Problem(
-                    f"{label} {asset.upper()}",
+                return nothing(
                     f"already stored: {begin.isoformat()} to {finish.isoformat()} is covered by "
                     "the watermark; not fetched again (pass --refetch to ask the source again)",
                     "info",
+                    stored=True,
                 )
-                return FetchSummary(label, asset.upper(), 0, 0, 0, (), (note,))
             begin = mark.watermark
     if finish <= begin:
-        note = Problem(
-            f"{label} {asset.upper()}",
-            f"up to date: nothing closed after {begin.isoformat()}",
-            "info",
-        )
-        return FetchSummary(label, asset.upper(), 0, 0, 0, (), (note,))
+        return nothing(f"up to date: nothing closed after {begin.isoformat()}", "info")
     totals = _Totals()
     for stream in streams:
         _walk(store, settings, stream, asset, begin, finish, config_hash, totals, on_page)

@@ -84,9 +84,7 @@ def build_summary(
     ranked = sorted(flagged, key=_severity)
     configured = {a.upper() for a in assets}
     assets_flagged = tuple(
-        dict.fromkeys(
-            f.scope.asset for f in sorted(flagged, key=_severity) if f.scope.asset in configured
-        )
+        dict.fromkeys(f.scope.asset for f in ranked if f.scope.asset in configured)
     )
     checks = sorted({f.check for f in flagged}, key=_check_order)
     on_day = [f for f in breaches if f.day == day]
@@ -120,10 +118,8 @@ def _matrix(
     rows = [*configured, *others]
     worst: dict[tuple[str, str], Finding] = {}
     count: dict[tuple[str, str], int] = defaultdict(int)
-    seen: set[tuple[str, str]] = set()
     for f in results:
         key = (f.scope.asset, f.check)
-        seen.add(key)
         if f.status != "ok":
             count[key] += 1
         held = worst.get(key)
@@ -135,7 +131,7 @@ def _matrix(
         for check in columns:
             key = (row, check)
             cell = worst.get(key)
-            if cell is None or key not in seen:
+            if cell is None:
                 line.append(MatrixCell("", None, 0))
             else:
                 multiple = cell.multiple if cell.status in ("breach", "warn", "ok") else None
