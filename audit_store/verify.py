@@ -37,6 +37,7 @@ from sqlalchemy import DateTime, or_, select
 from sqlmodel import Session, col
 
 from audit_store import SOFTWARE_VERSION
+from audit_store.bulk import gc_paused
 from audit_store.canonical import as_utc
 from audit_store.checkpoint import TreeHead, consistency_proof_of, open_checkpoint
 from audit_store.db import Store
@@ -216,7 +217,8 @@ def verify_store(
         rows_checker = _RowChecker(session, derive, report)
         for batch in _snapshot_batches(session, batch_size):
             for part in _parts(batch):  # a bounded number of stored rows in memory at a time
-                stored = rows_checker.load([s.id for s in part])
+                with gc_paused():  # a part's rows and bodies are many objects and no cycle
+                    stored = rows_checker.load([s.id for s in part])
                 for snapshot in part:
                     expected = _check_index(snapshot, expected, report)
                     leaf = _check_snapshot(snapshot, report)
@@ -224,7 +226,8 @@ def verify_store(
                     if accumulator.size in wanted:
                         roots[accumulator.size] = accumulator.root()
                     bodies.add(snapshot.body_sha256)
-                    rows_checker.check(snapshot, stored.get(snapshot.id, []))
+                    with gc_paused():
+                        rows_checker.check(snapshot, stored.get(snapshot.id, []))
         report.leaves = accumulator.size
         report.root_hash = accumulator.root().hex()
         _check_orphan_rows(session, report)

@@ -6,16 +6,21 @@ A year of synthetic hourly liquidations for five assets on six exchanges (a tota
 per exchange each hour, Kaiko pages of 100 hours, stored through the real snapshot and derive path)
 is replayed against the packaged limit set. Printed, from the same run:
 
-* ``baseline``: fetching the rows the backtest rests on, as plain tuples (the least any replay
-  must do); :func:`reporting.checks.metrics.load_period` (the same kind of query of plain columns,
-  with every figure, current values chosen and days assembled) is timed beside it for scale;
+* ``baseline``: fetching the rows the backtest rests on, as the driver's plain tuples (the least
+  any replay must do); :func:`reporting.checks.metrics.load_period` (the same query, with current
+  values chosen and the period assembled) is timed beside it for scale;
 * ``backtest``: :func:`reporting.checks.backtest.backtest` over the same year, which loads the rows
   once, cuts them into days, and measures and grades every check on every scope of every day;
 * ``calibrate``: :func:`reporting.checks.calibrate.calibrate` (p99 with 2000 bootstrap resamples,
   and the Weibull cluster fits), for scale.
 
-The issue asks that a year backtests in seconds; the ratio to the baseline shows what the checks
-themselves cost.
+The target is a year of five assets under every limit in under 2 s (issue #15; it took about 6 s
+before). The baseline is printed beside it because this machine's speed drifts: the ratio to it
+says how much more than reading the rows the backtest does. Where the time goes: about half in
+the driver's read of 300,000 rows (``audit_store.bulk.driver_rows``, no SQLAlchemy row objects),
+a quarter in picking each interval's current version and cutting days, a quarter in the checks
+(``reporting.checks.backtest.statuses``: measured as a daily run measures, graded without
+messages).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import select
 from sqlmodel import col
 
+from audit_store.bulk import driver_rows
 from audit_store.db import Store
 from audit_store.models import IntervalVolume, Snapshot
 from audit_store.snapshots import RawResponse, append_interval_values, append_snapshot, new_snapshot
@@ -142,25 +148,29 @@ def _timed(label: str, fn: Any) -> tuple[float, Any]:
 
 
 def load_rows(store: Store, start: datetime, end: datetime) -> int:
-    """The baseline: fetch the rows a replay rests on, as plain tuples, and nothing else."""
+    """The baseline: fetch the rows a replay rests on (every figure of every interval row, and
+    the leaf it came in), as plain tuples, and nothing else."""
     iv = IntervalVolume
     stmt = (
         select(
             col(iv.asset),
             col(iv.exchange),
             col(iv.interval_start),
-            col(iv.total_usd),
+            col(iv.long_count),
+            col(iv.short_count),
             col(iv.total_count),
-            col(Snapshot.body_sha256),
+            col(iv.long_usd),
+            col(iv.short_usd),
+            col(iv.total_usd),
+            col(Snapshot.leaf_index),
         )
         .join(Snapshot, col(Snapshot.id) == col(iv.snapshot_id))
         .where(
             col(iv.source) == "demo", col(iv.interval_start) >= start, col(iv.interval_start) < end
         )
-        .order_by(col(Snapshot.leaf_index), col(iv.row_index))
     )
-    with store.session() as session:
-        return len(session.execute(stmt).all())
+    with store.read_session() as session:
+        return len(driver_rows(session, stmt))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             f"backtest: {graded:,} results over {len(result.tallies)} limits ({breaches} breach "
             f"days); {took / base:.1f}x the baseline, {1000 * took / args.days:.1f} ms per day"
         )
+        verdict = ("OK" if took < 2.0 else "over target") if args.days == 365 else "for 365 days"
+        print(f"backtest of {args.days} days: {took:.2f} s (target < 2 s: {verdict})")
         print(f"calibrate: {cal / base:.1f}x the baseline")
         store.dispose()
     return 0

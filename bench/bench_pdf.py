@@ -50,6 +50,7 @@ from tests.test_report_factory import (  # noqa: E402
     run_checks_on,
     store_days,
     synthetic_data,
+    with_assets,
 )
 
 ASSETS = [f"a{n:02d}" for n in range(20)]
@@ -132,10 +133,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="liqrisk-bench-") as tmp:
-        config = TEST_CONFIG.replace(
-            'assets = ["btc", "eth", "sol", "xrp", "doge"]',
-            "assets = [" + ", ".join(f'"{a}"' for a in ASSETS) + "]",
-        )
+        config = with_assets(TEST_CONFIG, ASSETS)
         settings = report_settings(Path(tmp), config=config)
         store = open_store(settings)
         first = STRESS_DAY - timedelta(days=7)

@@ -60,7 +60,7 @@ class _Strict(BaseModel):
 class KaikoSource(_Strict):
     region: Literal["eu", "us"] = "eu"
     base_url: str | None = None  # overrides the region's host; so does $LIQRISK_KAIKO_BASE_URL
-    page_size: int = Field(default=100, ge=1, le=1000)
+    page_size: int = Field(default=1000, ge=1, le=1000)  # the documented maximum: fewest requests
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20)  # per request, on 429, 5xx, network errors
     backoff_seconds: float = Field(default=1.0, ge=0)  # first retry's ceiling; doubles each time

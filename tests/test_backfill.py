@@ -60,7 +60,9 @@ def server() -> Iterator[KaikoTestServer]:
 @pytest.fixture
 def kaiko(make_settings: SettingsFactory, server: KaikoTestServer) -> Settings:
     settings = make_settings(LIQRISK_KAIKO_BASE_URL=server.base_url, KAIKO_API_KEY=KEY)
-    fast = settings.kaiko.model_copy(update={"backoff_seconds": 0.01, "backoff_max_seconds": 0.02})
+    fast = settings.kaiko.model_copy(  # pages of 100 hours: a week's chunk is two pages
+        update={"backoff_seconds": 0.01, "backoff_max_seconds": 0.02, "page_size": 100}
+    )
     return settings.model_copy(update={"kaiko": fast})
 
 

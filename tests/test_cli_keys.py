@@ -106,7 +106,7 @@ def test_a_daily_rerun_fetches_nothing_already_stored_unless_asked(
     """#21: each re-run of daily appended the same pages again (35 -> 70 leaves)."""
     code, out, _err = run(["daily"], capsys)
     leaves = _leaves(demo_env)
-    assert code == 0 and leaves == 35
+    assert code == 0 and leaves == 30  # (35 with the former page size of 100)
     # The demo's deliberately unlisted exchange code reads as a demonstration, not five warnings.
     assert "warning" not in out and "the demo data carries it on purpose" in out
     code, out, _err = run(["daily"], capsys)

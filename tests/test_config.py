@@ -74,7 +74,7 @@ def test_secrets_are_not_in_the_config_hash() -> None:
 
 def test_error_names_file_key_and_value(tmp_path: Path) -> None:
     bad = write(
-        tmp_path / "bad.toml", packaged_text().replace("page_size = 100", 'page_size = "lots"')
+        tmp_path / "bad.toml", packaged_text().replace("page_size = 1000", 'page_size = "lots"')
     )
     with pytest.raises(ConfigError) as err:
         load_settings(bad, env={})

@@ -8,7 +8,7 @@ import pytest
 
 from audit_store.db import Store
 from reporting.checks.backtest import backtest, days_between, history_by_day
-from reporting.checks.engine import CheckContext, evaluate
+from reporting.checks.engine import CheckContext, LimitOutcome, evaluate
 from reporting.checks.metrics import day_bounds, load_period
 from reporting.checks.overlays import RangeOverlays, StoreOverlays
 from reporting.config import Settings
@@ -65,6 +65,7 @@ def test_backtest_agrees_with_the_daily_checks(history: Store, btc_settings: Set
             for d in days:
                 by_day[(t.check, t.scope, d)] = status
     compared = 0
+    thresholds: dict[tuple[str, str], tuple[float | None, float | None, str | None]] = {}
     for d in days_between(start, end):
         begin, finish = day_bounds(d)
         metrics = load_period(history, source="demo", assets=["btc"], start=begin, end=finish)
@@ -72,8 +73,17 @@ def test_backtest_agrees_with_the_daily_checks(history: Store, btc_settings: Set
             if r.check == "coverage":
                 continue
             assert by_day.get((r.check, r.scope, d), "ok") == r.status, (r.check, r.scope, d)
+            thresholds[(r.check, r.scope)] = (
+                r.warn_at,
+                r.limit,
+                r.threshold_scope if isinstance(r, LimitOutcome) else None,
+            )
             compared += 1
     assert compared > 40
+    # the backtest grades without messages, but on the same thresholds as the daily run
+    assert {
+        (t.check, t.scope): (t.warn_at, t.limit, t.threshold_scope) for t in replayed.tallies
+    } == thresholds
 
 
 def test_history_is_cut_into_days_as_a_daily_load_would(
@@ -128,3 +138,20 @@ def test_a_venue_changing_its_funding_interval_is_read_per_day(
     for d, hours in ((days[1], 8.0), (days[2], 4.0)):
         points = ranged.funding_rates("demo", "BTC", *day_bounds(d))
         assert {p.interval_hours for p in points} == {hours}
+
+
+def test_a_crashing_check_is_an_error_day_of_the_backtest(
+    history: Store, btc_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reporting.checks import engine
+
+    def boom(*_a: object) -> object:
+        raise ZeroDivisionError("synthetic")
+
+    monkeypatch.setitem(engine.MEASURES, "velocity_usd", boom)
+    result = backtest(history, btc_settings, btc_settings.limits, D1, D1 + timedelta(days=3))
+    (velocity,) = [t for t in result.tallies if t.check == "velocity_usd"]
+    assert velocity.scope == "BTC" and len(velocity.error_days) == 4 and velocity.ok_days == 0
+    assert (velocity.warn_at, velocity.limit, velocity.threshold_scope) == (None, None, None)
+    daily = [t for t in result.tallies if t.check == "daily_usd"]
+    assert daily and not daily[0].error_days  # the other checks still graded

@@ -43,9 +43,14 @@ NOW = datetime(2025, 11, 4, 1, 0, tzinfo=UTC)  # the demo set's stress day was y
 def _settings(settings: Settings, **schedule: Any) -> Settings:
     fetch = settings.fetch.model_copy(update={"assets": ("btc", "doge")})
     update = {"catchup_days": 1, "working_timeout_seconds": 60.0, **schedule}
+    kaiko = settings.kaiko.model_copy(update={"page_size": 100})  # a day's fetch is several pages
     return daemon_settings(
         settings.model_copy(
-            update={"fetch": fetch, "schedule": settings.schedule.model_copy(update=update)}
+            update={
+                "fetch": fetch,
+                "kaiko": kaiko,
+                "schedule": settings.schedule.model_copy(update=update),
+            }
         )
     )
 

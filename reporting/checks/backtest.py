@@ -3,25 +3,40 @@
 History is read once for the whole range (:func:`history_by_day`, the same figures as a daily run's
 :func:`reporting.checks.metrics.load_period`) and cut into UTC days; each day is measured and graded
 as
-:func:`reporting.checks.evaluate` grades a daily run, as of the end of the day. Measuring is kept
+:func:`reporting.checks.evaluate` grades a daily run, as of the end of the day
+(:func:`statuses`: the same measurements and statuses, without the messages). Measuring is kept
 apart from grading so calibration (:mod:`reporting.checks.calibrate`) reads the same figures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from audit_store.bulk import gc_paused
 from audit_store.db import Store
-from reporting.checks.catalogue import CATALOGUE_ORDER
-from reporting.checks.engine import CheckContext, LimitOutcome, Measurement, evaluate, measure
-from reporting.checks.limits import LimitSet
-from reporting.checks.metrics import HOUR, AssetDay, Interval, assemble_day, day_bounds, load_period
+from reporting.checks.catalogue import CATALOGUE_ORDER, CHECK_UNITS
+from reporting.checks.engine import (
+    CheckContext,
+    Measurement,
+    measure,
+    resolve_threshold,
+    status_of,
+)
+from reporting.checks.limits import LimitSet, Resolved
+from reporting.checks.metrics import (
+    HOUR,
+    AssetDay,
+    Interval,
+    assemble_day,
+    day_bounds,
+    load_intervals,
+)
 from reporting.checks.overlays import NO_OVERLAYS, Overlays, RangeOverlays
 from reporting.checks.store import limit_set_sha256
 from reporting.config import Settings
-from reporting.records import Problem
+from reporting.records import Problem, Status
 
 
 def days_between(start: date, end: date) -> list[date]:
@@ -34,25 +49,71 @@ def history_by_day(
 ) -> dict[date, dict[str, AssetDay]]:
     """Every configured asset's figures for each day from ``start`` to ``end`` (inclusive).
 
-    The same figures as a daily run's: :func:`reporting.checks.metrics.load_period` read once over
-    the whole range (one query of plain columns), its intervals then cut into UTC days.
+    The same figures as a daily run's: :func:`reporting.checks.metrics.load_intervals` read once
+    over the whole range (one query of plain columns), its intervals then cut into UTC days.
     """
     source = source or settings.fetch.default_source
     assets = [a.upper() for a in settings.fetch.assets]
     begin, _ = day_bounds(start)
     _, finish = day_bounds(end)
-    period = load_period(store, source=source, assets=assets, start=begin, end=finish)
+    period = load_intervals(store, source=source, assets=assets, start=begin, end=finish)
     by_day: dict[tuple[str, date], list[Interval]] = {}
-    for asset, data in period.items():
-        for interval in data.intervals:
+    for asset, intervals in period.items():
+        for interval in intervals:
             by_day.setdefault((asset, interval.start.date()), []).append(interval)
-    return {
-        day: {
-            asset: assemble_day(asset, source, *day_bounds(day), HOUR, by_day.get((asset, day), []))
-            for asset in assets
+    with gc_paused():
+        return {
+            day: {
+                asset: assemble_day(
+                    asset, source, *day_bounds(day), HOUR, by_day.get((asset, day), [])
+                )
+                for asset in assets
+            }
+            for day in days_between(start, end)
         }
-        for day in days_between(start, end)
-    }
+
+
+@dataclass(frozen=True)
+class GradedScope:
+    """What :func:`statuses` gives for one check on one scope: the status :func:`evaluate` would
+    give it and the threshold behind it, without the message (a backtest needs no words)."""
+
+    check: str
+    scope: str
+    status: Status
+    resolved: Resolved | None  # None: the check failed before a threshold was looked up
+
+
+ThresholdCache = dict[tuple[str, str, str | None], Resolved | None]
+"""Resolved thresholds by (check, asset, exchange), kept across the days of one limit set."""
+
+
+def statuses(
+    metrics: Mapping[str, AssetDay],
+    day: date,
+    limit_set: LimitSet,
+    jurisdiction_of: Callable[[str], str | None],
+    *,
+    context: CheckContext,
+    cache: ThresholdCache,
+) -> Iterator[GradedScope]:
+    """The statuses :func:`evaluate` gives every check (but ``coverage``) on every scope of
+    ``day``, in its order, measured the same way and graded by the same :func:`status_of`."""
+    tables = [(check, limit_set.for_check(check)) for check in limit_set.configured_checks()]
+    for asset, data in metrics.items():
+        for check, table in tables:
+            assert table is not None
+            try:
+                for m in measure(check, data, day, context, table):
+                    key = (check, m.asset, m.exchange)
+                    if key not in cache:
+                        cache[key] = resolve_threshold(table, m.asset, m.exchange, jurisdiction_of)
+                    resolved = cache[key]
+                    if resolved is not None:
+                        status, _ = status_of(m, resolved.threshold)
+                        yield GradedScope(check, m.scope, status, resolved)
+            except Exception:  # as in evaluate: a crashing check is an error result
+                yield GradedScope(check, asset, "error", None)
 
 
 def _second_source(
@@ -120,30 +181,32 @@ def backtest(
     )
     second = _second_source(store, settings, limits, start, end, source)
     tallies: dict[tuple[str, str], LimitTally] = {}
+    cache: ThresholdCache = {}
     for day in days_between(start, end):
         metrics = days.get(day, {})
         ctx = CheckContext(
             overlays=overlays, second=second.get(day) if second is not None else None
         )
-        for outcome in evaluate(metrics, day, settings, context=ctx, limits=limits):
-            if outcome.check == "coverage":
-                continue
-            key = (outcome.check, outcome.scope)
+        for graded in statuses(
+            metrics, day, limits, settings.jurisdiction, context=ctx, cache=cache
+        ):
+            key = (graded.check, graded.scope)
             tally = tallies.get(key)
             if tally is None:
+                resolved = graded.resolved
                 tally = tallies[key] = LimitTally(
-                    outcome.check,
-                    outcome.scope,
-                    outcome.threshold_scope if isinstance(outcome, LimitOutcome) else None,
-                    outcome.warn_at,
-                    outcome.limit,
-                    outcome.unit if isinstance(outcome, LimitOutcome) else "usd",
+                    graded.check,
+                    graded.scope,
+                    resolved.source if resolved is not None else None,
+                    resolved.threshold.warn if resolved is not None else None,
+                    resolved.threshold.breach if resolved is not None else None,
+                    CHECK_UNITS[graded.check],
                 )
-            if outcome.status == "breach":
+            if graded.status == "breach":
                 tally.breach_days.append(day)
-            elif outcome.status == "warn":
+            elif graded.status == "warn":
                 tally.warn_days.append(day)
-            elif outcome.status == "error":
+            elif graded.status == "error":
                 tally.error_days.append(day)
             else:
                 tally.ok_days += 1

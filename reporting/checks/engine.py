@@ -30,7 +30,7 @@ from reporting.checks.measures import (
     compact_hours,
     funding_swing,
     imbalance,
-    largest_window,
+    largest_run,
     missing_intervals,
     open_interest_change,
     reconciliation_pct,
@@ -116,6 +116,17 @@ def resolve_threshold(
     return table.resolve(asset, exchange, jurisdiction)
 
 
+def status_of(m: Measurement, t: Threshold) -> tuple[Status, float | None]:
+    """The status of ``m`` against ``t``, and the observed value graded: ``error`` when it could
+    not be measured, ``ok`` when reported but not graded, else by the rounded value."""
+    if m.error is not None or m.value is None:
+        return "error", None
+    if m.not_graded is not None:
+        return "ok", m.value
+    observed = round(m.value, ROUND_DIGITS)
+    return grade_value(observed, t), observed
+
+
 def grade(
     m: Measurement, table: AssetLimits, day: date, jurisdiction_of: Callable[[str], str | None]
 ) -> LimitOutcome | None:
@@ -130,18 +141,12 @@ def grade(
         f"warn {format_value(t.warn, unit)}, limit {format_value(t.breach, unit)}; "
         f"{resolved.source} value"
     )
-    status: Status
-    if m.error is not None or m.value is None:
-        status = "error"
+    status, observed = status_of(m, t)
+    if status == "error":
         message = f"{title} for {m.scope}: not computable: {m.error or 'no value'}"
-        observed = None
     elif m.not_graded is not None:
-        status = "ok"
         message = f"{title} for {m.scope}: {m.text}; not graded: {m.not_graded} ({limits_text})"
-        observed = m.value
     else:
-        observed = round(m.value, ROUND_DIGITS)
-        status = grade_value(observed, t)
         message = f"{title} for {m.scope}: {m.text} is {_WORDS[status]} ({limits_text})"
     return LimitOutcome(
         check=m.check,
@@ -164,15 +169,6 @@ def grade(
 Measure = Callable[[AssetDay, date, CheckContext, AssetLimits | None], Iterator[Measurement]]
 
 
-def _hourly(data: AssetDay, exchange: str | None = None) -> dict[datetime, tuple[float, int]]:
-    out: dict[datetime, tuple[float, int]] = {}
-    for i in data.intervals:
-        vols = i.volumes if exchange is None else i.by_exchange.get(exchange)
-        if vols is not None:
-            out[i.start] = (vols.total_usd, vols.total_count)
-    return out
-
-
 def _shas(intervals: Iterable[Interval]) -> tuple[str, ...]:
     return tuple(sorted({i.snapshot_sha256 for i in intervals}))
 
@@ -189,7 +185,7 @@ def _window_shas(
 
 
 def _exchange_shas(data: AssetDay, exchange: str) -> tuple[str, ...]:
-    return _shas(i for i in data.intervals if exchange in i.by_exchange)
+    return data.exchange_evidence(exchange)
 
 
 def _exchanges(data: AssetDay, table: AssetLimits | None) -> list[str]:
@@ -271,7 +267,10 @@ _SPAN = {1: "the hour", 2: "the two hours"}
 def _peak(check: str, data: AssetDay, code: str | None, hours: int, by: str) -> Measurement | None:
     """The largest ``hours``-hour window of the day (all exchanges, or ``code``'s) by ``by``
     (``usd`` or ``count``); ``None`` when no hour has anything."""
-    peak = largest_window(_hourly(data, code), data.start, data.end, hours, by=by)
+    if not data.intervals or (code is not None and code not in data.by_exchange):
+        return None  # no hour has anything
+    usd, count = data.hourly_slots(code)
+    peak = largest_run(usd, count, data.start, hours, by=by)
     if peak is None:
         return None
     value = peak.usd if by == "usd" else float(peak.count)

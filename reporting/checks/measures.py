@@ -63,17 +63,29 @@ def largest_window(
     usd = [0.0] * slots
     count = [0] * slots
     for moment, (u, c) in hourly.items():
-        k = int((moment - start) / HOUR)
+        k = (moment - start) // HOUR  # whole hours: the data is hourly
         if 0 <= k < slots:
             usd[k], count[k] = u, c
-    if slots < hours:
+    return largest_run(usd, count, start, hours, by=by)
+
+
+def largest_run(
+    usd: Sequence[float], count: Sequence[int], start: datetime, hours: int, *, by: str = "usd"
+) -> Window | None:
+    """:func:`largest_window` over hourly slots from ``start`` (``usd[k]`` and ``count[k]`` are
+    hour ``k``'s, zero where nothing is held); ``None`` when there are fewer than ``hours``."""
+    slots = len(usd)
+    if slots < hours or hours < 1:
         return None
-    key: list[float] | list[int] = usd if by == "usd" else count
-    best_k, best = 0, sum(key[:hours])
-    for k in range(1, slots - hours + 1):
-        total = sum(key[k : k + hours])  # summed afresh: no drift from a running sum
-        if total > best:
-            best_k, best = k, total
+    key: Sequence[float] = usd if by == "usd" else count
+    if hours == 1:
+        best_k = list(key).index(max(key))  # the first of the largest: ties go to the earliest
+    else:
+        best_k, best = 0, sum(key[:hours])
+        for k in range(1, slots - hours + 1):
+            total = sum(key[k : k + hours])  # summed afresh: no drift from a running sum
+            if total > best:
+                best_k, best = k, total
     return Window(
         start + best_k * HOUR,
         hours,

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy import select
-from sqlmodel import col
+from sqlmodel import Session, col
 
-from audit_store.canonical import as_utc
+from audit_store.bulk import driver_rows, gc_paused, read_datetime
 from audit_store.db import Store
 from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
 from reporting.records import DAY as DAY
@@ -55,6 +56,43 @@ class AssetDay:
     def intervals_received(self) -> int:
         return len(self.intervals)
 
+    def hourly_slots(self, exchange: str | None = None) -> tuple[list[float], list[int]]:
+        """USD and count of each hour of the period (all exchanges, or ``exchange``'s), zero where
+        nothing is held: what the velocity checks slide their windows over. Worked out once per
+        scope and kept (velocity in USD and in count, over one and two hours, all read the same
+        slots)."""
+        memo = self._slots_memo
+        found = memo.get(exchange)
+        if found is None:
+            step = timedelta(hours=1)
+            slots = int((self.end - self.start) / step)
+            usd, count = [0.0] * slots, [0] * slots
+            for i in self.intervals:
+                vols = i.volumes if exchange is None else i.by_exchange.get(exchange)
+                k = (i.start - self.start) // step
+                if vols is not None and 0 <= k < slots:
+                    usd[k], count[k] = vols.total_usd, vols.total_count
+            found = memo[exchange] = (usd, count)
+        return found
+
+    def exchange_evidence(self, exchange: str) -> tuple[str, ...]:
+        """The sorted SHA-256s of the snapshots holding ``exchange``'s figures (kept per exchange:
+        several checks cite them)."""
+        memo = self._evidence_memo
+        found = memo.get(exchange)
+        if found is None:
+            shas = {i.snapshot_sha256 for i in self.intervals if exchange in i.by_exchange}
+            found = memo[exchange] = tuple(sorted(shas))
+        return found
+
+    @cached_property
+    def _evidence_memo(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
+    @cached_property
+    def _slots_memo(self) -> dict[str | None, tuple[list[float], list[int]]]:
+        return {}
+
     def largest_interval(self) -> Interval | None:
         return max(self.intervals, key=lambda i: i.volumes.total_usd, default=None)
 
@@ -77,20 +115,52 @@ def load_period(
     rested on), ignoring every snapshot appended since.
     """
     wanted = [a.upper() for a in assets]
+    found = load_intervals(
+        store,
+        source=source,
+        assets=wanted,
+        start=start,
+        end=end,
+        interval_seconds=interval_seconds,
+        tree_size=tree_size,
+    )
+    return {
+        a: assemble_day(a, source, start, end, interval_seconds, found.get(a, ())) for a in wanted
+    }
+
+
+def load_intervals(
+    store: Store,
+    *,
+    source: str,
+    assets: Iterable[str],
+    start: datetime,
+    end: datetime,
+    interval_seconds: int = HOUR,
+    tree_size: int | None = None,
+) -> dict[str, list[Interval]]:
+    """The current version of every interval in [start, end) of ``assets`` (upper case), per
+    asset in time order: the figures :func:`load_period` assembles, for callers that cut a long
+    range into days themselves (a backtest reads a year in one query).
+
+    Read with :func:`audit_store.bulk.driver_rows`: a year is 300,000 rows, and SQLAlchemy's result
+    objects would cost more than the query.
+    """
+    wanted = [a.upper() for a in assets]
     iv = IntervalVolume
     stmt = (
         select(
             col(iv.asset),
             col(iv.exchange),
             col(iv.interval_start),
-            col(iv.long_count),
+            col(Snapshot.leaf_index),
+            col(Snapshot.id),
+            col(iv.long_count),  # the fields of Volumes, in order: row[5:]
             col(iv.short_count),
             col(iv.total_count),
             col(iv.long_usd),
             col(iv.short_usd),
             col(iv.total_usd),
-            col(Snapshot.leaf_index),
-            col(Snapshot.body_sha256),
         )
         .join(Snapshot, col(Snapshot.id) == col(iv.snapshot_id))
         .where(
@@ -101,23 +171,56 @@ def load_period(
             col(iv.interval_start) < end,
             col(Snapshot.quarantined).is_(False),
         )
-        .order_by(col(Snapshot.leaf_index), col(iv.row_index))
     )
     if tree_size is not None:
         stmt = stmt.where(col(Snapshot.leaf_index) < tree_size)
+    moments: dict[object, datetime] = {}  # driver value -> datetime: one parse per interval
     current: dict[tuple[str, datetime], _Version] = {}
-    with store.session() as session:
-        for asset, exchange, moment, lc, sc, tc, lu, su, tu, leaf, sha in session.execute(stmt):
-            key = (asset, as_utc(moment))
+    with store.read_session() as session, gc_paused():
+        rows = driver_rows(session, stmt)
+        # Rows come in no particular order: the newest leaf holding an interval wins, and the
+        # rows of the same leaf make up its version together.
+        make = Volumes._make
+        for row in rows:
+            asset, exchange, moment, leaf, snapshot_id = row[:5]
+            when = moments.get(moment)
+            if when is None:
+                when = moments[moment] = read_datetime(moment)
+            key = (asset, when)
             version = current.get(key)
-            if version is None or leaf > version.leaf:  # rows come in leaf order: newer wins
-                version = current[key] = _Version(leaf, sha)
-            vols = Volumes(lc, sc, tc, lu, su, tu)
+            if version is None or leaf > version.leaf:
+                version = current[key] = _Version(leaf, snapshot_id)
+            elif leaf < version.leaf:
+                continue
             if exchange == ALL_EXCHANGES:
-                version.total = vols
+                version.total = make(row[5:])
             else:
-                version.exchanges[exchange] = vols
-    return {a: _assemble(a, source, start, end, interval_seconds, current) for a in wanted}
+                version.exchanges[exchange] = make(row[5:])
+        del rows
+        shas = _snapshot_shas(session, {v.snapshot_id for v in current.values()})
+        out: dict[str, list[Interval]] = {}
+        for (asset, moment), version in sorted(current.items(), key=lambda kv: kv[0][1]):
+            if version.total is not None:
+                by_exchange = dict(sorted(version.exchanges.items()))
+                interval = Interval(moment, version.total, by_exchange, shas[version.snapshot_id])
+                out.setdefault(asset, []).append(interval)
+    return out
+
+
+_ID_CHUNK = 5000
+"""Snapshot ids asked for per query (SQLite caps the parameters of one statement)."""
+
+
+def _snapshot_shas(session: Session, ids: set[int]) -> dict[int, str]:
+    ordered = sorted(ids)
+    found: dict[int, str] = {}
+    for k in range(0, len(ordered), _ID_CHUNK):
+        chunk = ordered[k : k + _ID_CHUNK]
+        stmt = select(col(Snapshot.id), col(Snapshot.body_sha256)).where(
+            col(Snapshot.id).in_(chunk)
+        )
+        found.update(driver_rows(session, stmt))
+    return found
 
 
 @dataclass
@@ -125,25 +228,24 @@ class _Version:
     """What one snapshot says about one interval, while the query is read."""
 
     leaf: int
-    sha: str
+    snapshot_id: int
     total: Volumes | None = None
     exchanges: dict[str, Volumes] = field(default_factory=dict)
 
 
-def _assemble(
-    asset: str,
-    source: str,
-    start: datetime,
-    end: datetime,
-    interval_seconds: int,
-    current: dict[tuple[str, datetime], _Version],
-) -> AssetDay:
-    intervals = [
-        Interval(moment, version.total, dict(sorted(version.exchanges.items())), version.sha)
-        for (row_asset, moment), version in sorted(current.items(), key=lambda kv: kv[0][1])
-        if row_asset == asset and version.total is not None
-    ]
-    return assemble_day(asset, source, start, end, interval_seconds, intervals)
+def sum_volumes(items: Iterable[Volumes]) -> Volumes:
+    """The sum of ``items``, added in order (the same floats as ``sum(items, Volumes())``) into
+    one record instead of one per step."""
+    lc = sc = tc = 0
+    lu = su = tu = 0.0
+    for v in items:
+        lc += v.long_count
+        sc += v.short_count
+        tc += v.total_count
+        lu += v.long_usd
+        su += v.short_usd
+        tu += v.total_usd
+    return Volumes(lc, sc, tc, lu, su, tu)
 
 
 def assemble_day(
@@ -156,10 +258,11 @@ def assemble_day(
 ) -> AssetDay:
     """An asset's figures over ``[start, end)`` from its intervals (in time order): the totals,
     the per-exchange sums (largest USD first) and the sorted SHA-256s they rest on."""
-    by_exchange: dict[str, Volumes] = {}
+    per_exchange: dict[str, list[Volumes]] = {}
     for interval in intervals:
         for code, vols in interval.by_exchange.items():
-            by_exchange[code] = by_exchange.get(code, Volumes()) + vols
+            per_exchange.setdefault(code, []).append(vols)
+    by_exchange = {code: sum_volumes(v) for code, v in per_exchange.items()}
     return AssetDay(
         asset=asset,
         source=source,
@@ -167,7 +270,7 @@ def assemble_day(
         end=end,
         interval_seconds=interval_seconds,
         intervals=tuple(intervals),
-        totals=sum((i.volumes for i in intervals), Volumes()),
+        totals=sum_volumes(i.volumes for i in intervals),
         by_exchange=dict(sorted(by_exchange.items(), key=lambda kv: -kv[1].total_usd)),
         evidence=tuple(sorted({i.snapshot_sha256 for i in intervals})),
     )

@@ -40,6 +40,7 @@ from sqlalchemy import Executable, Table, bindparam, literal_column, select
 from sqlmodel import Session, SQLModel, col
 
 from audit_store import SOFTWARE_VERSION
+from audit_store.bulk import gc_paused
 from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
@@ -192,8 +193,11 @@ def store_response(
     config_hash: str,
     software_version: str = SOFTWARE_VERSION,
 ) -> StoredPage:
-    """Keep ``raw`` as the next snapshot with every row derived from it, in one transaction."""
-    with store.session() as session:
+    """Keep ``raw`` as the next snapshot with every row derived from it, in one transaction.
+
+    The cyclic garbage collector waits while the page is parsed and stored (a page of 1000 hours is
+    a few hundred thousand objects, none in a cycle; see :func:`audit_store.bulk.gc_paused`)."""
+    with store.session() as session, gc_paused():
         lock_sequencer(session)
         snapshot = new_snapshot(raw, software_version=software_version, config_hash=config_hash)
         # Derive from the snapshot exactly as verify will; keep the bytes whatever it says.
