@@ -108,3 +108,25 @@ def test_a_start_in_the_future_is_refused(
         ["fetch", "--source", "demo", "--start", "2999-01-01"], capsys, store_url, tmp_path
     )
     assert "in the future" in err
+
+
+def test_a_range_the_source_does_not_serve_is_refused_before_any_request(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#21: a range is checked against the earliest date each source serves."""
+    from datetime import UTC, datetime, timedelta
+
+    early = (datetime.now(UTC) - timedelta(days=45)).date().isoformat()
+    argv = ["fetch", "--source", "binance", "--dataset", "open_interest", "--start", early]
+    err = _refused(argv, capsys, store_url, tmp_path)
+    assert "binance serves open interest for the latest 30 days only" in err
+    err = _refused(
+        ["backfill", "--source", "demo", "--start", "2025-09-01", "--end", "2025-10-25"],
+        capsys,
+        store_url,
+        tmp_path,
+    )
+    assert "the bundled demo data set's days (2025-10-20 to 2025-11-09)" in err
+    err = _refused(["fetch", "--source", "demo", "--start", "2026-01-01", "--end", "2026-01-05"],
+                   capsys, store_url, tmp_path)  # fmt: skip
+    assert "is after its end" in err

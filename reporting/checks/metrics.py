@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from audit_store.bulk import driver_rows, gc_paused, read_datetime
+from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
 from reporting.records import DAY as DAY
@@ -274,6 +275,20 @@ def assemble_day(
         by_exchange=dict(sorted(by_exchange.items(), key=lambda kv: -kv[1].total_usd)),
         evidence=tuple(sorted({i.snapshot_sha256 for i in intervals})),
     )
+
+
+def first_day_held(store: Store, source: str) -> date | None:
+    """The first UTC day ``source`` has (unquarantined) liquidation figures for in the store, or
+    ``None`` when it has none: the first day a daily report can be due."""
+    iv = IntervalVolume
+    stmt = (
+        select(func.min(col(iv.interval_start)))
+        .join(Snapshot, col(Snapshot.id) == col(iv.snapshot_id))
+        .where(col(iv.source) == source, col(Snapshot.quarantined).is_(False))
+    )
+    with store.read_session() as session:
+        first = session.scalar(stmt)
+    return None if first is None else as_utc(first).date()
 
 
 def sources_with_data(

@@ -131,11 +131,9 @@ def parse_moment(value: str, option: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-EARLIEST_DAY = date(2009, 1, 3)
-"""No market this tool reads existed before Bitcoin's first block: an earlier date is a typo."""
-
-
 def _in_era(moment: date, option: str, value: str) -> None:
+    from reporting.fetch.availability import EARLIEST_DAY
+
     if moment < EARLIEST_DAY:
         fail(f"{option} {value!r} is before {EARLIEST_DAY}, earlier than any market liqrisk reads")
 
@@ -175,6 +173,19 @@ def parse_range(
                 f"{max_days}: use `liqrisk backfill` (chunked, resumable) or pass {long_flag}"
             )
     return begin, finish
+
+
+def refuse_unserved(
+    source: str, datasets: list[str] | None, start: datetime | None, end: datetime | None
+) -> None:
+    """Refuse a range the source does not serve (before its first day, or after a fixed end)
+    with one line, before anything is asked (:mod:`reporting.fetch.availability`)."""
+    from reporting.fetch.availability import outside
+    from reporting.fetch.ingest import check_request
+
+    why = outside(source, check_request(source, datasets), start, end)
+    if why is not None:
+        fail(why)
 
 
 def parse_day_range(start: str, end: str, *, end_included: bool) -> tuple[date, date]:

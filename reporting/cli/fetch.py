@@ -19,6 +19,7 @@ from reporting.cli.common import (
     parse_range,
     print_fetches,
     print_json,
+    refuse_unserved,
 )
 
 FETCH_MAX_DAYS = 92
@@ -90,6 +91,7 @@ def fetch_cmd(
         max_days=None if long_range else FETCH_MAX_DAYS,
         long_flag="--long-range",
     )
+    refuse_unserved(chosen, dataset, begin, finish)
     wanted = configured_assets(settings, asset)
     store = open_store(settings, create=True)
     fetches = fetch(
@@ -150,6 +152,7 @@ def backfill_cmd(
     settings = app_settings()
     begin, finish = parse_range(start, end)
     assert begin is not None and finish is not None  # both options are required
+    refuse_unserved(source, dataset, begin, finish)
     wanted = configured_assets(settings, asset)
     store = open_store(settings, create=True)
     bar = Progress(

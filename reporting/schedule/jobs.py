@@ -290,14 +290,37 @@ def reported_outside(store: Store, days: list[date]) -> set[str]:
         return set(found)
 
 
+class _Reportable:
+    """The days a daily report can be due for: from the first day the store holds the default
+    source's liquidations for, up to the end of what the source serves (the bundled demo data set
+    ends; a live source does not). A store that holds nothing yet has no first day: its window is
+    due (the daily job fetches it first), or a new deployment would never start."""
+
+    def __init__(self, first: date | None, last: datetime | None) -> None:
+        self.first, self.last = first, last
+
+    def __contains__(self, day: date) -> bool:
+        if self.first is not None and day < self.first:
+            return False
+        return self.last is None or day_bounds(day)[0] < self.last
+
+
+def _reportable(ctx: Context, now: datetime) -> _Reportable:
+    from reporting.checks.metrics import first_day_held
+    from reporting.fetch.availability import served
+
+    source = ctx.settings.fetch.default_source
+    return _Reportable(first_day_held(ctx.store, source), served(source, "liquidations", now).last)
+
+
 def due_days(ctx: Context) -> list[tuple[date, ClaimState, bool]]:
     """The days of the window whose report is due, oldest first, each with the state of its daily
     claim and whether it was reported by hand. A report is due once the daily job's first fire
     after its day has come (a day is not reported before its time, even by a catch-up or a late
-    fetch)."""
+    fetch), and only for a day the source's data can cover (:class:`_Reportable`)."""
     schedule = ctx.settings.schedule
     now = ctx.now()
-    days = window(ctx)
+    days = [d for d in window(ctx) if d in _reportable(ctx, now)]
     if schedule.daily.enabled:
         trigger = build_trigger(schedule.daily, schedule.timezone)
         fires = [trigger.get_next_fire_time(None, day_bounds(d)[1]) for d in days]
