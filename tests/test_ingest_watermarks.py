@@ -112,6 +112,42 @@ def test_a_failed_fetch_does_not_move_the_watermark(
     assert watermarks.current(store, "kaiko", "liquidations", "btc") is None
 
 
+def test_a_run_that_dies_on_the_way_moves_no_watermark(
+    kaiko: Settings, server: KaikoTestServer, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#21: the liquidation part had moved BTC's watermark when a later part of the same run
+    crashed; now the pages stay and no watermark moves until the whole run ends."""
+    from reporting.fetch import ingest
+
+    clock = T0 + timedelta(days=3)
+    walk, calls = ingest._walk, []
+
+    def dies_on_the_second(*args: object, **kwargs: object) -> None:
+        calls.append(args)
+        if len(calls) == 2:
+            raise OverflowError("synthetic: a later part of the run crashes")
+        walk(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest, "_walk", dies_on_the_second)
+    with pytest.raises(OverflowError):
+        fetch(
+            store, kaiko, source="kaiko", assets=["btc", "eth"], start=T0,
+            end=T0 + timedelta(days=1), clock=lambda: clock,
+        )  # fmt: skip
+    assert watermarks.current(store, "kaiko", "liquidations", "btc") is None  # BTC had finished
+    with store.read_session() as session:
+        assert session.scalars(select(IngestWatermark)).all() == []
+    monkeypatch.setattr(ingest, "_walk", walk)
+    summaries = fetch(
+        store, kaiko, source="kaiko", assets=["btc", "eth"], start=T0,
+        end=T0 + timedelta(days=1), clock=lambda: clock,
+    )  # fmt: skip
+    assert all(not s.problems for s in summaries)
+    for asset in ("btc", "eth"):
+        mark = watermarks.current(store, "kaiko", "liquidations", asset)
+        assert mark is not None and mark.watermark == T0 + timedelta(days=1)
+
+
 def test_a_gap_does_not_move_the_watermark_but_touching_ranges_do(
     kaiko: Settings, store: Store
 ) -> None:

@@ -21,7 +21,8 @@ so the content before the correction remains visible (MiFID II Art. 72). See
 :mod:`reporting.fetch.corrections` for the listing of versions and corrections.
 
 Incremental runs: without a start, each (source, dataset, asset) is fetched from its watermark to
-the last closed interval (:mod:`reporting.fetch.watermarks`); a fetch without errors advances it.
+the last closed interval (:mod:`reporting.fetch.watermarks`); a part without errors advances it,
+once the whole run has ended (a run that dies on the way moves none).
 
 Problems never stop other assets: they are collected and returned with each asset's summary.
 """
@@ -405,26 +406,32 @@ def fetch(
     now = clock or (lambda: datetime.now(UTC))
     config_hash = settings.config_hash()
     summaries: list[FetchSummary] = []
+    advances: list[Callable[[], None]] = []
     with ExitStack() as stack:
         clients = _Clients(settings, source, transport, now, stack)
         for dataset in chosen:
             for asset in assets:
-                summaries.append(
-                    _fetch_one(
-                        store,
-                        settings,
-                        clients,
-                        source,
-                        dataset,
-                        asset.lower(),
-                        start,
-                        end,
-                        config_hash,
-                        now,
-                        on_page,
-                        skip_stored,
-                    )
+                summary, advance = _fetch_one(
+                    store,
+                    settings,
+                    clients,
+                    source,
+                    dataset,
+                    asset.lower(),
+                    start,
+                    end,
+                    config_hash,
+                    now,
+                    on_page,
+                    skip_stored,
                 )
+                summaries.append(summary)
+                if advance is not None:
+                    advances.append(advance)
+    # Only now, every part having run: a run that dies on the way (an exception, a stop) moves no
+    # watermark at all, while the pages it stored stay (they are evidence either way).
+    for advance in advances:
+        advance()
     return summaries
 
 
@@ -441,19 +448,25 @@ def _fetch_one(
     now: Callable[[], datetime],
     on_page: PageListener | None,
     skip_stored: bool = False,
-) -> FetchSummary:
+) -> tuple[FetchSummary, Callable[[], None] | None]:
+    """One (dataset, asset) of a fetch: its summary, and the watermark's advance to make once the
+    whole run has ended (``None`` when this part had an error or asked for nothing)."""
     label = source if dataset == "liquidations" and source in SOURCES else f"{source}:{dataset}"
     where = f"{label} {asset.upper()}"
 
-    def nothing(message: str, severity: Severity, *, stored: bool = False) -> FetchSummary:
+    def nothing(
+        message: str, severity: Severity, *, stored: bool = False
+    ) -> tuple[FetchSummary, None]:
         """The summary of a fetch that asked for nothing, with the one note saying why."""
         problem = Problem(where, message, severity)
-        return FetchSummary(label, asset.upper(), 0, 0, 0, (), (problem,), already_stored=stored)
+        summary = FetchSummary(label, asset.upper(), 0, 0, 0, (), (problem,), already_stored=stored)
+        return summary, None
 
     try:
         streams = _streams(clients, source, dataset, asset)
     except SourceError as exc:
-        return FetchSummary(label, asset.upper(), 0, 0, 0, (), (Problem(label, str(exc), "error"),))
+        failed = Problem(label, str(exc), "error")
+        return FetchSummary(label, asset.upper(), 0, 0, 0, (), (failed,)), None
     step = min(s.step_seconds for s in streams)
     closed = watermarks.closed_until(now(), step, settings.fetch.settle_seconds)
     begin, finish = start, end or closed
@@ -484,18 +497,23 @@ def _fetch_one(
     for stream in streams:
         _walk(store, settings, stream, asset, begin, finish, config_hash, totals, on_page)
     totals.problems.extend(clients.take_notes())
+    advance: Callable[[], None] | None = None
     if not any(p.severity == "error" for p in totals.problems):
-        watermarks.advance(
-            store,
-            source=source,
-            dataset=dataset,
-            asset=asset,
-            start=begin,
-            end=min(finish, closed),
-            recorded_at=now(),
-            config_hash=config_hash,
-        )
-    return FetchSummary(
+        covered_from, covered_to = begin, min(finish, closed)
+
+        def advance() -> None:
+            watermarks.advance(
+                store,
+                source=source,
+                dataset=dataset,
+                asset=asset,
+                start=covered_from,
+                end=covered_to,
+                recorded_at=now(),
+                config_hash=config_hash,
+            )
+
+    summary = FetchSummary(
         source=label,
         asset=asset.upper(),
         pages=totals.pages,
@@ -504,6 +522,7 @@ def _fetch_one(
         snapshot_ids=tuple(totals.snapshot_ids),
         problems=tuple(totals.problems),
     )
+    return summary, advance
 
 
 class _Totals:
