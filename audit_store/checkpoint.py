@@ -48,6 +48,7 @@ from audit_store.merkle import (
 )
 from audit_store.models import Checkpoint, Snapshot
 from audit_store.note import NoteSigner, NoteVerifier, is_valid_key_name, open_note, sign_note
+from audit_store.rotation import Rotation, sign_rotation
 from audit_store.snapshots import lock_sequencer, provenance_leaf_hash
 
 DEFAULT_ORIGIN = "liqrisk.example/audit-log"
@@ -204,6 +205,7 @@ def sign_checkpoint(
     origin: str,
     *,
     rotate_key: bool = False,
+    retiring: NoteSigner | None = None,
     now: datetime | None = None,
 ) -> Checkpoint:
     """Sign and keep a checkpoint of the whole log as it is now; return it.
@@ -211,7 +213,9 @@ def sign_checkpoint(
     Refuses (:class:`IntegrityError`) unless the previous checkpoint's signature verifies and the
     log now extends it (RFC 9162 consistency proof). If nothing was appended since and the key is
     the same, the previous checkpoint is returned instead of a duplicate. A different key than the
-    previous checkpoint's is refused unless ``rotate_key`` (verification then trusts both).
+    previous checkpoint's is refused unless ``rotate_key``; ``retiring`` (the previous checkpoint's
+    key) then signs a statement vouching for the new key (:mod:`audit_store.rotation`), kept with
+    the checkpoint, which lets verification follow the change without the new key pinned.
     """
     if signer.name != origin:
         raise SigningKeyError(f"the signing key is named {signer.name!r}, not {origin!r}")
@@ -249,6 +253,15 @@ def sign_checkpoint(
             if size == head.tree_size and previous.verifier_key == vkey:
                 return previous
         tree_head = TreeHead(origin, size, root)
+        statement: str | None = None
+        if previous is not None and previous.verifier_key != vkey and retiring is not None:
+            if retiring.verifier.vkey != previous.verifier_key:
+                raise SigningKeyError(
+                    "the retiring key is not the key of the previous checkpoint "
+                    f"({previous.key_id}): it cannot vouch for the new one"
+                )
+            change = Rotation(origin, previous.verifier_key, vkey, size, root)
+            statement = sign_rotation(change, retiring)
         checkpoint = Checkpoint(
             origin=origin,
             tree_size=size,
@@ -260,6 +273,7 @@ def sign_checkpoint(
             previous_tree_size=None if previous is None else previous.tree_size,
             consistency_proof_json=json.dumps([base64.b64encode(h).decode() for h in proof]),
             created_at=now or datetime.now(UTC),
+            rotation_note=statement,
         )
         session.add(checkpoint)
         session.flush()

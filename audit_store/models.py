@@ -143,6 +143,9 @@ class Checkpoint(SQLModel, table=True):
     # JSON list of base64 node hashes: RFC 9162 consistency proof previous_tree_size -> tree_size.
     consistency_proof_json: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    # On the first checkpoint of a new key: the retiring key's signed statement naming both keys
+    # and this tree head (audit_store.rotation); NULL otherwise.
+    rotation_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 AUDIT_TABLES: tuple[str, ...] = (

@@ -44,6 +44,7 @@ from audit_store.db import Store
 from audit_store.errors import ProofError
 from audit_store.merkle import RootAccumulator, verify_consistency
 from audit_store.models import Checkpoint, CheckResult, CheckRun, IntervalVolume, Snapshot
+from audit_store.rotation import open_rotation
 from audit_store.snapshots import (
     INTERVAL_VALUE_FIELDS,
     SnapshotView,
@@ -112,6 +113,7 @@ class VerifyReport:
     root_hash: str = ""  # recomputed root of all leaves
     checkpointed_leaves: int = 0  # tree size of the latest checkpoint
     trusted_keys: str = "stored"  # "given" when the caller pinned the verifier keys
+    rotations: int = 0  # changes of key each vouched for by the key it replaced (unpinned)
 
     @property
     def ok(self) -> bool:
@@ -132,7 +134,13 @@ class VerifyReport:
             f"verify: {verdict}",
             f"  leaves {self.leaves}, root {self.root_hash or '-'}",
             f"  checkpoints {self.checkpoints} (latest covers {self.checkpointed_leaves} leaves, "
-            f"{self.unsigned_leaves} not yet signed; keys: {self.trusted_keys})",
+            f"{self.unsigned_leaves} not yet signed; keys: {self.trusted_keys}"
+            + (
+                f", {self.rotations} rotation(s) each signed by the retiring key"
+                if self.rotations
+                else ""
+            )
+            + ")",
             f"  derived rows {self.rows}, check results {self.check_results}",
         ]
         lines.extend(f"  {d.message}" for d in self.discrepancies)  # each names its record
@@ -149,6 +157,7 @@ class VerifyReport:
             "checkpointed_leaves": self.checkpointed_leaves,
             "unsigned_leaves": self.unsigned_leaves,
             "trusted_keys": self.trusted_keys,
+            "key_rotations": self.rotations,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -504,7 +513,9 @@ def _check_checkpoints(
 ) -> None:
     report.checkpoints = len(checkpoints)
     previous: tuple[Checkpoint, TreeHead] | None = None
-    first_key = checkpoints[0].verifier_key if checkpoints else None
+    # Unpinned, the first checkpoint's key is trusted, and each later key once the key it
+    # replaces has signed a statement vouching for it (audit_store.rotation).
+    trusted_key = checkpoints[0].verifier_key if checkpoints else None
     matched_size = 0  # largest checkpoint size whose root the leaves still reproduce
     latest_id = 0
     for checkpoint in checkpoints:
@@ -513,13 +524,19 @@ def _check_checkpoints(
         if checkpoint.id < latest_id:
             report.add("checkpoint", checkpoint.id, f"{name}: stored after a larger checkpoint")
         latest_id = max(latest_id, checkpoint.id)
-        if pinned is None and checkpoint.verifier_key != first_key:
-            report.add(
-                "checkpoint",
-                checkpoint.id,
-                f"{name}: signed by key {checkpoint.key_name}+{checkpoint.key_id}, not the key of "
-                "the first checkpoint; pass the trusted verifier keys to accept a rotation",
-            )
+        if pinned is None and trusted_key is not None and checkpoint.verifier_key != trusted_key:
+            why = _unvouched(checkpoint, trusted_key)
+            if why is None:
+                report.rotations += 1
+                trusted_key = checkpoint.verifier_key
+            else:
+                report.add(
+                    "checkpoint",
+                    checkpoint.id,
+                    f"{name}: signed by key {checkpoint.key_name}+{checkpoint.key_id}, not the "
+                    f"key trusted before it, and {why}; pass the trusted verifier keys to accept "
+                    "the change",
+                )
         try:
             head = open_checkpoint(checkpoint.note, pinned or [checkpoint.verifier_key])
         except ProofError as exc:
@@ -552,6 +569,26 @@ def _check_checkpoints(
         _check_link(checkpoint, head, previous, report)
         previous = (checkpoint, head)
         report.checkpointed_leaves = head.tree_size
+
+
+def _unvouched(checkpoint: Checkpoint, old_key: str) -> str | None:
+    """Why ``checkpoint``'s key is not vouched for by ``old_key``; ``None`` when it is: its
+    rotation statement is signed by ``old_key`` and names both keys and this checkpoint."""
+    if checkpoint.rotation_note is None:
+        return "no statement signed by that key vouches for it"
+    try:
+        change = open_rotation(checkpoint.rotation_note, old_key)
+    except ProofError as exc:
+        return f"its rotation statement does not verify under that key ({exc})"
+    said = (change.origin, change.new_key, change.tree_size, change.root_hash.hex())
+    if said != (
+        checkpoint.origin,
+        checkpoint.verifier_key,
+        checkpoint.tree_size,
+        checkpoint.root_hash,
+    ):
+        return "its rotation statement names another key or tree head"
+    return None
 
 
 def _check_link(

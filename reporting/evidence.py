@@ -22,6 +22,7 @@ from audit_store.checkpoint import (
 from audit_store.db import Store
 from audit_store.errors import SigningKeyError
 from audit_store.models import Checkpoint
+from audit_store.note import NoteSigner
 from reporting.config import Settings
 
 
@@ -81,6 +82,11 @@ class Rotation:
     retired_file: Path | None
     checkpoint: Checkpoint
 
+    @property
+    def vouched(self) -> bool:
+        """Whether the retiring key signed a statement for the new one."""
+        return self.checkpoint.rotation_note is not None
+
 
 def rotate_key(store: Store, settings: Settings, *, now: datetime | None = None) -> Rotation:
     """Retire the signing key and sign the log with a new one.
@@ -88,8 +94,11 @@ def rotate_key(store: Store, settings: Settings, *, now: datetime | None = None)
     The old key file is kept beside the new one as ``<name>.retired-<key id>`` (mode 0600, never
     deleted: its checkpoints stay verifiable with its public key), the new key goes to the
     configured path, and a checkpoint signed by the new key records the change in the log (the
-    previous checkpoint names the old key). A key given in ``$LIQRISK_SIGNING_KEY`` cannot be
-    rotated here: change the variable's secret where it is kept.
+    previous checkpoint names the old key), with a statement signed by the old key naming both
+    (:mod:`audit_store.rotation`): verification follows the change without the new key pinned.
+    Without the old key (its file lost) nothing can vouch for the new one: verification then
+    needs both keys pinned (``Rotation.vouched`` is false). A key given in
+    ``$LIQRISK_SIGNING_KEY`` cannot be rotated here: change the variable's secret where it is kept.
     """
     if os.environ.get(SIGNING_KEY_ENV):
         raise SigningKeyError(
@@ -99,10 +108,14 @@ def rotate_key(store: Store, settings: Settings, *, now: datetime | None = None)
     with store.read_session() as session:
         previous = latest_checkpoint(session)
         old: str | None = previous.verifier_key if previous is not None else None
+    in_force = old  # the key of the log's latest checkpoint
     retired: Path | None = None
+    retiring: NoteSigner | None = None
     if path.exists():
         signer = load_signer(settings.audit.origin, path)
         old = signer.verifier.vkey
+        if old == in_force:
+            retiring = signer  # the key in force vouches for its successor
         retired = path.with_name(f"{path.name}.retired-{signer.key_id.hex()}")
         if retired.exists():
             raise SigningKeyError(f"{retired} exists; not overwriting a retired key")
@@ -116,6 +129,7 @@ def rotate_key(store: Store, settings: Settings, *, now: datetime | None = None)
             load_signer(settings.audit.origin, path),
             settings.audit.origin,
             rotate_key=True,
+            retiring=retiring,
             now=now or datetime.now(UTC),
         )
     except Exception:  # nothing was signed with the new key: the old one stays in force

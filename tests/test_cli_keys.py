@@ -5,9 +5,11 @@ is rotated deliberately with ``liqrisk keys rotate``; ``daily`` says when it mad
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import func, select
 
 from audit_store.db import Store
@@ -69,9 +71,10 @@ def test_a_lost_key_is_refused_before_any_work_and_rotated_deliberately(
     assert daily["signing_key"] == {"created": False, "file": None, "verifier_key": new_vkey}
     assert daily["checks"]["breach"] == 42 and daily["report"]["pdf"].endswith(".pdf")
 
-    # Unpinned, verify trusts the first key only; with both keys pinned, the rotation holds.
+    # The lost key vouched for nothing: unpinned, verify refuses the change; pinned, it holds.
+    assert rotation["vouched_by_old_key"] is False
     code, out, _err = run(["verify"], capsys)
-    assert code == 1 and "not the key of the first checkpoint" in out
+    assert code == 1 and "no statement signed by that key vouches for it" in out
     code, out, _err = run(["verify", "--trusted-key", old_vkey, "--trusted-key", new_vkey], capsys)
     assert code == 0 and out.startswith("verify: OK")
 
@@ -80,6 +83,49 @@ def test_a_lost_key_is_refused_before_any_work_and_rotated_deliberately(
     assert code == 0 and f"old verifier key: {new_vkey}" in out
     (retired,) = (demo_env / "keys").glob("signing.key.retired-*")
     assert retired.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_rotation_with_the_old_key_is_vouched_for_and_verifies_unpinned(
+    demo_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """#21: `keys rotate` records the old and new key in the log, signed by the old key, so that
+    verify follows the change from the first key without both keys pinned."""
+    from audit_store.checkpoint import load_signer
+    from audit_store.models import Checkpoint
+    from audit_store.rotation import Rotation, open_rotation, sign_rotation
+
+    code, out, _err = run(["init", "--json"], capsys)
+    old_vkey = json.loads(out)["verifier_key"]
+    run(["fetch", "--source", "demo", "--start", "2025-11-02", "--end", "2025-11-03"], capsys)
+    assert run(["checkpoint"], capsys)[0] == 0
+    code, out, _err = run(["keys", "rotate", "--json"], capsys)
+    rotation = json.loads(out)
+    assert code == 0 and rotation["vouched_by_old_key"] is True
+    new_vkey = rotation["new_verifier_key"]
+    code, out, _err = run(["verify", "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["ok"] and report["summary"]["key_rotations"] == 1
+
+    url = os.environ["LIQRISK_DATABASE_URL"]
+    store = Store(url)
+    with store.read_session() as session:
+        noted = [(c.id, c.tree_size, c.rotation_note) for c in session.scalars(select(Checkpoint))]
+    ((checkpoint_id, tree_size, note),) = [n for n in noted if n[2] is not None]
+    change = open_rotation(note or "", old_vkey)
+    assert (change.old_key, change.new_key) == (old_vkey, new_vkey)
+    assert change.tree_size == tree_size
+    # A statement the new key signed for itself vouches for nothing.
+    new_signer = load_signer(change.origin, demo_env / "keys" / "signing.key")
+    forged = Rotation(change.origin, new_vkey, new_vkey, change.tree_size, change.root_hash)
+    with store.session() as session:
+        session.execute(text("DROP TRIGGER IF EXISTS checkpoint_no_update"))  # the tamperer
+        session.execute(
+            text("UPDATE checkpoint SET rotation_note = :n WHERE id = :i"),
+            {"n": sign_rotation(forged, new_signer), "i": checkpoint_id},
+        )
+    store.dispose()
+    code, out, _err = run(["verify"], capsys)
+    assert code == 1 and "its rotation statement does not verify under that key" in out
 
 
 def test_init_and_report_take_json(demo_env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -57,8 +57,9 @@ def keys_rotate(as_json: JsonOption = False) -> None:
     """Retire the signing key and sign the log with a new one.
 
     The old key file is kept beside the new one as <name>.retired-<key id>; the first checkpoint
-    the new key signs records the change (the one before it names the old key). Publish the new
-    verifier key printed here, and keep the old one published: its checkpoints stay valid.
+    the new key signs records the change, with a statement signed by the old key naming both
+    (verify follows it without the new key pinned). Publish the new verifier key printed here,
+    and keep the old one published: its checkpoints stay valid.
     """
     from reporting.evidence import rotate_key
 
@@ -70,6 +71,7 @@ def keys_rotate(as_json: JsonOption = False) -> None:
                 "old_verifier_key": done.old_verifier_key,
                 "new_verifier_key": done.new_verifier_key,
                 "retired_file": None if done.retired_file is None else str(done.retired_file),
+                "vouched_by_old_key": done.vouched,
                 "checkpoint": {
                     "id": done.checkpoint.id,
                     "tree_size": done.checkpoint.tree_size,
@@ -86,10 +88,16 @@ def keys_rotate(as_json: JsonOption = False) -> None:
     typer.echo(
         f"checkpoint {cp.id} signed by the new key: {cp.tree_size} leaves, root {cp.root_hash}"
     )
-    typer.echo(
-        "pin both verifier keys in audit.trusted_keys (or pass --trusted-key to verify): "
-        "verify accepts a change of key only between pinned keys"
-    )
+    if done.vouched:
+        typer.echo(
+            "the old key signed a statement vouching for the new one, kept with that checkpoint: "
+            "verify follows the change from the first key on"
+        )
+    elif done.old_verifier_key is not None:
+        typer.echo(
+            "the old key file was not found, so nothing vouches for the new key: pin both "
+            "verifier keys in audit.trusted_keys (or pass --trusted-key to verify)"
+        )
 
 
 def retention(as_json: JsonOption = False) -> None:

@@ -17,14 +17,12 @@ Sources and their datasets:
 Corrections: when a page changes the current value of an interval (source, asset, exchange,
 interval) that an earlier snapshot holds, the new snapshot records the leaf it corrects
 (``corrects_leaf_index``, committed to in its Merkle leaf); the earlier snapshot and its rows stay,
-so the content before the correction remains visible (MiFID II Art. 72). See
-:mod:`reporting.fetch.corrections` for the listing of versions and corrections.
+so the content before the correction remains visible (MiFID II Art. 72; see ``corrections``).
 
 Incremental runs: without a start, each (source, dataset, asset) is fetched from its watermark to
 the last closed interval (:mod:`reporting.fetch.watermarks`); a part without errors advances it,
-once the whole run has ended (a run that dies on the way moves none).
-
-Problems never stop other assets: they are collected and returned with each asset's summary.
+once the whole run has ended (a run that dies on the way moves none). Problems never stop other
+assets: they are collected and returned with each asset's summary.
 """
 
 from __future__ import annotations
@@ -33,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain
 from operator import itemgetter
 
@@ -406,7 +405,7 @@ def fetch(
     now = clock or (lambda: datetime.now(UTC))
     config_hash = settings.config_hash()
     summaries: list[FetchSummary] = []
-    advances: list[Callable[[], None]] = []
+    advances: list[Callable[[], object]] = []
     with ExitStack() as stack:
         clients = _Clients(settings, source, transport, now, stack)
         for dataset in chosen:
@@ -448,7 +447,7 @@ def _fetch_one(
     now: Callable[[], datetime],
     on_page: PageListener | None,
     skip_stored: bool = False,
-) -> tuple[FetchSummary, Callable[[], None] | None]:
+) -> tuple[FetchSummary, Callable[[], object] | None]:
     """One (dataset, asset) of a fetch: its summary, and the watermark's advance to make once the
     whole run has ended (``None`` when this part had an error or asked for nothing)."""
     label = source if dataset == "liquidations" and source in SOURCES else f"{source}:{dataset}"
@@ -458,9 +457,8 @@ def _fetch_one(
         message: str, severity: Severity, *, stored: bool = False
     ) -> tuple[FetchSummary, None]:
         """The summary of a fetch that asked for nothing, with the one note saying why."""
-        problem = Problem(where, message, severity)
-        summary = FetchSummary(label, asset.upper(), 0, 0, 0, (), (problem,), already_stored=stored)
-        return summary, None
+        noted = (Problem(where, message, severity),)
+        return FetchSummary(label, asset.upper(), 0, 0, 0, (), noted, already_stored=stored), None
 
     try:
         streams = _streams(clients, source, dataset, asset)
@@ -497,21 +495,19 @@ def _fetch_one(
     for stream in streams:
         _walk(store, settings, stream, asset, begin, finish, config_hash, totals, on_page)
     totals.problems.extend(clients.take_notes())
-    advance: Callable[[], None] | None = None
+    advance: Callable[[], object] | None = None
     if not any(p.severity == "error" for p in totals.problems):
-        covered_from, covered_to = begin, min(finish, closed)
-
-        def advance() -> None:
-            watermarks.advance(
-                store,
-                source=source,
-                dataset=dataset,
-                asset=asset,
-                start=covered_from,
-                end=covered_to,
-                recorded_at=now(),
-                config_hash=config_hash,
-            )
+        advance = partial(
+            watermarks.advance,
+            store,
+            source=source,
+            dataset=dataset,
+            asset=asset,
+            start=begin,
+            end=min(finish, closed),
+            recorded_at=now(),
+            config_hash=config_hash,
+        )
 
     summary = FetchSummary(
         source=label,
