@@ -5,8 +5,8 @@ Run from the repository root: ``/work/venv/bin/python bench/bench_pdf.py [--repe
 The baseline is WeasyPrint laying out a bare HTML table of the same rows (asset x exchange, the
 same columns, no styling, no charts) through the same ``render_pdf`` in the same process, so the
 ratio measures what the report adds (styles, charts, other sections, attachments) and not the
-machine. Target: the report's PDF step within 2x the baseline. The full pipeline (store -> model
--> charts -> HTML -> PDF) is timed too.
+machine. Target: the report's PDF step within 1.5x the baseline (issue #15). The full pipeline
+(store -> model -> charts -> HTML -> PDF) is timed too.
 
 How it measures, on a shared and noisy machine: CPU time of this process (not wall time, which
 counts waiting for a busy machine), with a full garbage collection before every timed run (so no
@@ -186,10 +186,10 @@ def main() -> None:
     print(f"full render_report     {c_full:7.2f}  {w_full:7.2f}")
     print("ratio report PDF / bare table PDF, CPU, per pair (bare then report), sorted:")
     print("  " + "  ".join(f"{r:.2f}" for r in ratios))
-    verdict = "OK" if ratio <= 2 else "over target"
+    verdict = "OK" if ratio <= 1.5 else "over target"
     print(
         f"ratio report PDF / bare table PDF: {ratio:.2f}x, median of {len(ratios)} pairs "
-        f"(target <= 2x: {verdict}); ratio of the medians {c_pdf / c_bare:.2f}x"
+        f"(target <= 1.5x: {verdict}); ratio of the medians {c_pdf / c_bare:.2f}x"
     )
     print(f"ratio report table only / bare table: {c_table / c_bare:.2f}x")
     print(f"ratio full pipeline / bare table PDF: {c_full / c_bare:.2f}x")

@@ -195,7 +195,12 @@ def run(url: str, name: str, hours_per_page: int, exchanges: int, repeat: int) -
     print(f"[{name}]   verify               {v:6.3f}  (of which the Kaiko parser {d:.3f})")
     verdict = "OK" if v / p <= 3 else "OVER"
     print(f"[{name}] ratio verify / (read + hash + parse) = {v / p:.2f}x (target <= 3x) {verdict}")
-    print(f"[{name}] ratio verify / (read + hash + json)  = {v / r:.2f}x")
+    verdict = "OK" if v / r <= 2 else "OVER"
+    print(f"[{name}] ratio verify / (read + hash + json)  = {v / r:.2f}x (target <= 2x) {verdict}")
+    print(
+        f"[{name}] where verify's time goes: the Kaiko parser's validation {d / v:.0%}, the rest "
+        "reading the stored rows back, hashing leaves and comparing every row"
+    )
     store.dispose()
 
 
