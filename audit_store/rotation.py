@@ -23,7 +23,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from audit_store.errors import ProofError
+from audit_store.errors import ProofError, SigningKeyError
 from audit_store.note import NoteSigner, NoteVerifier, open_note, sign_note
 
 HEADER = "liqrisk key rotation"
@@ -48,9 +48,13 @@ class Rotation:
 
 
 def sign_rotation(rotation: Rotation, old_signer: NoteSigner) -> str:
-    """The statement signed by the retiring key (which must be the one it names as old)."""
+    """The statement signed by the retiring key; :class:`SigningKeyError` when ``old_signer`` is
+    not the key the statement retires (it cannot vouch for a successor)."""
     if old_signer.verifier.vkey != rotation.old_key:
-        raise ProofError("a rotation statement must be signed by the key it retires")
+        raise SigningKeyError(
+            f"the retiring key {old_signer.verifier.vkey.split('+')[1]} is not the key in force "
+            f"({rotation.old_key.split('+')[1]}): it cannot vouch for the new one"
+        )
     return sign_note(rotation.text(), old_signer)
 
 

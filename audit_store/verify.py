@@ -228,14 +228,13 @@ def verify_store(
             for part in _parts(batch):  # a bounded number of stored rows in memory at a time
                 with gc_paused():  # a part's rows and bodies are many objects and no cycle
                     stored = rows_checker.load([s.id for s in part])
-                for snapshot in part:
-                    expected = _check_index(snapshot, expected, report)
-                    leaf = _check_snapshot(snapshot, report)
-                    accumulator.append(leaf)
-                    if accumulator.size in wanted:
-                        roots[accumulator.size] = accumulator.root()
-                    bodies.add(snapshot.body_sha256)
-                    with gc_paused():
+                    for snapshot in part:
+                        expected = _check_index(snapshot, expected, report)
+                        leaf = _check_snapshot(snapshot, report)
+                        accumulator.append(leaf)
+                        if accumulator.size in wanted:
+                            roots[accumulator.size] = accumulator.root()
+                        bodies.add(snapshot.body_sha256)
                         rows_checker.check(snapshot, stored.get(snapshot.id, []))
         report.leaves = accumulator.size
         report.root_hash = accumulator.root().hex()

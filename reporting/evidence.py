@@ -107,15 +107,14 @@ def rotate_key(store: Store, settings: Settings, *, now: datetime | None = None)
     path = key_path(settings)
     with store.read_session() as session:
         previous = latest_checkpoint(session)
-        old: str | None = previous.verifier_key if previous is not None else None
-    in_force = old  # the key of the log's latest checkpoint
+        in_force = previous.verifier_key if previous is not None else None  # the latest's key
+    old = in_force
     retired: Path | None = None
-    retiring: NoteSigner | None = None
+    retiring: NoteSigner | None = None  # the key in force, when at hand: it vouches for the new
     if path.exists():
         signer = load_signer(settings.audit.origin, path)
         old = signer.verifier.vkey
-        if old == in_force:
-            retiring = signer  # the key in force vouches for its successor
+        retiring = signer if old == in_force else None
         retired = path.with_name(f"{path.name}.retired-{signer.key_id.hex()}")
         if retired.exists():
             raise SigningKeyError(f"{retired} exists; not overwriting a retired key")

@@ -294,13 +294,16 @@ def test_reports_are_due_from_the_first_day_held_to_the_end_of_what_the_source_s
 ) -> None:
     """#21: `status` on the demo store listed every day of December 2026 as due, though the demo
     data set ends in November 2025."""
-    from tests.factories import store_hours
-    from tests.limit_factories import flat_day
+    from reporting.checks.metrics import day_bounds
+    from reporting.fetch.ingest import fetch
 
     ours = _settings(settings, catchup_days=7)
     week = [NOW.date() - timedelta(days=n) for n in range(7, 0, -1)]  # the window, oldest first
     assert missing_days(_ctx(store, ours)) == week  # nothing held yet: the whole window is due
-    store_hours(store, "btc", flat_day({"binc": 1.0}, day=week[4]))
+    fetch(
+        store, ours, source="demo", assets=["btc"], datasets=["liquidations"],
+        start=day_bounds(week[4])[0], end=day_bounds(week[6])[1], clock=lambda: NOW,
+    )  # fmt: skip
     assert missing_days(_ctx(store, ours)) == week[4:]  # not before the first day held
     assert gather(store, ours, NOW).unreported == tuple(week[4:])
     # A year on, the bundled data set (to 2025-11-09) can hold none of the window's days.

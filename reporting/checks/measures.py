@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from reporting.checks.metrics import hour_slots
 from reporting.checks.overlays import FundingPoint, OpenInterestPoint
 
 HOUR = timedelta(hours=1)
@@ -59,13 +60,7 @@ def largest_window(
     """
     if not hourly or hours < 1:
         return None
-    slots = int((end - start) / HOUR)
-    usd = [0.0] * slots
-    count = [0] * slots
-    for moment, (u, c) in hourly.items():
-        k = (moment - start) // HOUR  # whole hours: the data is hourly
-        if 0 <= k < slots:
-            usd[k], count[k] = u, c
+    usd, count = hour_slots(hourly.items(), start, end)
     return largest_run(usd, count, start, hours, by=by)
 
 

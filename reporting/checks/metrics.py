@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from audit_store.bulk import driver_rows, gc_paused, read_datetime
-from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
 from reporting.records import DAY as DAY
@@ -25,6 +24,24 @@ from reporting.records import day_bounds as day_bounds
 
 TRAILING_DAYS = 7
 """The days before a day that its report compares it with (their average), and fetches with it."""
+
+
+_ONE_HOUR = timedelta(hours=1)
+
+
+def hour_slots(
+    hourly: Iterable[tuple[datetime, tuple[float, int]]], start: datetime, end: datetime
+) -> tuple[list[float], list[int]]:
+    """The USD and count of each hour of ``[start, end)`` from (interval start, (USD, count))
+    pairs; zero for an hour not given, and a pair outside the range left out."""
+    slots = int((end - start) / _ONE_HOUR)
+    usd = [0.0] * slots
+    count = [0] * slots
+    for moment, (u, c) in hourly:
+        k = (moment - start) // _ONE_HOUR  # whole hours: the data is hourly
+        if 0 <= k < slots:
+            usd[k], count[k] = u, c
+    return usd, count
 
 
 @dataclass(frozen=True)
@@ -65,15 +82,10 @@ class AssetDay:
         memo = self._slots_memo
         found = memo.get(exchange)
         if found is None:
-            step = timedelta(hours=1)
-            slots = int((self.end - self.start) / step)
-            usd, count = [0.0] * slots, [0] * slots
-            for i in self.intervals:
-                vols = i.volumes if exchange is None else i.by_exchange.get(exchange)
-                k = (i.start - self.start) // step
-                if vols is not None and 0 <= k < slots:
-                    usd[k], count[k] = vols.total_usd, vols.total_count
-            found = memo[exchange] = (usd, count)
+            picked = ((i.start, i.volumes if exchange is None else i.by_exchange.get(exchange))
+                      for i in self.intervals)  # fmt: skip
+            hourly = ((t, (v.total_usd, v.total_count)) for t, v in picked if v is not None)
+            found = memo[exchange] = hour_slots(hourly, self.start, self.end)
         return found
 
     def exchange_evidence(self, exchange: str) -> tuple[str, ...]:
@@ -275,20 +287,6 @@ def assemble_day(
         by_exchange=dict(sorted(by_exchange.items(), key=lambda kv: -kv[1].total_usd)),
         evidence=tuple(sorted({i.snapshot_sha256 for i in intervals})),
     )
-
-
-def first_day_held(store: Store, source: str) -> date | None:
-    """The first UTC day ``source`` has (unquarantined) liquidation figures for in the store, or
-    ``None`` when it has none: the first day a daily report can be due."""
-    iv = IntervalVolume
-    stmt = (
-        select(func.min(col(iv.interval_start)))
-        .join(Snapshot, col(Snapshot.id) == col(iv.snapshot_id))
-        .where(col(iv.source) == source, col(Snapshot.quarantined).is_(False))
-    )
-    with store.read_session() as session:
-        first = session.scalar(stmt)
-    return None if first is None else as_utc(first).date()
 
 
 def sources_with_data(

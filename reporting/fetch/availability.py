@@ -60,17 +60,12 @@ def outside(
     the end of a fixed span is allowed: its part inside is fetched."""
     for dataset in datasets:
         span = served(source, dataset, now)
-        day = f"{span.first:%Y-%m-%d %H:%M} UTC"
+        what = f"{source} serves {dataset.replace('_', ' ')} for {span.why}"
         if start is not None and start < span.first:
-            return (
-                f"{source} serves {dataset.replace('_', ' ')} for {span.why}, from {day}: "
-                f"--start {start:%Y-%m-%d %H:%M} UTC is earlier"
-            )
+            first = f"{span.first:%Y-%m-%d %H:%M} UTC"
+            return f"{what}, from {first}: --start {start:%Y-%m-%d %H:%M} UTC is earlier"
         if span.last is not None and start is not None and start >= span.last:
-            return (
-                f"{source} serves {dataset.replace('_', ' ')} for {span.why}: "
-                f"--start {start:%Y-%m-%d %H:%M} UTC is after its end"
-            )
-        if span.last is not None and end is not None and end <= span.first:
-            return f"{source} serves {dataset.replace('_', ' ')} for {span.why} only"
+            return f"{what}: --start {start:%Y-%m-%d %H:%M} UTC is after its end"
+        if end is not None and end <= span.first:
+            return f"{what} only: --end {end:%Y-%m-%d %H:%M} UTC is before it"
     return None

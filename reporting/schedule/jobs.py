@@ -290,37 +290,33 @@ def reported_outside(store: Store, days: list[date]) -> set[str]:
         return set(found)
 
 
-class _Reportable:
-    """The days a daily report can be due for: from the first day the store holds the default
-    source's liquidations for, up to the end of what the source serves (the bundled demo data set
-    ends; a live source does not). A store that holds nothing yet has no first day: its window is
-    due (the daily job fetches it first), or a new deployment would never start."""
-
-    def __init__(self, first: date | None, last: datetime | None) -> None:
-        self.first, self.last = first, last
-
-    def __contains__(self, day: date) -> bool:
-        if self.first is not None and day < self.first:
-            return False
-        return self.last is None or day_bounds(day)[0] < self.last
-
-
-def _reportable(ctx: Context, now: datetime) -> _Reportable:
-    from reporting.checks.metrics import first_day_held
+def _reportable(ctx: Context, days: list[date], now: datetime) -> list[date]:
+    """``days`` less those no report can be due for: before the first day the default source's
+    liquidations are stored (the earliest ``covered_from`` of its watermarks), or past the end of
+    what the source serves (the bundled demo data set ends; a live source does not). A store with
+    no watermark yet keeps every day, so that the daily job fetches them: a new deployment starts.
+    """
     from reporting.fetch.availability import served
 
     source = ctx.settings.fetch.default_source
-    return _Reportable(first_day_held(ctx.store, source), served(source, "liquidations", now).last)
+    marks = [m for m in watermarks.latest(ctx.store, source) if m.dataset == "liquidations"]
+    first = min((m.covered_from for m in marks), default=None)
+    last = served(source, "liquidations", now).last
+    return [
+        d
+        for d in days
+        if (first is None or day_bounds(d)[1] > first) and (last is None or day_bounds(d)[0] < last)
+    ]
 
 
 def due_days(ctx: Context) -> list[tuple[date, ClaimState, bool]]:
     """The days of the window whose report is due, oldest first, each with the state of its daily
     claim and whether it was reported by hand. A report is due once the daily job's first fire
     after its day has come (a day is not reported before its time, even by a catch-up or a late
-    fetch), and only for a day the source's data can cover (:class:`_Reportable`)."""
+    fetch), and only for a day the source's data can cover (:func:`_reportable`)."""
     schedule = ctx.settings.schedule
     now = ctx.now()
-    days = [d for d in window(ctx) if d in _reportable(ctx, now)]
+    days = _reportable(ctx, window(ctx), now)
     if schedule.daily.enabled:
         trigger = build_trigger(schedule.daily, schedule.timezone)
         fires = [trigger.get_next_fire_time(None, day_bounds(d)[1]) for d in days]
