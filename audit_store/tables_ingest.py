@@ -40,6 +40,7 @@ from sqlalchemy import Column, DateTime, Index, insert
 from sqlmodel import Field, Session, SQLModel
 
 from audit_store.models import Snapshot
+from audit_store.tables_streams import NOT_DERIVED_COLUMNS, STREAM_DERIVED_TABLES
 
 
 def _timestamp() -> Any:
@@ -149,16 +150,25 @@ DERIVED_TABLES: Mapping[str, type[SQLModel]] = {
     "open_interest": OpenInterest,
     "liquidation_order": LiquidationOrder,
     "instrument_spec": InstrumentSpec,
+    **STREAM_DERIVED_TABLES,
 }
-"""Tables derived from snapshots, by name: what ``verify`` re-derives."""
+"""Tables derived from snapshots, by name: what ``verify`` re-derives (the live streams' events
+and rejected frames, :mod:`audit_store.tables_streams`, included)."""
 
 DERIVED_FIELDS: Mapping[str, tuple[str, ...]] = {
-    name: tuple(c for c in model.model_fields if c not in ("id", "snapshot_id", "row_index"))
+    name: tuple(
+        c
+        for c in model.model_fields
+        if c not in ("id", "snapshot_id", "row_index") and c not in NOT_DERIVED_COLUMNS
+    )
     for name, model in DERIVED_TABLES.items()
 }
 """Each derived table's value columns, in declaration order."""
 
-INGEST_TABLES: tuple[str, ...] = (*DERIVED_TABLES, "ingest_watermark")
+INGEST_TABLES: tuple[str, ...] = (
+    *(name for name in DERIVED_TABLES if name not in STREAM_DERIVED_TABLES),
+    "ingest_watermark",
+)
 """Every table of this module; all append-only."""
 
 

@@ -8,7 +8,8 @@ unless the config file has ``[limits]`` tables of its own.
 
 Environment variables override the file (and are the only place secrets come from):
 ``LIQRISK_DATABASE_URL``, ``LIQRISK_REPORTS_DIR``, ``LIQRISK_KAIKO_BASE_URL``, ``KAIKO_API_KEY``,
-``LIQRISK_BINANCE_BASE_URL``, ``LIQRISK_OKX_BASE_URL``,
+``LIQRISK_BINANCE_BASE_URL``, ``LIQRISK_OKX_BASE_URL``, ``LIQRISK_BINANCE_WS_URL``,
+``LIQRISK_BYBIT_WS_URL``, ``LIQRISK_OKX_WS_URL``,
 ``LIQRISK_SMTP_HOST``, ``LIQRISK_SMTP_PORT``, ``LIQRISK_SMTP_SECURITY``, ``LIQRISK_SMTP_USER``,
 ``LIQRISK_SMTP_PASSWORD``. Webhook HMAC keys come from the variables that
 ``notify.webhooks.*.secret_env`` names, read only when a webhook is sent.
@@ -45,6 +46,7 @@ from reporting.checks.limits import scope_problems
 from reporting.errors import ConfigError
 from reporting.fetch.registry import FETCH_SOURCES
 from reporting.fetch.sources.kaiko.format import interval_seconds
+from reporting.fetch.streams.settings import Streams
 from reporting.resources import config_dir, default_config_file
 
 KAIKO_REGION_HOSTS = {
@@ -374,6 +376,7 @@ class Settings(_Strict):
     binance: ExchangeApi = ExchangeApi(base_url="https://fapi.binance.com")
     okx: ExchangeApi = ExchangeApi(base_url="https://www.okx.com")
     quality: Quality = Quality()
+    streams: Streams = Streams()
     limits: LimitSet  # from limits_file, or this file's own [limits] tables
     email: Email = Email()
     smtp: Smtp = Smtp()
@@ -394,6 +397,7 @@ class Settings(_Strict):
                 "smtp": {"password", "user", "host", "port"},
                 "audit": {"signing_key_file"},
                 "schedule": True,  # when things run, not what they compute
+                "streams": True,  # what is collected, not how a stored figure is computed
             },
         )
         return hashlib.sha256(canonical_json(data)).hexdigest()
@@ -414,6 +418,9 @@ ENV_OVERRIDES: Mapping[str, tuple[str, ...]] = {
     "KAIKO_API_KEY": ("kaiko", "api_key"),
     "LIQRISK_BINANCE_BASE_URL": ("binance", "base_url"),
     "LIQRISK_OKX_BASE_URL": ("okx", "base_url"),
+    "LIQRISK_BINANCE_WS_URL": ("streams", "binance_url"),
+    "LIQRISK_BYBIT_WS_URL": ("streams", "bybit_url"),
+    "LIQRISK_OKX_WS_URL": ("streams", "okx_url"),
     "LIQRISK_SMTP_HOST": ("smtp", "host"),
     "LIQRISK_SMTP_PORT": ("smtp", "port"),
     "LIQRISK_SMTP_SECURITY": ("smtp", "security"),

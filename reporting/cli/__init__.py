@@ -10,7 +10,8 @@ a source or the mail server cannot be reached). Commands whose output a machine 
 ``--json``.
 
 This module builds the typer app from the command modules, in pipeline order:
-:mod:`.fetch` (fetch, backfill, corrections, versions, watermarks), :mod:`.check` (check),
+:mod:`.fetch` (fetch, backfill, corrections, versions, watermarks), :mod:`.collect` (collect,
+events), :mod:`.check` (check),
 :mod:`.limits` (limits ..., ack), :mod:`.report` (report, reproduce, daily), :mod:`.audit` (init,
 checkpoint, verify, retention, export, verify-export), :mod:`.outbox` (outbox ...),
 :mod:`.schedule` (run), :mod:`.status` (status); :mod:`.common` holds what they share.
@@ -33,7 +34,7 @@ from audit_store.errors import (
     SigningKeyError,
     StoreError,
 )
-from reporting.cli import audit, check, fetch, limits, outbox, report, schedule, status
+from reporting.cli import audit, check, collect, fetch, limits, outbox, report, schedule, status
 from reporting.cli.common import ConfigOption, state
 from reporting.errors import NotifyError, SourceError
 
@@ -51,7 +52,7 @@ ENVIRONMENT_ERRORS = (StoreError, SigningKeyError, SourceError, NotifyError, Exp
 
 STAGES = (
     ("Set up", ("init", "keys", "status", "run")),
-    ("Fetch", ("fetch", "backfill", "watermarks", "corrections", "versions")),
+    ("Fetch", ("fetch", "backfill", "collect", "events", "watermarks", "corrections", "versions")),
     ("Check", ("check", "ack", "limits")),
     ("Report", ("report", "reproduce", "daily")),
     ("Notify", ("outbox",)),
@@ -121,6 +122,8 @@ app.command("backfill")(fetch.backfill_cmd)
 app.command()(fetch.corrections)
 app.command()(fetch.versions)
 app.command("watermarks")(fetch.watermarks_cmd)
+app.command()(collect.collect)
+app.command()(collect.events)
 app.command()(check.check)
 app.add_typer(limits.limits_app, name="limits")
 app.command("ack")(limits.ack)

@@ -176,6 +176,10 @@ def verify(
     result = verify_store(store, derived_rows, trusted_keys=trusted_keys(settings, trusted_key))
     for found in verify_derived_tables(store):  # funding, open interest, OKX orders, instruments
         result.add(found.table, found.record_id, found.message)
+    from reporting.fetch.streams.verify import verify_stream_tables
+
+    for found in verify_stream_tables(store):  # duplicates counted once, minute sums
+        result.add(found.table, found.record_id, found.message)
     from audit_store.verify import record_verify
 
     try:

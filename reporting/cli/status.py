@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import typer
 
@@ -15,10 +16,13 @@ def status(as_json: JsonOption = False) -> None:
     from reporting.schedule.status import gather
 
     settings = app_settings()
-    found = gather(open_store(settings), settings, datetime.now(UTC))
+    store = open_store(settings)
+    found = gather(store, settings, datetime.now(UTC))
+    streams = _stream_health(store, settings)
     if as_json:
-        print_json(found.to_json())
+        print_json({**found.to_json(), "streams": [h.to_json() for h in streams]})
         return
+    _print_streams(streams)
     for job in found.jobs:
         last = job.last
         typer.echo(f"{job.job:10} {job.trigger}")
@@ -58,3 +62,31 @@ def status(as_json: JsonOption = False) -> None:
     else:
         verdict = "OK" if v.ok else f"FAILED ({v.discrepancies} discrepancies)"
         typer.echo(f"verify: {verdict} at {v.at:%Y-%m-%d %H:%M} UTC, {v.leaves} leaves")
+
+
+def _stream_health(store: Any, settings: Any) -> list[Any]:
+    """Each configured stream that has ever connected: connected or not, age of the last frame,
+    frames and events in the last hour, gaps today."""
+    from reporting.fetch.streams.reading import has_sessions, health
+    from reporting.fetch.streams.venues import stream_specs
+
+    warn = settings.streams.silent_warn_seconds
+    return [
+        health(store, spec, silent_warn_seconds=warn)
+        for spec in stream_specs(settings)
+        if has_sessions(store, spec.stream)
+    ]
+
+
+def _print_streams(streams: list[Any]) -> None:
+    now = datetime.now(UTC)
+    for h in streams:
+        age = f"{(now - h.last_frame).total_seconds():.0f} s ago" if h.last_frame else "never"
+        state = "connected" if h.connected else "not connected"
+        typer.echo(
+            f"stream {h.stream}: {state}, last frame {age}, last hour {h.frames_last_hour} frames "
+            f"{h.events_last_hour} events ({h.duplicates_last_hour} duplicates), gaps today "
+            f"{h.gaps_today} ({h.gap_seconds_today:.0f} s)"
+        )
+        if h.warning:
+            typer.echo(f"  warning: {h.warning}")

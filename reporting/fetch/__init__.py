@@ -11,7 +11,8 @@ to the audit store as a Merkle leaf together with the rows derived from it.
 * :mod:`.watermarks`   how far each (source, dataset, asset) has been fetched;
 * :mod:`.normalise`    times, numbers and symbols into one form;
 * :mod:`.derivers`     re-deriving any stored body (what ``liqrisk verify`` hands the audit store);
-* :mod:`.corrections`  every version the store holds of an interval, and what changed.
+* :mod:`.corrections`  every version the store holds of an interval, and what changed;
+* :mod:`.streams`      the live collectors: websocket frames -> batches -> events, minute sums.
 
 Nothing here imports the later stages (checks, render, notify, schedule, cli).
 """

@@ -20,6 +20,9 @@ Kinds, with their endpoint and the table their rows go to:
   -> open_interest
 * ``okx.v5.liquidation_orders``: OKX ``/api/v5/public/liquidation-orders`` -> liquidation_order
 * ``okx.v5.instruments``: OKX ``/api/v5/public/instruments`` -> instrument_spec
+* ``binance.ws.force_order.v1``, ``bybit.ws.all_liquidation.v1``, ``okx.ws.liquidation_orders.v1``:
+  batches of websocket frames (:mod:`reporting.fetch.streams`) -> stream_event,
+  stream_rejected_frame
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from reporting.fetch.sources.binance import format as binance_format
 from reporting.fetch.sources.derived import Derived
 from reporting.fetch.sources.kaiko import format as kaiko_format
 from reporting.fetch.sources.okx import format as okx_format
+from reporting.fetch.streams.derive import STREAM_KINDS, derive_batch
 from reporting.records import Derivation, Problem
 
 BodyParser = Callable[[bytes, Mapping[str, str], str], Derived]
@@ -98,6 +102,7 @@ DERIVERS: Mapping[str, Callable[[SnapshotRecord], Derived]] = {
     okx_format.OPEN_INTEREST_KIND: _body(okx_format.derive_open_interest),
     okx_format.LIQUIDATIONS_KIND: _body(okx_format.derive_liquidations),
     okx_format.INSTRUMENTS_KIND: _body(okx_format.derive_instruments),
+    **dict.fromkeys(STREAM_KINDS, derive_batch),  # websocket frame batches: HTTP 101, no status
 }
 
 TABLE_KINDS: frozenset[str] = frozenset(DERIVERS) - {kaiko_format.KIND}

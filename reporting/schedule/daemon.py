@@ -23,6 +23,7 @@ have been silent for ``working_timeout_seconds``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -180,6 +181,28 @@ class _Signals:
         self.stop.set()
 
 
+def _start_collectors(
+    store: Store, settings: Settings, stop: threading.Event
+) -> threading.Thread | None:
+    """With ``streams.in_daemon``, the configured collectors in a thread of their own, stopped
+    (batches committed, disconnects recorded) with the daemon."""
+    if not settings.streams.in_daemon:
+        return None
+    from reporting.fetch.streams.runner import prepare_specs, run_streams
+
+    def collect() -> None:
+        try:
+            specs = prepare_specs(store, settings, None)
+            asyncio.run(run_streams(store, settings, specs, until=lambda _stats: stop.is_set()))
+        except Exception:  # the scheduled jobs go on; the gap is on record in stream_session
+            log.exception("the collectors stopped")
+
+    thread = threading.Thread(target=collect, name="liqrisk-collectors", daemon=True)
+    thread.start()
+    log.info("collectors started: %s", ", ".join(settings.streams.venues))
+    return thread
+
+
 def run_daemon(
     settings: Settings,
     *,
@@ -208,6 +231,7 @@ def run_daemon(
     scheduler.add_listener(_on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
     signals = _Signals(stop)
     signals.install()
+    collectors: threading.Thread | None = None
     _context = ctx
     try:
         try:
@@ -228,6 +252,7 @@ def run_daemon(
                 misfire_grace_time=None,
             )
         scheduler.resume()
+        collectors = _start_collectors(store, settings, stop)
         log.info("liqrisk daemon %s started (store %s)", owner, store.description)
         for job in scheduler.get_jobs(jobstore="default"):
             log.info("  %s: next run %s", job.name, job.next_run_time)
@@ -236,6 +261,8 @@ def run_daemon(
         log.info("stopping: waiting for the running jobs to finish")
     finally:
         stop.set()
+        if collectors is not None:
+            collectors.join(30)
         if scheduler.running:
             scheduler.shutdown(wait=True)
         signals.restore()

@@ -121,9 +121,9 @@ class OkxClient(SourceClient):
                 LIQUIDATIONS_PATH, LIQUIDATIONS_KIND, params, "after", start, end, tie_step=1
             )
 
-    def instrument_pages(self, asset: str) -> Iterator[RawResponse]:
+    def instrument_pages(self, asset: str, inst_type: str = "SWAP") -> Iterator[RawResponse]:
         for family in self.families(asset):
-            params = {"instType": "SWAP", "instFamily": family}
+            params = {"instType": inst_type, "instFamily": family}
             request = self._http.request(f"{self.base_url}{INSTRUMENTS_PATH}", params)
             raw = yield from self._http.send_with_retries(request, INSTRUMENTS_KIND)
             yield raw

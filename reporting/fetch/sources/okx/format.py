@@ -181,7 +181,7 @@ def derive_open_interest(body: bytes, params: Mapping[str, str], source: str) ->
     return Derived.rows("open_interest", rows)
 
 
-def _direction(side: str, pos_side: str, where: str) -> str:
+def position_liquidated(side: str, pos_side: str, where: str) -> str:
     if pos_side in ("long", "short"):
         return pos_side
     if side == "sell":  # net mode: selling closes a long
@@ -220,7 +220,7 @@ def derive_liquidations(body: bytes, params: Mapping[str, str], source: str) -> 
                         "ts": epoch_to_utc(stamp),
                         "side": side,
                         "pos_side": pos_side,
-                        "direction": _direction(side, pos_side, dwhere),
+                        "direction": position_liquidated(side, pos_side, dwhere),
                         "size": number(require(detail, "sz", dwhere), dwhere, "sz", positive=True),
                         "bankruptcy_price": number(
                             require(detail, "bkPx", dwhere), dwhere, "bkPx", positive=True

@@ -1,0 +1,1 @@
+"""Bybit: the v5 public ``allLiquidation`` websocket topics (:mod:`.stream`)."""

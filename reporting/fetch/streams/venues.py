@@ -1,0 +1,99 @@
+"""The streams a configuration asks for: per venue, its URL, subscriptions and keep-alive.
+
+One :class:`StreamSpec` per connection the collector keeps: Binance's all-market stream, Bybit's
+linear (and inverse) topics, OKX's liquidation-orders channel. Everything venue-specific comes from
+the venue's module under :mod:`reporting.fetch.sources`; this module only puts it together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from reporting.config import Settings
+from reporting.fetch.sources.binance import stream as binance
+from reporting.fetch.sources.bybit import stream as bybit
+from reporting.fetch.sources.okx import stream as okx
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One stream: where to connect, what to send, how to keep it alive."""
+
+    stream: str  # "binance.usdm", "bybit.linear", "okx.public"
+    venue: str
+    kind: str  # the snapshot kind of its batches
+    url: str
+    subscribe: tuple[str, ...] = ()
+    expects_ack: bool = True  # Binance's raw stream sends no acknowledgement
+    ping_seconds: float | None = None
+    ping_message: str | None = None
+    idle_seconds: float = 60.0
+    rollover_seconds: float | None = None
+    params: Mapping[str, str] = field(default_factory=dict)  # kept with every batch
+
+
+def stream_assets(settings: Settings) -> tuple[str, ...]:
+    return settings.streams.assets or settings.fetch.assets
+
+
+def stream_specs(
+    settings: Settings,
+    venues: tuple[str, ...] | None = None,
+    *,
+    contracts: Mapping[str, okx.Contract] | None = None,
+) -> list[StreamSpec]:
+    """The streams of ``venues`` (default: the configured ones). ``contracts``: OKX's contract
+    values, from the store's instrument specifications."""
+    config = settings.streams
+    chosen = venues or config.venues
+    assets = stream_assets(settings)
+    specs: list[StreamSpec] = []
+    if "binance" in chosen:
+        specs.append(
+            StreamSpec(
+                stream="binance.usdm",
+                venue=binance.VENUE,
+                kind=binance.KIND,
+                url=binance.url(config.binance_url),
+                expects_ack=False,
+                idle_seconds=config.binance_idle_seconds,
+                rollover_seconds=config.rollover_seconds,
+            )
+        )
+    if "bybit" in chosen:
+        for category in config.bybit_categories:
+            names = bybit.symbols(assets, category)
+            specs.append(
+                StreamSpec(
+                    stream=f"bybit.{category}",
+                    venue=bybit.VENUE,
+                    kind=bybit.KIND,
+                    url=bybit.url(config.bybit_url, category),
+                    subscribe=tuple(bybit.subscribe_messages(names)),
+                    ping_seconds=bybit.PING_SECONDS,
+                    ping_message=bybit.PING,
+                    idle_seconds=config.idle_seconds,
+                    params={"category": category, "topics": ",".join(names)},
+                )
+            )
+    if "okx" in chosen:
+        watched = {a.upper() for a in assets}
+        mine = {k: v for k, v in (contracts or {}).items() if k.split("-")[0] in watched}
+        specs.append(
+            StreamSpec(
+                stream="okx.public",
+                venue=okx.VENUE,
+                kind=okx.KIND,
+                url=okx.url(config.okx_url),
+                subscribe=tuple(okx.subscribe_messages()),
+                ping_seconds=okx.PING_SECONDS,
+                ping_message=okx.PING,
+                idle_seconds=config.idle_seconds,
+                params={
+                    "assets": ",".join(sorted(watched)),
+                    "contracts": okx.contracts_param(mine),
+                },
+            )
+        )
+    return specs
