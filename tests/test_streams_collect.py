@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -80,9 +81,7 @@ def test_the_real_binance_sample_replayed_stores_the_csv_usd_totals(
     _verified(store)
 
 
-def _day(y: int, m: int, d: int):  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
+def _day(y: int, m: int, d: int) -> datetime:
     return datetime(y, m, d, tzinfo=UTC)
 
 

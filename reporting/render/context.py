@@ -71,6 +71,7 @@ from reporting.render.model import (
     StoredResult,
     UnknownExchange,
 )
+from reporting.render.streams import build_streams
 from reporting.render.summary import build_summary
 
 MAX_HEATMAP_EXCHANGES = 12  # more columns than this are folded into "other"
@@ -208,6 +209,9 @@ def build_report(
         results=results,
         overlay_venues=_overlay_venues(settings, overlays),
         summary=build_summary(settings.fetch.assets, findings, every, day),
+        streams=build_streams(
+            store, settings, metrics, start, end, tree_size=tree_size, as_of=generated_at
+        ),
     )
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
+from reporting.render.streams import StreamsSection
+
 Period = Literal["day", "week"]
 Badge = Literal["BREACH", "INCOMPLETE", "WARNING", "OK"]
 Unit = str  # "usd", "count", "pct", "bps", "hours", "intervals": see reporting.checks.catalogue
@@ -382,6 +384,7 @@ class ReportModel:
     results: tuple[StoredResult, ...]  # every stored result the report rests on
     overlay_venues: tuple[OverlayVenue, ...] = ()
     summary: Summary | None = None
+    streams: StreamsSection | None = None  # only when the store holds stream events
 
     @property
     def period_label(self) -> str:
