@@ -16,6 +16,7 @@ from reporting.checks.metrics import day_bounds, load_period
 from reporting.checks.overlays import FundingPoint, OpenInterestPoint
 from reporting.checks.quality import CHECK_TITLES as DATA_QUALITY_TITLES
 from reporting.checks.store import latest_run, run_checks
+from reporting.checks.stream_quality import TITLES as STREAM_TITLES
 from reporting.config import Settings
 from tests.conftest import SettingsFactory
 from tests.factories import store_hours
@@ -66,7 +67,7 @@ def test_catalogue_covers_every_limit_and_measure() -> None:
     assert limit_checks == set(MEASURES) == set(CATALOGUE) - {"coverage"}
     assert set(CHECK_UNITS) == set(CATALOGUE)
     # titles also name the ungraded data-quality results stored beside the limit checks
-    assert set(CHECK_TITLES) == set(CATALOGUE) | set(DATA_QUALITY_TITLES)
+    assert set(CHECK_TITLES) == set(CATALOGUE) | set(DATA_QUALITY_TITLES) | set(STREAM_TITLES)
     for name in limit_checks:
         table = make_limits(**{name: {"warn": 60, "breach": 70}}).for_check(name)
         per_exchange = isinstance(table, ExchangeLimits)

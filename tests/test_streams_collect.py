@@ -304,3 +304,38 @@ def test_status_warns_of_a_connected_stream_that_sends_nothing(tmp_path: Path) -
     assert found.connected and found.last_frame is None
     assert found.warning is not None and "no frame for over 300 s" in found.warning
     assert found.frames_last_hour == 0 and found.events_last_hour == 0
+
+
+def test_stream_coverage_is_a_data_quality_result_naming_each_gap(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from reporting.checks.stream_quality import stream_coverage_outcomes
+    from reporting.fetch.streams.writer import SessionEvent, record_sessions
+
+    store = new_store(tmp_path)
+    settings = stream_settings(venues=("binance", "bybit"))
+    day = _day(2026, 3, 2)
+    at = [day + timedelta(hours=h) for h in (0, 6, 7, 30)]
+    record_sessions(
+        store,
+        [
+            SessionEvent("binance.usdm", "binance", "a", "connect", at[0]),
+            SessionEvent("binance.usdm", "binance", "a", "subscribed", at[0]),
+            SessionEvent("binance.usdm", "binance", "a", "disconnect", at[1], "idle: no frame"),
+            SessionEvent("binance.usdm", "binance", "b", "connect", at[2]),
+            SessionEvent("binance.usdm", "binance", "b", "subscribed", at[2]),
+            SessionEvent("binance.usdm", "binance", "b", "disconnect", at[3], "stopped"),
+        ],
+    )
+    (outcome,) = stream_coverage_outcomes(store, settings, day.date(), day + timedelta(days=2))
+    assert (outcome.check, outcome.scope, outcome.status) == (
+        "dq_stream_coverage",
+        "binance.usdm",
+        "warn",
+    )
+    assert outcome.observed == pytest.approx(100 * 23 / 24)
+    assert "06:00:00-07:00:00 (disconnect: idle: no frame)" in outcome.message
+    (whole,) = stream_coverage_outcomes(
+        store, settings, (day + timedelta(days=1)).date(), day + timedelta(days=1, hours=5)
+    )
+    assert whole.status == "ok" and whole.observed == pytest.approx(100.0)  # bybit: never run

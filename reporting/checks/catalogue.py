@@ -12,6 +12,8 @@ from typing import Literal
 
 from reporting.checks.quality import CHECK_TITLES as DATA_QUALITY_TITLES
 from reporting.checks.quality import CHECK_UNITS as DATA_QUALITY_UNITS
+from reporting.checks.stream_quality import TITLES as STREAM_QUALITY_TITLES
+from reporting.checks.stream_quality import UNITS as STREAM_QUALITY_UNITS
 
 Unit = Literal["usd", "count", "pct", "bps", "hours", "intervals"]
 Level = Literal["asset", "asset_exchange"]
@@ -105,9 +107,10 @@ CATALOGUE_ORDER: dict[str, int] = {spec.name: n for n, spec in enumerate(_SPECS)
 CHECK_TITLES: dict[str, str] = {
     **{spec.name: spec.title for spec in _SPECS},
     **DATA_QUALITY_TITLES,  # ungraded data-quality results stored beside the limit checks
+    **STREAM_QUALITY_TITLES,
 }
 CHECK_UNITS: dict[str, Unit] = {spec.name: spec.unit for spec in _SPECS}
-RESULT_UNITS: dict[str, str] = {**CHECK_UNITS, **DATA_QUALITY_UNITS}
+RESULT_UNITS: dict[str, str] = {**CHECK_UNITS, **DATA_QUALITY_UNITS, **STREAM_QUALITY_UNITS}
 """The unit of every stored result's observed value, limit checks and data quality alike."""
 
 

@@ -37,6 +37,10 @@ checks use (:func:`reporting.checks.metrics.load_period`):
     figure is at least ``quality.reconcile_min_usd``; ``ok`` saying "not cross-checked" when OKX
     has nothing for the day.
 
+``dq_stream_coverage`` (per live stream)
+    the share of the day the stream was collecting, and every gap with its recorded reason
+    (:mod:`reporting.checks.stream_quality`).
+
 Evidence is the SHA-256 of the snapshots each outcome rests on.
 """
 
@@ -56,6 +60,8 @@ from audit_store.db import Store
 from audit_store.models import IntervalVolume, Snapshot
 from reporting.checks.metrics import AssetDay, Volumes, day_bounds, load_period
 from reporting.checks.overlay_store import okx_hourly
+from reporting.checks.stream_quality import CHECK as STREAM_CHECK
+from reporting.checks.stream_quality import stream_coverage_outcomes
 from reporting.config import Settings
 from reporting.fetch import watermarks
 from reporting.fetch.corrections import corrections_for_day
@@ -190,6 +196,9 @@ def data_quality_outcomes(
     guarded("dq_quarantined", source, partial(_quarantined, store, source, day))
     guarded("dq_corrections", source, partial(_corrections, store, settings, source, day))
     guarded("dq_data_version", source, partial(_data_version, store, loaded, source, day, step))
+    guarded(
+        STREAM_CHECK, "streams", partial(stream_coverage_outcomes, store, settings, day, moment)
+    )
     return outcomes
 
 

@@ -52,6 +52,7 @@ SHORT_TITLES = {
     "dq_corrections": "DQ corrections",
     "dq_data_version": "DQ data version",
     "dq_reconcile_okx": "DQ vs OKX",
+    "dq_stream_coverage": "DQ streams",
 }
 """Column heads of the matrix: the full titles are in the findings table and the methodology."""
 
