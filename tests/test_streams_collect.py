@@ -339,3 +339,16 @@ def test_stream_coverage_is_a_data_quality_result_naming_each_gap(tmp_path: Path
         store, settings, (day + timedelta(days=1)).date(), day + timedelta(days=1, hours=5)
     )
     assert whole.status == "ok" and whole.observed == pytest.approx(100.0)  # bybit: never run
+
+
+def test_a_venue_that_cannot_be_reached_is_retried_and_each_failure_recorded(
+    tmp_path: Path,
+) -> None:
+    settings = stream_settings(binance_url="ws://127.0.0.1:1")  # nothing listens on port 1
+    store = new_store(tmp_path)
+    result = collect(store, settings, specs_for(settings, "binance"), seconds=1.5)
+    stats = result.streams["binance.usdm"]
+    assert stats.connections == 0 and stats.connect_failures >= 2
+    assert stats.last_failure is not None and stats.last_failure.startswith("cannot connect")
+    failed = [d for e, d in sessions(store) if e == "connect_failed"]
+    assert len(failed) == stats.connect_failures

@@ -106,6 +106,10 @@ def collect(
         for reason in stats.disconnects:
             if reason != "stopped":
                 typer.echo(f"  disconnect: {reason}")
+        if stats.connect_failures:
+            typer.echo(
+                f"  could not connect {stats.connect_failures} time(s); last: {stats.last_failure}"
+            )
     typer.echo(f"stopped by {result.stopped_by}")
 
 

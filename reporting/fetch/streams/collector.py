@@ -83,6 +83,8 @@ class StreamStats:
     rejected: int = 0
     batches: int = 0
     disconnects: list[str] = field(default_factory=list)
+    connect_failures: int = 0
+    last_failure: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -94,6 +96,8 @@ class StreamStats:
             "rejected_frames": self.rejected,
             "batches": self.batches,
             "disconnects": list(self.disconnects),
+            "connect_failures": self.connect_failures,
+            "last_failure": self.last_failure,
         }
 
 
@@ -314,6 +318,8 @@ class Collector:
                 stats.disconnects.append(reason)
             else:
                 self._session(conn, "connect_failed", reason)
+                stats.connect_failures += 1
+                stats.last_failure = reason
             self._connections.pop(conn.id, None)
 
     async def _receive(self, conn: _Connection, ws: ClientConnection, stop: asyncio.Event) -> str:
