@@ -145,23 +145,23 @@ def events(
     asset: Annotated[
         str | None, typer.Option("--asset", help="Only this base asset (e.g. btc).")
     ] = None,
-    output: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    format_: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
 ) -> None:
-    """List stored stream events (duplicates not counted), in exchange-time order; ``side`` is
-    the position liquidated (long or short), ``usd`` the notional."""
+    """List stored stream events (duplicates not counted), in exchange-time order; side is the
+    position liquidated (long or short), usd the notional."""
     from reporting.fetch.streams.reading import events as read_events
 
     venue = source.lower()
     if venue not in VENUES:
         fail(f"--source {source!r} is not one of {', '.join(VENUES)}")
-    if output not in ("csv", "json"):
-        fail(f"--format {output!r} is not csv or json")
+    if format_ not in ("csv", "json"):
+        fail(f"--format {format_!r} is not csv or json")
     begin, finish = parse_moment(start, "--start"), parse_moment(end, "--end")
     if finish <= begin:
         fail(f"--end {end} is not after --start {start}: the range is empty")
     settings = app_settings()
     found = read_events(open_store(settings), venue=venue, start=begin, end=finish, asset=asset)
-    if output == "json":
+    if format_ == "json":
         print_json(found)
         return
     writer = csv.writer(sys.stdout, lineterminator="\n")
