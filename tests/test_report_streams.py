@@ -4,6 +4,7 @@ for the same venue over exactly the hours the stream covered; absent without str
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -50,7 +51,10 @@ def test_no_stream_data_no_section(demo_day: dict[str, str]) -> None:
 def test_stream_figures_sit_beside_the_source_over_the_covered_hours(
     demo_day: dict[str, str], tmp_path: Path
 ) -> None:
-    settings = _settings(demo_day)
+    # A copy of the demo store: the other test reads the demo day without stream data.
+    copy = tmp_path / "streams.db"
+    shutil.copy(demo_day["LIQRISK_DATABASE_URL"].removeprefix("sqlite:///"), copy)
+    settings = _settings({**demo_day, "LIQRISK_DATABASE_URL": f"sqlite:///{copy}"})
     store = Store(settings.database_url)
     # A connection subscribed from 10:20 to 13:00: hours 11:00 and 12:00 are covered in full.
     opened, closed = DAY + timedelta(hours=10, minutes=20), DAY + timedelta(hours=13)

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from audit_store.db import Store
 from reporting.config import Settings
-from reporting.fetch.streams.reading import covered_spans, gaps, has_sessions
+from reporting.fetch.streams.reading import coverage, has_sessions
 from reporting.fetch.streams.venues import stream_specs
 from reporting.records import CheckOutcome, Status
 
@@ -37,8 +37,7 @@ def stream_coverage_outcomes(
     for spec in stream_specs(settings):
         if not has_sessions(store, spec.stream):
             continue
-        covered = covered_spans(store, spec.stream, start, end)
-        missing = gaps(store, spec.stream, start, end)
+        covered, missing = coverage(store, spec.stream, start, end)
         if not covered and all(g.detail == "no collector was running" for g in missing):
             continue  # not collected on this day at all
         seconds = sum(s.seconds for s in covered)

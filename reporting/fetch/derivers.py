@@ -27,7 +27,6 @@ Kinds, with their endpoint and the table their rows go to:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -41,18 +40,13 @@ from audit_store.snapshots import SnapshotRecord, SnapshotView
 from audit_store.tables_ingest import DERIVED_FIELDS, DERIVED_TABLES
 from audit_store.verify import Discrepancy, diff_rows
 from reporting.fetch.sources.binance import format as binance_format
-from reporting.fetch.sources.derived import Derived
+from reporting.fetch.sources.derived import Derived, snapshot_params
 from reporting.fetch.sources.kaiko import format as kaiko_format
 from reporting.fetch.sources.okx import format as okx_format
 from reporting.fetch.streams.derive import STREAM_KINDS, derive_batch
 from reporting.records import Derivation, Problem
 
 BodyParser = Callable[[bytes, Mapping[str, str], str], Derived]
-
-
-def _params(snapshot: SnapshotRecord) -> dict[str, str]:
-    loaded = json.loads(snapshot.params_json)
-    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
 
 
 def _http_failure(snapshot: SnapshotRecord) -> Derived | None:
@@ -66,7 +60,7 @@ def _kaiko(snapshot: SnapshotRecord) -> Derived:
     if failed:
         return failed
     derivation = kaiko_format.derive(
-        snapshot.body, snapshot.url, _params(snapshot), snapshot.source
+        snapshot.body, snapshot.url, snapshot_params(snapshot), snapshot.source
     )
     if derivation.quarantine_reason is None:
         query = kaiko_format.query_block(snapshot.body) or {}
@@ -89,7 +83,7 @@ def _kaiko(snapshot: SnapshotRecord) -> Derived:
 def _body(parser: BodyParser) -> Callable[[SnapshotRecord], Derived]:
     def derive(snapshot: SnapshotRecord) -> Derived:
         failed = _http_failure(snapshot)
-        return failed or parser(snapshot.body, _params(snapshot), snapshot.source)
+        return failed or parser(snapshot.body, snapshot_params(snapshot), snapshot.source)
 
     return derive
 

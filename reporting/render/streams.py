@@ -11,18 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlmodel import col
-
-from audit_store.bulk import read_datetime
 from audit_store.db import Store
-from audit_store.models import Snapshot
-from audit_store.tables_streams import StreamMinute
 from reporting.checks.metrics import AssetDay
 from reporting.config import Settings
-from reporting.fetch.streams.reading import covered_spans
+from reporting.fetch.streams.reading import covered_spans, minute_totals
 from reporting.fetch.streams.venues import stream_specs
 
 KAIKO_CODES = {"binance": "binc", "bybit": "bbit", "okx": "okex"}
@@ -74,39 +68,16 @@ class StreamsSection:
     notes: tuple[tuple[str, str], ...]  # (venue name, what the venue documents of its feed)
 
 
-def _utc(value: object) -> datetime:
-    moment = value if isinstance(value, datetime) else read_datetime(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _hourly(
     store: Store, start: datetime, end: datetime, tree_size: int
 ) -> dict[tuple[str, str, datetime], tuple[float, float, int]]:
     """(venue, asset, hour) -> (long USD, short USD, count) of the counted events."""
-    m = StreamMinute
-    query = (
-        select(
-            col(m.venue),
-            col(m.asset),
-            col(m.minute),
-            func.sum(m.long_usd),
-            func.sum(m.short_usd),
-            func.sum(m.long_count + m.short_count),
-        )
-        .join(Snapshot, col(Snapshot.id) == m.snapshot_id)
-        .where(col(m.minute) >= start, col(m.minute) < end, col(Snapshot.leaf_index) < tree_size)
-        .group_by(col(m.venue), col(m.asset), col(m.minute))
-    )
     hours: dict[tuple[str, str, datetime], tuple[float, float, int]] = {}
-    with store.read_session() as session:
-        for venue, asset, minute, long_usd, short_usd, count in session.execute(query):
-            hour = _utc(minute).replace(minute=0, second=0, microsecond=0)
-            was = hours.get((venue, asset, hour), (0.0, 0.0, 0))
-            hours[(venue, asset, hour)] = (
-                was[0] + float(long_usd),
-                was[1] + float(short_usd),
-                was[2] + int(count),
-            )
+    minutes = minute_totals(store, start=start, end=end, tree_size=tree_size)
+    for (venue, asset, minute), (long_usd, short_usd, longs, shorts) in minutes.items():
+        key = (venue, asset, minute.replace(minute=0))
+        was = hours.get(key, (0.0, 0.0, 0))
+        hours[key] = (was[0] + long_usd, was[1] + short_usd, was[2] + longs + shorts)
     return hours
 
 

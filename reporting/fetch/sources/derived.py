@@ -14,9 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit_store.snapshots import SnapshotRecord
 from reporting.records import Derivation, Problem
 
 _DECIMAL = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
+
+
+def snapshot_params(snapshot: SnapshotRecord) -> dict[str, str]:
+    """The request parameters a snapshot was stored with (its canonical ``params_json``)."""
+    loaded = json.loads(snapshot.params_json)
+    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
 
 
 class SchemaViolation(ValueError):

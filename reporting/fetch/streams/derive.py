@@ -7,7 +7,6 @@ itself staying in the batch. A body that is not a batch at all quarantines the s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 from audit_store.snapshots import SnapshotRecord
 from reporting.fetch.sources.binance import stream as binance
 from reporting.fetch.sources.bybit import stream as bybit
-from reporting.fetch.sources.derived import Derived, SchemaViolation
+from reporting.fetch.sources.derived import Derived, SchemaViolation, snapshot_params
 from reporting.fetch.sources.okx import stream as okx
 from reporting.fetch.streams.frames import Frame, FrameReading, decode_batch
 from reporting.records import Derivation
@@ -53,11 +52,6 @@ def read_batch(kind: str, body: bytes, params: Mapping[str, str]) -> list[FrameR
         except SchemaViolation as exc:
             results.append(FrameResult(frame, None, str(exc)[:500]))
     return results
-
-
-def batch_params(snapshot: SnapshotRecord) -> dict[str, str]:
-    loaded = json.loads(snapshot.params_json)
-    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
 
 
 def rows_of(venue: str, results: list[FrameResult]) -> dict[str, tuple[dict[str, Any], ...]]:
@@ -100,7 +94,7 @@ def derive_batch(snapshot: SnapshotRecord) -> Derived:
     """The rows of one batch snapshot (quarantined when the body is not a batch)."""
     venue, _reader = READERS[snapshot.kind]
     try:
-        results = read_batch(snapshot.kind, snapshot.body, batch_params(snapshot))
+        results = read_batch(snapshot.kind, snapshot.body, snapshot_params(snapshot))
     except SchemaViolation as exc:
         return Derived.quarantined(f"not a frame batch: {exc}")
     return Derived(Derivation(()), rows_of(venue, results))

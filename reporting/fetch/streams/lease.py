@@ -17,7 +17,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, select
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from audit_store.bulk import read_datetime
 from audit_store.db import Store
@@ -29,26 +29,21 @@ def holder_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def _utc(value: object) -> datetime:
-    moment = value if isinstance(value, datetime) else read_datetime(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def current_holder(store: Store, stream: str, now: datetime) -> str | None:
     """Who holds the stream's lease at ``now`` (None: nobody, or it expired or was released)."""
     with store.read_session() as session:
         return _holder(session, stream, now)
 
 
-def _holder(session: object, stream: str, now: datetime) -> str | None:
+def _holder(session: Session, stream: str, now: datetime) -> str | None:
     m = StreamLease
-    row = session.execute(  # type: ignore[attr-defined]
+    row = session.execute(
         select(col(m.holder), col(m.event), col(m.expires_at))
         .where(col(m.stream) == stream)
         .order_by(col(m.id).desc())
         .limit(1)
     ).first()
-    if row is None or row[1] == "release" or _utc(row[2]) <= now:
+    if row is None or row[1] == "release" or read_datetime(row[2]) <= now:
         return None
     return str(row[0])
 

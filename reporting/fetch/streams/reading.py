@@ -9,7 +9,6 @@ not a gap: the venue had nothing to say.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,18 +25,13 @@ from reporting.fetch.streams.venues import StreamSpec
 CLOSING = frozenset({"disconnect", "gap"})
 
 
-def _utc(value: Any) -> datetime:
-    moment = read_datetime(value) if not isinstance(value, datetime) else value
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _sessions(store: Store, stream: str, since: datetime | None = None) -> list[Any]:
+def _sessions(store: Store, stream: str) -> list[Any]:
+    """Every connection record of the stream, in the order written. All of them: a connection
+    subscribed days ago and still open covers today."""
     m = StreamSession
     query = select(
         col(m.id), col(m.connection), col(m.event), col(m.at), col(m.detail), col(m.host)
     ).where(col(m.stream) == stream)
-    if since is not None:
-        query = query.where(col(m.at) >= since - timedelta(days=2))
     with store.read_session() as session:
         return list(session.execute(query.order_by(col(m.id))).all())
 
@@ -64,7 +58,7 @@ def last_batch_received(store: Store, spec: StreamSpec) -> datetime | None:
         params = session.execute(query).scalar()
     if params is None:
         return None
-    return _utc(datetime.fromisoformat(json.loads(params)["last_received"]))
+    return read_datetime(datetime.fromisoformat(json.loads(params)["last_received"]))
 
 
 def unclosed_sessions(store: Store, spec: StreamSpec) -> list[tuple[str, str, datetime]]:
@@ -73,7 +67,7 @@ def unclosed_sessions(store: Store, spec: StreamSpec) -> list[tuple[str, str, da
     opened: dict[str, tuple[str, datetime]] = {}
     for row in _sessions(store, spec.stream):
         if row.event == "connect":
-            opened[row.connection] = (row.host, _utc(row.at))
+            opened[row.connection] = (row.host, read_datetime(row.at))
         elif row.event in CLOSING:
             opened.pop(row.connection, None)
     if not opened:
@@ -96,17 +90,16 @@ class Span:
         return (self.end - self.start).total_seconds()
 
 
-def covered_spans(store: Store, stream: str, start: datetime, end: datetime) -> list[Span]:
-    """The union of the stream's subscribed connections over [start, end)."""
+def _covered(rows: list[Any], start: datetime, end: datetime, now: datetime) -> list[Span]:
+    """The union of the subscribed connections of ``rows`` over [start, end)."""
     raw: list[tuple[datetime, datetime]] = []
     began: dict[str, datetime] = {}
-    for row in _sessions(store, stream, start):
-        at = _utc(row.at)
+    for row in rows:
+        at = read_datetime(row.at)
         if row.event == "subscribed":
             began.setdefault(row.connection, at)
         elif row.event in CLOSING and row.connection in began:
             raw.append((began.pop(row.connection), at))
-    now = datetime.now(UTC)
     raw.extend((at, now) for at in began.values())  # still open
     spans: list[Span] = []
     for s, e in sorted(raw):
@@ -120,28 +113,50 @@ def covered_spans(store: Store, stream: str, start: datetime, end: datetime) -> 
     return spans
 
 
-def gaps(store: Store, stream: str, start: datetime, end: datetime) -> list[Span]:
-    """[start, end) minus the covered spans (up to now, for a day not over yet)."""
-    stop = min(end, datetime.now(UTC))
-    cursor = start
-    found = []
-    for span in covered_spans(store, stream, start, stop):
-        if span.start > cursor:
-            found.append(Span(cursor, span.start, _why(store, stream, cursor, span.start)))
-        cursor = max(cursor, span.end)
-    if cursor < stop:
-        found.append(Span(cursor, stop, _why(store, stream, cursor, stop)))
-    return found
-
-
-def _why(store: Store, stream: str, start: datetime, end: datetime) -> str:
+def _why(rows: list[Any], start: datetime, end: datetime) -> str:
     reasons = [
         f"{row.event}: {row.detail}"
-        for row in _sessions(store, stream, start)
+        for row in rows
         if row.event in ("disconnect", "gap", "connect_failed", "refused")
-        and start - timedelta(seconds=1) <= _utc(row.at) <= end
+        and start - timedelta(seconds=1) <= read_datetime(row.at) <= end
     ]
     return "; ".join(dict.fromkeys(reasons))[:500] or "no collector was running"
+
+
+def coverage(
+    store: Store, stream: str, start: datetime, end: datetime
+) -> tuple[list[Span], list[Span]]:
+    """The stream's covered spans over [start, end), and the gaps between them up to now (for a
+    day not over yet), each gap with the reasons on record; one read of the records."""
+    return _coverage(_sessions(store, stream), start, end, datetime.now(UTC))
+
+
+def _coverage(
+    rows: list[Any], start: datetime, end: datetime, now: datetime
+) -> tuple[list[Span], list[Span]]:
+    stop = min(end, now)
+    covered = _covered(rows, start, end, now)
+    cursor = start
+    found = []
+    for span in covered:
+        if span.start >= stop:
+            break
+        if span.start > cursor:
+            found.append(Span(cursor, span.start, _why(rows, cursor, span.start)))
+        cursor = max(cursor, span.end)
+    if cursor < stop:
+        found.append(Span(cursor, stop, _why(rows, cursor, stop)))
+    return covered, found
+
+
+def covered_spans(store: Store, stream: str, start: datetime, end: datetime) -> list[Span]:
+    """The union of the stream's subscribed connections over [start, end)."""
+    return coverage(store, stream, start, end)[0]
+
+
+def gaps(store: Store, stream: str, start: datetime, end: datetime) -> list[Span]:
+    """[start, end) minus the covered spans (up to now, for a day not over yet)."""
+    return coverage(store, stream, start, end)[1]
 
 
 def events(
@@ -191,8 +206,8 @@ def events(
             "price": r[4],
             "quantity": r[5],
             "usd": r[6],
-            "exchange_time": _utc(r[7]).isoformat(),
-            "receive_time": _utc(r[8]).isoformat(),
+            "exchange_time": read_datetime(r[7]).isoformat(),
+            "receive_time": read_datetime(r[8]).isoformat(),
             "snapshot": {"leaf_index": r[9], "sha256": r[10]},
         }
         for r in rows
@@ -200,12 +215,15 @@ def events(
 
 
 def minute_totals(
-    store: Store, *, venue: str, start: datetime, end: datetime, assets: Iterable[str] = ()
-) -> dict[tuple[str, datetime], tuple[float, float, int, int]]:
-    """(asset, minute) -> (long USD, short USD, long count, short count), summed over batches."""
+    store: Store, *, start: datetime, end: datetime, tree_size: int | None = None
+) -> dict[tuple[str, str, datetime], tuple[float, float, int, int]]:
+    """(venue, asset, minute) -> (long USD, short USD, long count, short count) of the counted
+    events in [start, end), summed over batches; with ``tree_size``, only batches among the log's
+    first ``tree_size`` leaves (a report reads the store as of its inputs)."""
     m = StreamMinute
     query = (
         select(
+            col(m.venue),
             col(m.asset),
             col(m.minute),
             func.sum(m.long_usd),
@@ -213,15 +231,16 @@ def minute_totals(
             func.sum(m.long_count),
             func.sum(m.short_count),
         )
-        .where(col(m.venue) == venue, col(m.minute) >= start, col(m.minute) < end)
-        .group_by(col(m.asset), col(m.minute))
+        .where(col(m.minute) >= start, col(m.minute) < end)
+        .group_by(col(m.venue), col(m.asset), col(m.minute))
     )
-    wanted = [a.upper() for a in assets]
-    if wanted:
-        query = query.where(col(m.asset).in_(wanted))
+    if tree_size is not None:
+        query = query.join(Snapshot, col(Snapshot.id) == m.snapshot_id).where(
+            col(Snapshot.leaf_index) < tree_size
+        )
     with store.read_session() as session:
         return {
-            (r[0], _utc(r[1])): (float(r[2]), float(r[3]), int(r[4]), int(r[5]))
+            (r[0], r[1], read_datetime(r[2])): (float(r[3]), float(r[4]), int(r[5]), int(r[6]))
             for r in session.execute(query)
         }
 
@@ -256,7 +275,8 @@ def health(store: Store, spec: StreamSpec, *, silent_warn_seconds: float) -> Str
     now = datetime.now(UTC)
     hour_ago = now - timedelta(hours=1)
     open_connections: set[str] = set()
-    for row in _sessions(store, spec.stream, now):
+    rows = _sessions(store, spec.stream)
+    for row in rows:
         if row.event == "connect":
             open_connections.add(row.connection)
         elif row.event in CLOSING:
@@ -278,7 +298,7 @@ def health(store: Store, spec: StreamSpec, *, silent_warn_seconds: float) -> Str
         ).all()
     by_flag = {bool(flag): int(n) for flag, n in counts}
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    today = gaps(store, spec.stream, day, day + timedelta(days=1))
+    _covered_today, today = _coverage(rows, day, day + timedelta(days=1), now)
     warning = None
     connected = bool(open_connections)
     if connected and (last is None or (now - last).total_seconds() > silent_warn_seconds):

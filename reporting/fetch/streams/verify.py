@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -19,11 +19,6 @@ from audit_store.db import Store
 from audit_store.tables_streams import StreamEvent, StreamMinute
 from audit_store.verify import Discrepancy
 from reporting.fetch.streams.writer import minute_sums
-
-
-def _utc(value: Any) -> datetime:
-    moment = value if isinstance(value, datetime) else read_datetime(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def verify_stream_tables(store: Store) -> list[Discrepancy]:
@@ -78,7 +73,7 @@ def _minutes(session: Any) -> Iterator[Discrepancy]:
             col(StreamMinute.short_count),
         )
     ):
-        stored[(row[1], row[2], row[3], _utc(row[4]))] = (row[0], *row[5:])
+        stored[(row[1], row[2], row[3], read_datetime(row[4]))] = (row[0], *row[5:])
     m = StreamEvent
     per_snapshot: dict[tuple[int, str], list[tuple[str, datetime, str, float]]] = {}
     for row in session.execute(
@@ -93,7 +88,9 @@ def _minutes(session: Any) -> Iterator[Discrepancy]:
         .where(col(m.counted).is_(True))
         .order_by(col(m.snapshot_id), col(m.row_index))
     ):
-        per_snapshot.setdefault((row[0], row[1]), []).append((row[2], _utc(row[3]), row[4], row[5]))
+        per_snapshot.setdefault((row[0], row[1]), []).append(
+            (row[2], read_datetime(row[3]), row[4], row[5])
+        )
     for (snapshot_id, venue), items in per_snapshot.items():
         for (asset, minute), want in minute_sums(items).items():
             have = stored.pop((snapshot_id, venue, asset, minute), None)

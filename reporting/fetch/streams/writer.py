@@ -67,7 +67,6 @@ class StoredBatch:
     # (connection, control, detail, received_at) of the acknowledgements and refusals it held
     quarantine_reason: str | None = None
     first_receive: datetime | None = None
-    latest_receive: datetime | None = None
 
 
 def _params(batch: PendingBatch) -> dict[str, str]:
@@ -145,7 +144,6 @@ def store_batch(
         rejected=rejected,
         controls=controls,
         first_receive=batch.frames[0][0],
-        latest_receive=batch.frames[-1][0],
     )
 
 
