@@ -352,3 +352,24 @@ def test_a_venue_that_cannot_be_reached_is_retried_and_each_failure_recorded(
     assert stats.last_failure is not None and stats.last_failure.startswith("cannot connect")
     failed = [d for e, d in sessions(store) if e == "connect_failed"]
     assert len(failed) == stats.connect_failures
+
+
+def test_a_connection_subscribed_days_ago_and_still_open_covers_today(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from reporting.fetch.streams.reading import coverage
+    from reporting.fetch.streams.writer import SessionEvent, record_sessions
+
+    store = new_store(tmp_path)
+    now = datetime.now(UTC)
+    long_ago = now - timedelta(days=3)
+    record_sessions(
+        store,
+        [
+            SessionEvent("bybit.linear", "bybit", "c", "connect", long_ago),
+            SessionEvent("bybit.linear", "bybit", "c", "subscribed", long_ago),
+        ],
+    )
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    covered, missing = coverage(store, "bybit.linear", day, day + timedelta(days=1))
+    assert missing == [] and covered[0].start == day
