@@ -44,7 +44,7 @@ from reporting.checks.limits import LimitSet as LimitSet
 from reporting.checks.limits import Threshold as Threshold
 from reporting.checks.limits import scope_problems
 from reporting.errors import ConfigError
-from reporting.fetch.registry import FETCH_SOURCES
+from reporting.fetch.registry import FETCH_SOURCES, JOIN, source_problem
 from reporting.fetch.sources.kaiko.format import interval_seconds
 from reporting.fetch.streams.settings import Streams
 from reporting.resources import config_dir, default_config_file
@@ -108,11 +108,24 @@ class Quality(_Strict):
 
 
 class FetchSettings(_Strict):
-    default_source: Literal["demo", "kaiko"] = "demo"
+    # One source, or several in priority order (a list, kept as "streams+kaiko"): per asset,
+    # exchange and day, the first listed that holds the exchange feeds its figures.
+    default_source: str = "demo"
     assets: tuple[str, ...] = ("btc", "eth", "sol", "xrp")
     interval: str = "1h"
     settle_seconds: int = Field(default=900, ge=0)  # an interval counts as closed this long after
     backfill_chunk_days: int = Field(default=7, ge=1, le=366)
+
+    @field_validator("default_source", mode="before")
+    @classmethod
+    def _source(cls, value: object) -> object:
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            if not value:
+                raise ValueError("an empty list names no source")
+            value = JOIN.join(value)
+        if isinstance(value, str) and (why := source_problem(value)):
+            raise ValueError(why)
+        return value
 
     @field_validator("interval")
     @classmethod

@@ -19,7 +19,7 @@ from reporting.checks.store import StoredRun, run_checks
 from reporting.config import Settings
 from reporting.evidence import prepare_key, sign_latest
 from reporting.fetch import ingest
-from reporting.fetch.registry import daily_sources
+from reporting.fetch.registry import daily_sources, source_parts
 from reporting.notify import DrainReport, drain, enqueue_breach_notices, enqueue_daily_report
 from reporting.notify.outbox import utc_now
 from reporting.records import FetchSummary, Problem
@@ -95,7 +95,7 @@ def run_daily(
             assets=settings.fetch.assets,
             start=start - timedelta(days=TRAILING_DAYS),
             end=end,
-            transport=transport if fetch_source == source else None,
+            transport=transport if fetch_source in source_parts(source) else None,
             clock=clock,
             skip_stored=not refetch,
         )

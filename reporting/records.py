@@ -164,6 +164,28 @@ class Volumes(NamedTuple):
         return self.long_usd / self.total_usd if self.total_usd else None
 
 
+@dataclass(frozen=True)
+class Interval:
+    """One interval's current figures: the total, the per-exchange breakdown, and the SHA-256s of
+    the snapshots they rest on (one for an interval-volume source; every frame batch holding one of
+    its events for the streams). Where several sources were combined, ``fed_by`` names the source
+    of each exchange's figures and ``exchange_evidence`` the snapshots of each exchange's figures
+    (``None``: all of them rest on ``evidence``, from the period's one source)."""
+
+    start: datetime
+    volumes: Volumes
+    by_exchange: dict[str, Volumes]
+    evidence: tuple[str, ...]
+    fed_by: dict[str, str] | None = None
+    exchange_evidence: dict[str, tuple[str, ...]] | None = None
+
+    def evidence_of(self, exchange: str) -> tuple[str, ...]:
+        """The SHA-256s of the snapshots holding ``exchange``'s figures of this interval."""
+        if self.exchange_evidence is None:
+            return self.evidence
+        return self.exchange_evidence.get(exchange, ())
+
+
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time(0), tzinfo=UTC)
     return start, start + timedelta(days=1)

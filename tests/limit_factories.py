@@ -58,7 +58,7 @@ def asset_day(
     for moment, exchanges in sorted(hours.items()):
         per = {code: vols(*v) for code, v in sorted(exchanges.items())}
         total = sum(per.values(), Volumes())
-        intervals.append(Interval(moment, total, per, f"{sha}{moment.hour:02d}"))
+        intervals.append(Interval(moment, total, per, (f"{sha}{moment.hour:02d}",)))
     return assemble_day(asset.upper(), source, *day_bounds(day), 3600, intervals)
 
 

@@ -111,4 +111,5 @@ def test_an_unknown_source_is_refused(
 ) -> None:
     for command in ("check", "report"):
         code, _out, err = run([*kaiko_only, command, "--date", DAY, "--source", "okx"], capsys)
-        assert code == 2 and "--source 'okx' is not one of demo, kaiko" in err
+        assert code == 2 and "--source 'okx': unknown source 'okx'" in err
+        assert "choose from demo, kaiko, streams" in err

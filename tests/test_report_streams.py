@@ -82,10 +82,11 @@ def test_stream_figures_sit_beside_the_source_over_the_covered_hours(
     assert model.streams is not None
     (figure,) = [f for f in model.streams.figures if f.asset == "BTC"]
     assert (figure.count, figure.long_usd, figure.short_usd) == (3, 300000.0, 0.0)
-    assert figure.compared_hours == 2 and figure.stream_usd_compared == 200000.0
+    assert len(figure.compared) == 2 and figure.stream_usd_compared == 200000.0
+    assert model.streams.reference == "demo"
     btc = {i.start: i for i in _btc_intervals(store, settings)}
     want = sum(btc[DAY + timedelta(hours=h)].by_exchange["binc"].total_usd for h in (11, 12))
-    assert figure.kaiko_usd_compared == pytest.approx(want)
+    assert figure.reference_usd_compared == pytest.approx(want)
     (coverage,) = [c for c in model.streams.coverage if c.stream == "binance.usdm"]
     assert coverage.covered_share == pytest.approx(160 / 1440)
     notes = dict(model.streams.notes)

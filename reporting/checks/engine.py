@@ -170,18 +170,17 @@ Measure = Callable[[AssetDay, date, CheckContext, AssetLimits | None], Iterator[
 
 
 def _shas(intervals: Iterable[Interval]) -> tuple[str, ...]:
-    return tuple(sorted({i.snapshot_sha256 for i in intervals}))
+    return tuple(sorted({sha for i in intervals for sha in i.evidence}))
 
 
 def _window_shas(
     data: AssetDay, start: datetime, hours: int, exchange: str | None
 ) -> tuple[str, ...]:
     end = start + timedelta(seconds=hours * data.interval_seconds)
-    return _shas(
-        i
-        for i in data.intervals
-        if start <= i.start < end and (exchange is None or exchange in i.by_exchange)
-    )
+    window = [i for i in data.intervals if start <= i.start < end]
+    if exchange is None:
+        return _shas(window)
+    return tuple(sorted({sha for i in window for sha in i.evidence_of(exchange)}))
 
 
 def _exchange_shas(data: AssetDay, exchange: str) -> tuple[str, ...]:
@@ -219,7 +218,7 @@ def _staleness(
     text = f"newest interval ends {ends:%H:%M} UTC, {hours:g} h before {as_of:%Y-%m-%d %H:%M} UTC"
     detail = {"newest_interval_start": newest.isoformat(), "as_of": as_of.isoformat()}
     yield Measurement(
-        "staleness", data.asset, None, hours, text, (data.intervals[-1].snapshot_sha256,), detail
+        "staleness", data.asset, None, hours, text, data.intervals[-1].evidence, detail
     )
 
 

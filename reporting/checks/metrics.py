@@ -17,8 +17,12 @@ from sqlmodel import Session, col
 from audit_store.bulk import driver_rows, gc_paused, read_datetime
 from audit_store.db import Store
 from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
+from reporting.checks.combined import combine
+from reporting.checks.stream_metrics import stream_intervals
+from reporting.fetch.registry import JOIN, STREAMS, source_parts
 from reporting.records import DAY as DAY
 from reporting.records import HOUR as HOUR
+from reporting.records import Interval as Interval
 from reporting.records import Volumes as Volumes
 from reporting.records import day_bounds as day_bounds
 
@@ -45,14 +49,6 @@ def hour_slots(
 
 
 @dataclass(frozen=True)
-class Interval:
-    start: datetime
-    volumes: Volumes
-    by_exchange: dict[str, Volumes]
-    snapshot_sha256: str
-
-
-@dataclass(frozen=True)
 class AssetDay:
     """One asset's liquidations over one UTC day (or a longer period), from one source."""
 
@@ -65,6 +61,7 @@ class AssetDay:
     totals: Volumes
     by_exchange: dict[str, Volumes] = field(default_factory=dict)
     evidence: tuple[str, ...] = ()  # sorted SHA-256s of the snapshots the figures rest on
+    fed_by: dict[str, str] = field(default_factory=dict)  # exchange -> the source of its figures
 
     @property
     def intervals_expected(self) -> int:
@@ -94,7 +91,12 @@ class AssetDay:
         memo = self._evidence_memo
         found = memo.get(exchange)
         if found is None:
-            shas = {i.snapshot_sha256 for i in self.intervals if exchange in i.by_exchange}
+            shas = {
+                sha
+                for i in self.intervals
+                if exchange in i.by_exchange
+                for sha in i.evidence_of(exchange)
+            }
             found = memo[exchange] = tuple(sorted(shas))
         return found
 
@@ -156,6 +158,50 @@ def load_intervals(
     asset in time order: the figures :func:`load_period` assembles, for callers that cut a long
     range into days themselves (a backtest reads a year in one query).
 
+    ``source`` is an interval-volume source, ``streams`` (the live streams' minute sums, see
+    :mod:`reporting.checks.stream_metrics`), or several joined by ``+`` in priority order
+    (:func:`reporting.checks.combined.combine`).
+    """
+    wanted = [a.upper() for a in assets]
+
+    def one(part: str) -> dict[str, list[Interval]]:
+        if part == STREAMS:
+            return stream_intervals(
+                store,
+                assets=wanted,
+                start=start,
+                end=end,
+                interval_seconds=interval_seconds,
+                tree_size=tree_size,
+            )
+        return volume_intervals(
+            store,
+            source=part,
+            assets=wanted,
+            start=start,
+            end=end,
+            interval_seconds=interval_seconds,
+            tree_size=tree_size,
+        )
+
+    parts = source_parts(source)
+    if len(parts) == 1:
+        return one(source)
+    return combine([(part, one(part)) for part in parts])
+
+
+def volume_intervals(
+    store: Store,
+    *,
+    source: str,
+    assets: Iterable[str],
+    start: datetime,
+    end: datetime,
+    interval_seconds: int = HOUR,
+    tree_size: int | None = None,
+) -> dict[str, list[Interval]]:
+    """:func:`load_intervals` of one interval-volume source.
+
     Read with :func:`audit_store.bulk.driver_rows`: a year is 300,000 rows, and SQLAlchemy's result
     objects would cost more than the query.
     """
@@ -215,7 +261,9 @@ def load_intervals(
         for (asset, moment), version in sorted(current.items(), key=lambda kv: kv[0][1]):
             if version.total is not None:
                 by_exchange = dict(sorted(version.exchanges.items()))
-                interval = Interval(moment, version.total, by_exchange, shas[version.snapshot_id])
+                interval = Interval(
+                    moment, version.total, by_exchange, (shas[version.snapshot_id],)
+                )
                 out.setdefault(asset, []).append(interval)
     return out
 
@@ -285,8 +333,23 @@ def assemble_day(
         intervals=tuple(intervals),
         totals=sum_volumes(i.volumes for i in intervals),
         by_exchange=dict(sorted(by_exchange.items(), key=lambda kv: -kv[1].total_usd)),
-        evidence=tuple(sorted({i.snapshot_sha256 for i in intervals})),
+        evidence=tuple(sorted({sha for i in intervals for sha in i.evidence})),
+        fed_by=_fed_by(source, by_exchange, intervals),
     )
+
+
+def _fed_by(
+    source: str, by_exchange: dict[str, Volumes], intervals: Sequence[Interval]
+) -> dict[str, str]:
+    """Which source fed each exchange's figures: the period's one source, or for a combined one
+    what its intervals say (each part named once, in the order it first fed the exchange)."""
+    if len(source_parts(source)) == 1:
+        return dict.fromkeys(by_exchange, source)
+    found: dict[str, dict[str, None]] = {}
+    for interval in intervals:
+        for code, part in (interval.fed_by or {}).items():
+            found.setdefault(code, {})[part] = None
+    return {code: JOIN.join(found.get(code, {})) for code in by_exchange}
 
 
 def sources_with_data(

@@ -61,11 +61,13 @@ from audit_store.models import IntervalVolume, Snapshot
 from reporting.checks.metrics import AssetDay, Volumes, day_bounds, load_period
 from reporting.checks.overlay_store import okx_hourly
 from reporting.checks.stream_quality import CHECK as STREAM_CHECK
-from reporting.checks.stream_quality import stream_coverage_outcomes
+from reporting.checks.stream_quality import RECONCILE as STREAM_RECONCILE
+from reporting.checks.stream_quality import stream_coverage_outcomes, stream_reconcile_outcomes
 from reporting.config import Settings
 from reporting.fetch import watermarks
 from reporting.fetch.corrections import corrections_for_day
 from reporting.fetch.normalise import floor_time, iso_to_utc, to_utc
+from reporting.fetch.registry import volume_parts
 from reporting.fetch.sources.kaiko.format import (
     EXPECTED_DATA_VERSION,
     interval_seconds,
@@ -193,12 +195,16 @@ def data_quality_outcomes(
             if check in skip or (not data.intervals and check not in NO_DATA_ERRORS):
                 continue  # graded by the limit set, or nothing to add up for a day without data
             guarded(check, scope, run)
-    guarded("dq_quarantined", source, partial(_quarantined, store, source, day))
-    guarded("dq_corrections", source, partial(_corrections, store, settings, source, day))
-    guarded("dq_data_version", source, partial(_data_version, store, loaded, source, day, step))
+    for part in volume_parts(source):  # the streams' own quality: dq_stream_coverage, below
+        guarded("dq_quarantined", part, partial(_quarantined, store, part, day))
+        guarded("dq_corrections", part, partial(_corrections, store, settings, part, day))
+        guarded("dq_data_version", part, partial(_data_version, store, loaded, part, day, step))
     guarded(
         STREAM_CHECK, "streams", partial(stream_coverage_outcomes, store, settings, day, moment)
     )
+    hourly = {a: list(d.intervals) for a, d in loaded.items()} if step == 3600 else None
+    run = partial(stream_reconcile_outcomes, store, settings, day, source, moment, hourly)
+    guarded(STREAM_RECONCILE, "streams", run)
     return outcomes
 
 
@@ -263,7 +269,7 @@ def _exchange_sums(data: AssetDay, day: date, settings: Settings) -> Iterator[Ch
             bad.append(
                 f"{interval.start:%H:%M}Z ({_usd(parts.total_usd)} vs {_usd(whole.total_usd)})"
             )
-            shas.add(interval.snapshot_sha256)
+            shas.update(interval.evidence)
     status: Status = "warn" if bad else "ok"
     message = (
         f"{data.asset}: exchanges do not add up to the total in {len(bad)} interval(s): "
@@ -295,7 +301,7 @@ def _long_short(data: AssetDay, day: date, settings: Settings) -> Iterator[Check
                 v.long_usd + v.short_usd, v.total_usd, settings
             ):
                 bad.append(f"{interval.start:%H:%M}Z {name}")
-                shas.add(interval.snapshot_sha256)
+                shas.update(interval.evidence)
     status: Status = "warn" if bad else "ok"
     message = (
         f"{data.asset}: long + short differs from the total in {len(bad)} row(s): " + _listing(bad)
@@ -359,7 +365,7 @@ def _stale(
         message,
         round(lag, 3),
         warn_at=limit,
-        evidence=(data.intervals[-1].snapshot_sha256,),
+        evidence=data.intervals[-1].evidence,
     )
 
 
@@ -369,7 +375,7 @@ def _provisional(store: Store, source: str, data: AssetDay, settle: timedelta) -
         select(col(IntervalVolume.interval_start), col(Snapshot.fetched_at))
         .join(Snapshot, col(Snapshot.id) == IntervalVolume.snapshot_id)
         .where(
-            col(IntervalVolume.source) == source,
+            col(IntervalVolume.source).in_(volume_parts(source)),
             col(IntervalVolume.asset) == data.asset,
             col(IntervalVolume.exchange) == "*",
             col(IntervalVolume.interval_seconds) == data.interval_seconds,
@@ -428,7 +434,7 @@ def _reconcile(
     problems = "; ".join(p.message for p in okx.problems)
     if problems:
         message += f"; {problems}"
-    shas = {i.snapshot_sha256 for i in data.intervals if begin <= i.start < finish}
+    shas = {sha for i in data.intervals if begin <= i.start < finish for sha in i.evidence}
     yield _outcome(
         "dq_reconcile_okx",
         scope,
@@ -549,7 +555,7 @@ def _data_version(
     with store.read_session() as session:
         for i in range(0, len(shas), 500):
             query = select(col(Snapshot.body_sha256), col(Snapshot.body), col(Snapshot.url)).where(
-                col(Snapshot.body_sha256).in_(shas[i : i + 500])
+                col(Snapshot.body_sha256).in_(shas[i : i + 500]), col(Snapshot.source) == source
             )
             for sha, body, url in session.execute(query):
                 block = query_block(body) or {}

@@ -35,7 +35,8 @@ SourceOption = Annotated[
     str,
     typer.Option(
         "--source",
-        help="The liquidation source to read: demo or kaiko (default: fetch.default_source).",
+        help="The liquidation source to read: demo, kaiko, streams, or several joined by + in "
+        "priority order, e.g. streams+kaiko (default: fetch.default_source).",
         show_default=False,
     ),
 ]
@@ -64,13 +65,29 @@ def app_settings() -> Settings:
 def source_settings(settings: Settings, source: str) -> tuple[Settings, str]:
     """``settings`` reading ``source`` (the configured default when empty), refused with one
     line when it is not a liquidation source."""
-    from reporting.fetch.registry import SOURCES
+    from reporting.fetch.registry import source_problem
     from reporting.pipeline import with_source
 
     chosen = source or settings.fetch.default_source
-    if chosen not in SOURCES:
-        fail(f"--source {chosen!r} is not one of {', '.join(SOURCES)}")
+    if why := source_problem(chosen):
+        fail(f"--source {chosen!r}: {why}")
     return with_source(settings, chosen), chosen
+
+
+def fetched_source(settings: Settings, source: str) -> str:
+    """``source``, or the first fetched part of ``fetch.default_source`` (the streams are
+    collected by ``liqrisk collect``, never fetched)."""
+    from reporting.fetch.registry import volume_parts
+
+    if source:
+        return source
+    parts = volume_parts(settings.fetch.default_source)
+    if not parts:
+        fail(
+            f"fetch.default_source is {settings.fetch.default_source!r}: collected by "
+            "`liqrisk collect`, not fetched; pass --source"
+        )
+    return parts[0]
 
 
 def configured_assets(settings: Settings, given: list[str] | None) -> list[str]:

@@ -13,6 +13,7 @@ from reporting.cli.common import (
     configured_assets,
     fail,
     fetch_json,
+    fetched_source,
     open_store,
     parse_day,
     parse_moment,
@@ -80,7 +81,7 @@ def fetch_cmd(
     from reporting.fetch.registry import FETCH_SOURCES
 
     settings = app_settings()
-    chosen = source or settings.fetch.default_source
+    chosen = fetched_source(settings, source)
     if chosen not in FETCH_SOURCES:
         fail(f"--source {chosen!r} is not one of {', '.join(FETCH_SOURCES)}")
     if since_watermark and start:
@@ -214,7 +215,7 @@ def corrections(
 
     settings = app_settings()
     day = parse_day(date_)
-    chosen = source or settings.fetch.default_source
+    chosen = fetched_source(settings, source)
     found = corrections_for_day(open_store(settings), source=chosen, day=day)
     if as_json:
         print_json(
@@ -246,7 +247,7 @@ def versions(
     from reporting.fetch.corrections import versions as list_versions
 
     settings = app_settings()
-    chosen = source or settings.fetch.default_source
+    chosen = fetched_source(settings, source)
     found = list_versions(
         open_store(settings),
         source=chosen,

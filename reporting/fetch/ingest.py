@@ -54,9 +54,9 @@ from audit_store.snapshots import (
 from audit_store.tables_ingest import append_derived_rows
 from reporting.config import Settings
 from reporting.errors import ConfigError, SourceError
-from reporting.fetch import watermarks
+from reporting.fetch import registry, watermarks
 from reporting.fetch.derivers import derive_all
-from reporting.fetch.registry import DATASETS, DEFAULT_DATASETS, FETCH_SOURCES, SOURCES
+from reporting.fetch.registry import DATASETS, DEFAULT_DATASETS, FETCH_SOURCES, VOLUME_SOURCES
 from reporting.fetch.sources.binance.client import BinanceClient
 from reporting.fetch.sources.derived import period_seconds
 from reporting.fetch.sources.kaiko.client import KaikoClient
@@ -94,7 +94,7 @@ def make_client(
             require_key=False,
             clock=now,
         )
-    raise ConfigError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+    raise ConfigError(f"unknown source {source!r}; choose one of {', '.join(VOLUME_SOURCES)}")
 
 
 # -- storing one response
@@ -313,7 +313,7 @@ class _Clients:
 
 def _streams(clients: _Clients, source: str, dataset: str, asset: str) -> list[Stream]:
     settings = clients.settings
-    if dataset == "liquidations" and source in SOURCES:
+    if dataset == "liquidations" and source in VOLUME_SOURCES:
         kaiko = clients.kaiko()
         step = interval_seconds(settings.fetch.interval)
         return [
@@ -450,7 +450,7 @@ def _fetch_one(
 ) -> tuple[FetchSummary, Callable[[], object] | None]:
     """One (dataset, asset) of a fetch: its summary, and the watermark's advance to make once the
     whole run has ended (``None`` when this part had an error or asked for nothing)."""
-    label = source if dataset == "liquidations" and source in SOURCES else f"{source}:{dataset}"
+    label = registry.snapshot_label(source, dataset)
     where = f"{label} {asset.upper()}"
 
     def nothing(

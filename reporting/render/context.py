@@ -33,7 +33,14 @@ from audit_store.db import Store
 from audit_store.merkle import root_from_leaf_hashes
 from audit_store.models import Checkpoint, CheckResult, Snapshot
 from reporting.checks.catalogue import CHECK_TITLES, RESULT_UNITS
-from reporting.checks.metrics import TRAILING_DAYS, AssetDay, Volumes, day_bounds, load_period
+from reporting.checks.metrics import (
+    TRAILING_DAYS,
+    AssetDay,
+    Volumes,
+    day_bounds,
+    load_intervals,
+    load_period,
+)
 from reporting.checks.overlay_store import (
     FundingPoint,
     OpenInterestPoint,
@@ -44,6 +51,7 @@ from reporting.checks.overlays import venue_interval_hours
 from reporting.checks.store import StoredRun, latest_run, limit_set_hash
 from reporting.config import Settings
 from reporting.errors import RenderError
+from reporting.fetch.registry import volume_parts
 from reporting.render import formatting as fmt
 from reporting.render.inputs import ReportInputs, capture_inputs, period_days
 from reporting.render.model import (
@@ -71,7 +79,7 @@ from reporting.render.model import (
     StoredResult,
     UnknownExchange,
 )
-from reporting.render.streams import build_streams
+from reporting.render.streams import StreamsSection, build_streams
 from reporting.render.summary import build_summary
 
 MAX_HEATMAP_EXCHANGES = 12  # more columns than this are folded into "other"
@@ -209,9 +217,32 @@ def build_report(
         results=results,
         overlay_venues=_overlay_venues(settings, overlays),
         summary=build_summary(settings.fetch.assets, findings, every, day),
-        streams=build_streams(
-            store, settings, metrics, start, end, tree_size=tree_size, as_of=generated_at
-        ),
+        streams=_streams(store, settings, source, metrics, start, end, tree_size, generated_at),
+    )
+
+
+def _streams(
+    store: Store,
+    settings: Settings,
+    source: str,
+    metrics: dict[str, AssetDay],
+    start: datetime,
+    end: datetime,
+    tree_size: int,
+    as_of: datetime,
+) -> StreamsSection | None:
+    """The stream section, its streams set beside the report's interval-volume source (Kaiko
+    where the report reads only the streams)."""
+    reference = next(iter(volume_parts(source)), "kaiko")
+    if reference == source:
+        intervals = {asset: list(data.intervals) for asset, data in metrics.items()}
+    else:
+        assets = settings.fetch.assets
+        intervals = load_intervals(
+            store, source=reference, assets=assets, start=start, end=end, tree_size=tree_size
+        )
+    return build_streams(
+        store, settings, intervals, reference, start, end, tree_size=tree_size, as_of=as_of
     )
 
 
@@ -335,6 +366,7 @@ def _asset_market(settings: Settings, data: AssetDay, overlay: AssetOverlays) ->
             _market_row(data.asset, exchange_ref(settings, code), vols),
             funding_rate_8h=overlay.last_funding_8h(code),
             open_interest_usd=overlay.last_open_interest(code),
+            fed_by=data.fed_by.get(code, data.source),
         )
         for code, vols in sorted(data.by_exchange.items(), key=lambda kv: (-kv[1].total_usd, kv[0]))
     )

@@ -122,6 +122,7 @@ class MarketRow:
     # 8 hours, and the last open-interest observation of the period, USD.
     funding_rate_8h: float | None = None
     open_interest_usd: float | None = None
+    fed_by: str = ""  # the source of the row's figures, where the report combines several
 
     @property
     def average_usd(self) -> float | None:
@@ -389,6 +390,11 @@ class ReportModel:
     @property
     def period_label(self) -> str:
         return period_label(self.day, self.period)
+
+    @property
+    def source_parts(self) -> tuple[str, ...]:
+        """The sources the figures come from, in priority order (one, unless combined)."""
+        return tuple(self.source.split("+"))
 
     @property
     def has_followup(self) -> bool:

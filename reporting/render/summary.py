@@ -53,6 +53,7 @@ SHORT_TITLES = {
     "dq_data_version": "DQ data version",
     "dq_reconcile_okx": "DQ vs OKX",
     "dq_stream_coverage": "DQ streams",
+    "dq_stream_reconcile": "DQ stream vs source",
 }
 """Column heads of the matrix: the full titles are in the findings table and the methodology."""
 

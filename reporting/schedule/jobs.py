@@ -53,8 +53,9 @@ from reporting.config import JobTrigger, Settings
 from reporting.errors import Interrupted, SourceError
 from reporting.fetch import watermarks
 from reporting.fetch.ingest import check_request, fetch
-from reporting.fetch.registry import daily_sources
+from reporting.fetch.registry import STREAMS, daily_sources, source_parts, volume_parts
 from reporting.fetch.sources.kaiko.format import interval_seconds
+from reporting.fetch.streams.reading import first_collected
 from reporting.notify.outbox import UNSETTLED, utc_now
 from reporting.records import FetchSummary
 from reporting.schedule.claims import (
@@ -299,9 +300,19 @@ def _reportable(ctx: Context, days: list[date], now: datetime) -> list[date]:
     from reporting.fetch.availability import served
 
     source = ctx.settings.fetch.default_source
-    marks = [m for m in watermarks.latest(ctx.store, source) if m.dataset == "liquidations"]
-    first = min((m.covered_from for m in marks), default=None)
-    last = served(source, "liquidations", now).last
+    parts = volume_parts(source)
+    marks = [
+        m
+        for part in parts
+        for m in watermarks.latest(ctx.store, part)
+        if m.dataset == "liquidations"
+    ]
+    starts = [m.covered_from for m in marks]
+    if STREAMS in source_parts(source) and (collected := first_collected(ctx.store)):
+        starts.append(collected)
+    first = min(starts, default=None)
+    lasts = [served(part, "liquidations", now).last for part in parts]
+    last = None if None in lasts or not lasts else max(x for x in lasts if x is not None)
     return [
         d
         for d in days
@@ -343,16 +354,27 @@ def missing_days(ctx: Context) -> list[date]:
 
 def coverage(ctx: Context) -> tuple[datetime, datetime] | None:
     """The range every asset of the default source's liquidations is stored for (the latest of
-    the watermarks' starts, the earliest of their ends); ``None`` when an asset has none."""
+    the watermarks' starts, the earliest of their ends; for the streams, from the first connection
+    up to now; for a combined source, the range all its parts share); ``None`` when an asset has
+    none, or no stream was ever collected."""
     source = ctx.settings.fetch.default_source
-    marks = [
-        watermarks.current(ctx.store, source, "liquidations", asset)
-        for asset in ctx.settings.fetch.assets
-    ]
-    found = [m for m in marks if m is not None]
-    if len(found) < len(marks):
-        return None
-    return max(m.covered_from for m in found), min(m.watermark for m in found)
+    ranges: list[tuple[datetime, datetime]] = []
+    for part in source_parts(source):
+        if part == STREAMS:  # live: collected up to now since the first connection
+            collected = first_collected(ctx.store)
+            if collected is None:
+                return None
+            ranges.append((collected, ctx.now()))
+            continue
+        marks = [
+            watermarks.current(ctx.store, part, "liquidations", asset)
+            for asset in ctx.settings.fetch.assets
+        ]
+        found = [m for m in marks if m is not None]
+        if len(found) < len(marks):
+            return None
+        ranges.append((max(m.covered_from for m in found), min(m.watermark for m in found)))
+    return max(r[0] for r in ranges), min(r[1] for r in ranges)
 
 
 def _daily_body(ctx: Context, day: date) -> str:

@@ -42,6 +42,23 @@ def has_sessions(store: Store, stream: str) -> bool:
         return session.execute(query).first() is not None
 
 
+def collected_streams(store: Store) -> list[str]:
+    """Every stream with a connection record in the store, by name."""
+    with store.read_session() as session:
+        query = select(col(StreamSession.stream)).distinct()
+        return sorted(str(name) for (name,) in session.execute(query))
+
+
+def first_collected(store: Store) -> datetime | None:
+    """When the first connection of any stream was subscribed: since when the streams hold data."""
+    with store.read_session() as session:
+        query = select(func.min(col(StreamSession.at))).where(
+            col(StreamSession.event) == "subscribed"
+        )
+        found = session.execute(query).scalar()
+    return None if found is None else read_datetime(found)
+
+
 def last_batch_received(store: Store, spec: StreamSpec) -> datetime | None:
     """When the latest committed frame of the stream was received."""
     query = (
@@ -214,35 +231,45 @@ def events(
     ]
 
 
-def minute_totals(
-    store: Store, *, start: datetime, end: datetime, tree_size: int | None = None
-) -> dict[tuple[str, str, datetime], tuple[float, float, int, int]]:
-    """(venue, asset, minute) -> (long USD, short USD, long count, short count) of the counted
-    events in [start, end), summed over batches; with ``tree_size``, only batches among the log's
-    first ``tree_size`` leaves (a report reads the store as of its inputs)."""
+def minute_rows(
+    store: Store,
+    *,
+    assets: list[str],
+    start: datetime,
+    end: datetime,
+    tree_size: int | None = None,
+) -> list[tuple[str, str, datetime, str, float, float, int, int]]:
+    """(venue, asset, minute, batch SHA-256, long USD, short USD, long count, short count) of
+    every batch's minute sums in [start, end) for ``assets`` (upper case, as stored): the figures
+    and the evidence they rest on; quarantined batches left out; with ``tree_size``, only batches
+    among the log's first ``tree_size`` leaves."""
     m = StreamMinute
     query = (
         select(
             col(m.venue),
             col(m.asset),
             col(m.minute),
-            func.sum(m.long_usd),
-            func.sum(m.short_usd),
-            func.sum(m.long_count),
-            func.sum(m.short_count),
+            col(Snapshot.body_sha256),
+            col(m.long_usd),
+            col(m.short_usd),
+            col(m.long_count),
+            col(m.short_count),
         )
-        .where(col(m.minute) >= start, col(m.minute) < end)
-        .group_by(col(m.venue), col(m.asset), col(m.minute))
+        .join(Snapshot, col(Snapshot.id) == col(m.snapshot_id))
+        .where(
+            col(m.minute) >= start,
+            col(m.minute) < end,
+            col(m.asset).in_(assets),
+            col(Snapshot.quarantined).is_(False),
+        )
     )
     if tree_size is not None:
-        query = query.join(Snapshot, col(Snapshot.id) == m.snapshot_id).where(
-            col(Snapshot.leaf_index) < tree_size
-        )
+        query = query.where(col(Snapshot.leaf_index) < tree_size)
     with store.read_session() as session:
-        return {
-            (r[0], r[1], read_datetime(r[2])): (float(r[3]), float(r[4]), int(r[5]), int(r[6]))
+        return [
+            (r[0], r[1], read_datetime(r[2]), r[3], float(r[4]), float(r[5]), int(r[6]), int(r[7]))
             for r in session.execute(query)
-        }
+        ]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,14 @@ from reporting.fetch.sources.binance import stream as binance
 from reporting.fetch.sources.bybit import stream as bybit
 from reporting.fetch.sources.okx import stream as okx
 
+EXCHANGE_CODES = {
+    binance.VENUE: binance.EXCHANGE,
+    bybit.VENUE: bybit.EXCHANGE,
+    okx.VENUE: okx.EXCHANGE,
+}
+"""The exchange table's code of each streamed venue: stream figures are checked and reported under
+the same code as Kaiko's figures for the venue."""
+
 
 @dataclass(frozen=True)
 class StreamSpec:

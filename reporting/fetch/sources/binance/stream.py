@@ -31,6 +31,7 @@ from reporting.fetch.sources.derived import SchemaViolation, epoch_ms, load_json
 from reporting.fetch.streams.frames import Event, FrameReading, checked_amounts, instrument_parts
 
 VENUE = "binance"
+EXCHANGE = "binc"  # the exchange table's (Kaiko's) code: stream figures sit beside Kaiko's
 KIND = "binance.ws.force_order.v1"
 DEFAULT_BASE_URL = "wss://fstream.binance.com"
 PATH = "/market/ws/!forceOrder@arr"

@@ -29,6 +29,7 @@ from reporting.fetch.sources.derived import SchemaViolation, epoch_ms, load_json
 from reporting.fetch.streams.frames import Event, FrameReading, checked_amounts, instrument_parts
 
 VENUE = "bybit"
+EXCHANGE = "bbit"  # the exchange table's (Kaiko's) code: stream figures sit beside Kaiko's
 KIND = "bybit.ws.all_liquidation.v1"
 DEFAULT_BASE_URL = "wss://stream.bybit.com"
 PATHS = {"linear": "/v5/public/linear", "inverse": "/v5/public/inverse"}

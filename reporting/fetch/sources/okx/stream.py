@@ -33,6 +33,7 @@ from reporting.fetch.sources.okx.format import position_liquidated
 from reporting.fetch.streams.frames import Event, FrameReading, checked_amounts, instrument_parts
 
 VENUE = "okx"
+EXCHANGE = "okex"  # the exchange table's (Kaiko's) code: stream figures sit beside Kaiko's
 KIND = "okx.ws.liquidation_orders.v1"
 DEFAULT_BASE_URL = "wss://ws.okx.com:8443"
 PATH = "/ws/v5/public"
