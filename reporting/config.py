@@ -9,7 +9,8 @@ unless the config file has ``[limits]`` tables of its own.
 Environment variables override the file (and are the only place secrets come from):
 ``LIQRISK_DATABASE_URL``, ``LIQRISK_REPORTS_DIR``, ``LIQRISK_KAIKO_BASE_URL``, ``KAIKO_API_KEY``,
 ``LIQRISK_BINANCE_BASE_URL``, ``LIQRISK_OKX_BASE_URL``, ``LIQRISK_BINANCE_WS_URL``,
-``LIQRISK_BYBIT_WS_URL``, ``LIQRISK_OKX_WS_URL``,
+``LIQRISK_BINANCE_COINM_WS_URL``, ``LIQRISK_BINANCE_COINM_BASE_URL``, ``LIQRISK_BYBIT_WS_URL``,
+``LIQRISK_OKX_WS_URL``,
 ``LIQRISK_SMTP_HOST``, ``LIQRISK_SMTP_PORT``, ``LIQRISK_SMTP_SECURITY``, ``LIQRISK_SMTP_USER``,
 ``LIQRISK_SMTP_PASSWORD``. Webhook HMAC keys come from the variables that
 ``notify.webhooks.*.secret_env`` names, read only when a webhook is sent.
@@ -432,6 +433,8 @@ ENV_OVERRIDES: Mapping[str, tuple[str, ...]] = {
     "LIQRISK_BINANCE_BASE_URL": ("binance", "base_url"),
     "LIQRISK_OKX_BASE_URL": ("okx", "base_url"),
     "LIQRISK_BINANCE_WS_URL": ("streams", "binance_url"),
+    "LIQRISK_BINANCE_COINM_WS_URL": ("streams", "binance_coinm_url"),
+    "LIQRISK_BINANCE_COINM_BASE_URL": ("streams", "binance_coinm_rest_url"),
     "LIQRISK_BYBIT_WS_URL": ("streams", "bybit_url"),
     "LIQRISK_OKX_WS_URL": ("streams", "okx_url"),
     "LIQRISK_SMTP_HOST": ("smtp", "host"),

@@ -18,6 +18,11 @@ max 500), ``startTime``, ``endTime``. A list, ascending, ``timestamp`` as in the
       "timestamp": "1583127900000"}]
 
 Errors: HTTP 400 ``{"code": -1121, "msg": "Invalid symbol."}``, ``-1120`` for a bad period.
+
+COIN-M (coin-margined futures, market data, exchange information): ``GET /dapi/v1/exchangeInfo``,
+an object whose ``symbols`` list holds each contract's ``symbol``, ``pair``, ``contractType``,
+``contractStatus``, ``contractSize`` (USD face value), ``baseAsset``, ``quoteAsset``,
+``marginAsset`` (and fields liqrisk does not read, such as ``pricePrecision``).
 """
 
 from __future__ import annotations
@@ -58,17 +63,57 @@ class BinanceTestServer(LoopbackServer):
         self,
         funding: dict[str, list[Funding]] | None = None,
         open_interest: dict[str, list[OpenInterest]] | None = None,
+        coinm_sizes: dict[str, int] | None = None,
     ) -> None:
         super().__init__()
         self.funding = funding or {}
         self.open_interest = open_interest or {}
+        self.coinm_sizes = coinm_sizes or {}  # COIN-M symbol -> contractSize (USD)
 
     def route(self, path: str, query: dict[str, str]) -> Canned:
+        if path == "/dapi/v1/exchangeInfo":
+            return answer(200, self._exchange_info())
         if path == "/fapi/v1/fundingRate":
             return self._funding(query)
         if path == "/futures/data/openInterestHist":
             return self._open_interest(query)
         return answer(404, {"code": -1000, "msg": "Not found."})
+
+    def _exchange_info(self) -> dict[str, object]:
+        symbols = []
+        for symbol, size in self.coinm_sizes.items():
+            pair = symbol.split("_")[0]
+            base = pair.removesuffix("USD")
+            symbols.append(
+                {
+                    "symbol": symbol,
+                    "pair": pair,
+                    "contractType": "PERPETUAL" if symbol.endswith("_PERP") else "CURRENT_QUARTER",
+                    "deliveryDate": 4133404800000,
+                    "onboardDate": 1597042800000,
+                    "contractStatus": "TRADING",
+                    "contractSize": size,
+                    "marginAsset": base,
+                    "maintMarginPercent": "2.5000",
+                    "requiredMarginPercent": "5.0000",
+                    "baseAsset": base,
+                    "quoteAsset": "USD",
+                    "pricePrecision": 1,
+                    "quantityPrecision": 0,
+                    "baseAssetPrecision": 8,
+                    "quotePrecision": 8,
+                    "filters": [],
+                    "orderTypes": ["LIMIT", "MARKET"],
+                    "timeInForce": ["GTC", "IOC"],
+                }
+            )
+        return {
+            "timezone": "UTC",
+            "serverTime": 1597042800000,
+            "rateLimits": [],
+            "exchangeFilters": [],
+            "symbols": symbols,
+        }
 
     @staticmethod
     def _window(

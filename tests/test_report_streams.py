@@ -90,7 +90,7 @@ def test_stream_figures_sit_beside_the_source_over_the_covered_hours(
     (coverage,) = [c for c in model.streams.coverage if c.stream == "binance.usdm"]
     assert coverage.covered_share == pytest.approx(160 / 1440)
     notes = dict(model.streams.notes)
-    assert "at most the latest liquidation per symbol per second" in notes["Binance USD-M"]
+    assert "at most the latest liquidation per symbol per second" in notes["Binance futures"]
 
 
 def _btc_intervals(store: Store, settings: Settings) -> tuple[Interval, ...]:

@@ -3,6 +3,8 @@ streams, in a thread of their own, with scripted faults.
 
 * Binance: the raw stream on ``/market/ws/!forceOrder@arr`` (no subscription); the legacy path
   ``/ws/!forceOrder@arr`` accepts the connection and sends nothing, as a retired path does.
+  Binance COIN-M (``binance_coinm``): the same raw stream on ``dstream``'s
+  ``/ws/!forceOrder@arr``.
 * Bybit: ``/v5/public/linear`` and ``/inverse``; answers each subscribe request (refused when it
   holds more than 10 topics, or a topic in ``refuse``), answers ``{"op":"ping"}``; drops a
   connection that sent no ping for ``ping_timeout`` seconds.
@@ -31,6 +33,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 Action = tuple[Any, ...]
+LIVE_PATHS = {"binance": "/market/ws/!forceOrder@arr", "binance_coinm": "/ws/!forceOrder@arr"}
+"""The raw streams (no subscription) and the one path each serves: USD-M on the market tier,
+COIN-M on ``dstream``'s ``/ws/``."""
 
 
 @dataclass
@@ -58,8 +63,8 @@ class VenueServer:
         self.paths.append(path)
         script = self._script()
         try:
-            if self.venue == "binance":
-                if path != "/market/ws/!forceOrder@arr":
+            if self.venue in LIVE_PATHS:
+                if path != LIVE_PATHS[self.venue]:
                     await ws.wait_closed()  # the legacy path: connected, nothing ever comes
                     return
                 await self._play(ws, script)
@@ -198,6 +203,27 @@ def binance_frame(symbol: str, side: str, qty: str, price: str, ms: int) -> str:
         "T": ms,
     }
     return json.dumps({"e": "forceOrder", "E": ms + 5, "o": order})
+
+
+def binance_coinm_frame(symbol: str, side: str, contracts: str, price: str, ms: int) -> str:
+    """A COIN-M ``forceOrder`` event as documented: the pair ``ps`` beside the symbol, quantities
+    in contracts."""
+    pair = symbol.split("_")[0]
+    order = {
+        "s": symbol,
+        "ps": pair,
+        "S": side,
+        "o": "LIMIT",
+        "f": "IOC",
+        "q": contracts,
+        "p": price,
+        "ap": price,
+        "X": "FILLED",
+        "l": contracts,
+        "z": contracts,
+        "T": ms,
+    }
+    return json.dumps({"e": "forceOrder", "E": ms + 1, "o": order})
 
 
 def bybit_frame(symbol: str, side: str, size: str, price: str, ms: int) -> str:

@@ -1,6 +1,6 @@
 """The live streams beside an interval-volume source (Kaiko), per venue, asset and hour.
 
-A stream's hour is compared only when the stream was connected throughout it (every minute of it
+A venue's hour is compared only when its streams were connected throughout it (every minute of it
 covered by a subscribed connection) and the reference source holds the same venue for that hour:
 a partly covered hour would be an under-count of the collector's making, not the venue's. What the
 stream lacks beyond that is the venue's own sampling (Binance pushes at most one liquidation per
@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from audit_store.db import Store
 from reporting.config import Settings
-from reporting.fetch.streams.reading import covered_spans, minute_rows
+from reporting.fetch.streams.reading import covered_spans, has_sessions, minute_rows
 from reporting.fetch.streams.venues import EXCHANGE_CODES, stream_specs
 from reporting.records import Interval
 
@@ -118,8 +118,10 @@ def compare_streams(
         shas.setdefault((venue, asset, hour), set()).add(sha)
     horizon = min(end, as_of)
     coverage: list[StreamCoverage] = []
-    full: dict[str, set[datetime]] = {}
+    per_venue: dict[str, list[set[datetime]]] = {}
     for spec in stream_specs(settings):
+        if not has_sessions(store, spec.stream):
+            continue  # configured, never collected: it neither covers nor uncovers an hour
         spans = [
             (s.start, min(s.end, horizon))
             for s in covered_spans(store, spec.stream, start, horizon)
@@ -127,9 +129,12 @@ def compare_streams(
         seconds = sum(max(0.0, (e - s).total_seconds()) for s, e in spans)
         period = max((horizon - start).total_seconds(), 1.0)
         hours = _full_hours(spans)
-        full.setdefault(spec.venue, set()).update(hours)
+        per_venue.setdefault(spec.venue, []).append(hours)
         if seconds or any(venue == spec.venue for venue, _a in hourly):
             coverage.append(StreamCoverage(spec.stream, spec.venue, seconds / period, len(hours)))
+    # A venue's hour is covered in full when every stream of it collected (Binance USD-M and
+    # COIN-M both) was connected throughout: otherwise part of the venue was not watched.
+    full = {venue: set.intersection(*hours) for venue, hours in per_venue.items()}
     held: dict[tuple[str, str, datetime], float] = {}
     for asset, intervals in reference.items():
         for interval in intervals:

@@ -20,7 +20,9 @@ Kinds, with their endpoint and the table their rows go to:
   -> open_interest
 * ``okx.v5.liquidation_orders``: OKX ``/api/v5/public/liquidation-orders`` -> liquidation_order
 * ``okx.v5.instruments``: OKX ``/api/v5/public/instruments`` -> instrument_spec
-* ``binance.ws.force_order.v1``, ``bybit.ws.all_liquidation.v1``, ``okx.ws.liquidation_orders.v1``:
+* ``binance.dapi.exchange_info.v1``: Binance COIN-M ``/dapi/v1/exchangeInfo`` -> instrument_spec
+* ``binance.ws.force_order.v1``, ``binance.ws.force_order.coinm.v1``,
+  ``bybit.ws.all_liquidation.v1``, ``okx.ws.liquidation_orders.v1``:
   batches of websocket frames (:mod:`reporting.fetch.streams`) -> stream_event,
   stream_rejected_frame
 """
@@ -39,6 +41,7 @@ from audit_store.models import Snapshot
 from audit_store.snapshots import SnapshotRecord, SnapshotView
 from audit_store.tables_ingest import DERIVED_FIELDS, DERIVED_TABLES
 from audit_store.verify import Discrepancy, diff_rows
+from reporting.fetch.sources.binance import coinm as binance_coinm
 from reporting.fetch.sources.binance import format as binance_format
 from reporting.fetch.sources.derived import Derived, snapshot_params
 from reporting.fetch.sources.kaiko import format as kaiko_format
@@ -96,6 +99,7 @@ DERIVERS: Mapping[str, Callable[[SnapshotRecord], Derived]] = {
     okx_format.OPEN_INTEREST_KIND: _body(okx_format.derive_open_interest),
     okx_format.LIQUIDATIONS_KIND: _body(okx_format.derive_liquidations),
     okx_format.INSTRUMENTS_KIND: _body(okx_format.derive_instruments),
+    binance_coinm.EXCHANGE_INFO_KIND: _body(binance_coinm.derive_exchange_info),
     **dict.fromkeys(STREAM_KINDS, derive_batch),  # websocket frame batches: HTTP 101, no status
 }
 

@@ -19,7 +19,7 @@ from reporting.checks.stream_compare import StreamCoverage, StreamFigure, compar
 from reporting.config import Settings
 from reporting.records import Interval
 
-VENUE_NAMES = {"binance": "Binance USD-M", "bybit": "Bybit", "okx": "OKX"}
+VENUE_NAMES = {"binance": "Binance futures", "bybit": "Bybit", "okx": "OKX"}
 NOTES = {
     "binance": "pushes at most the latest liquidation per symbol per second: under-counts in a "
     "storm",

@@ -24,6 +24,7 @@ MAX_FRAME_BYTES = 64 * 1024  # no documented liquidation frame comes near; large
 Reader = Callable[[bytes, Mapping[str, str]], FrameReading]
 READERS: Mapping[str, tuple[str, Reader]] = {
     binance.KIND: (binance.VENUE, binance.read_frame),
+    binance.COINM_KIND: (binance.VENUE, binance.read_coinm_frame),
     bybit.KIND: (bybit.VENUE, bybit.read_frame),
     okx.KIND: (okx.VENUE, okx.read_frame),
 }

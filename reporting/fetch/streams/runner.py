@@ -1,7 +1,8 @@
 """Running the collectors: ``liqrisk collect`` in the foreground, and the daemon beside its jobs.
 
 :func:`collect` prepares what the streams need (OKX's contract values, from the store or fetched
-once from OKX's REST instruments endpoint and stored like any response), builds the streams of the
+once from OKX's REST instruments endpoint; Binance COIN-M's contract sizes, fetched at every start;
+each stored like any response), builds the streams of the
 configuration and runs them until SIGINT or SIGTERM, or for ``seconds``; then every connection is
 closed with its reason recorded and the open batches are committed.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +24,10 @@ from audit_store.db import Store
 from audit_store.models import Snapshot
 from audit_store.tables_ingest import InstrumentSpec
 from reporting.config import Settings
+from reporting.errors import SourceError
 from reporting.fetch.ingest import store_response
+from reporting.fetch.sources.binance import stream as binance_stream
+from reporting.fetch.sources.binance.client import BinanceClient
 from reporting.fetch.sources.okx import stream as okx_stream
 from reporting.fetch.sources.okx.client import OkxClient
 from reporting.fetch.streams.collector import Collector, StreamStats
@@ -30,6 +35,7 @@ from reporting.fetch.streams.venues import StreamSpec, stream_assets, stream_spe
 from reporting.fetch.streams.writer import StoredBatch
 
 OKX_INSTRUMENT_TYPES = ("SWAP", "FUTURES")
+log = logging.getLogger("liqrisk.streams")
 
 
 def okx_contracts(store: Store) -> dict[str, okx_stream.Contract]:
@@ -83,7 +89,41 @@ def prepare_specs(
         watched = {a.upper() for a in stream_assets(settings)}
         if not any(k.split("-")[0] in watched for k in contracts):
             contracts = refresh_okx_contracts(store, settings, transport=transport)
-    return stream_specs(settings, chosen, contracts=contracts)
+    coinm: dict[str, binance_stream.CoinmContract] = {}
+    if "binance" in chosen and "coinm" in settings.streams.binance_markets:
+        coinm = refresh_binance_coinm_contracts(store, settings, transport=transport)
+    return stream_specs(settings, chosen, contracts=contracts, coinm=coinm)
+
+
+def binance_coinm_contracts(store: Store) -> dict[str, binance_stream.CoinmContract]:
+    """The latest stored contract size (USD) and base asset of every Binance COIN-M contract."""
+    m = InstrumentSpec
+    query = (
+        select(col(m.instrument), col(m.ct_val), col(m.asset))
+        .join(Snapshot, col(Snapshot.id) == m.snapshot_id)
+        .where(col(m.source) == "binance", col(Snapshot.quarantined).is_(False))
+        .order_by(col(Snapshot.leaf_index), col(m.row_index))
+    )
+    with store.read_session() as session:
+        return {r[0]: (float(r[1]), str(r[2]).upper()) for r in session.execute(query)}
+
+
+def refresh_binance_coinm_contracts(
+    store: Store, settings: Settings, *, transport: httpx.BaseTransport | None = None
+) -> dict[str, binance_stream.CoinmContract]:
+    """Fetch and keep COIN-M's exchange information: new dated contracts are listed every
+    quarter, so it is read at every start of the collector. A failed fetch falls back on the
+    sizes stored before, and is logged; with none stored, COIN-M is still collected (its frames
+    kept raw, each rejected as having no contract size) and the other streams are not held up."""
+    try:
+        with BinanceClient(settings.binance, transport=transport) as client:
+            for raw in client.coinm_exchange_info(settings.streams.binance_coinm_rest_url):
+                store_response(store, raw, config_hash=settings.config_hash())
+    except SourceError as exc:
+        found = binance_coinm_contracts(store)
+        held = f"the {len(found)} stored before" if found else "none: its frames are kept raw"
+        log.warning("COIN-M contract sizes not fetched (%s); using %s", exc, held)
+    return binance_coinm_contracts(store)
 
 
 async def run_streams(

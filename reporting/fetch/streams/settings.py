@@ -21,12 +21,16 @@ StreamVenue = Literal["binance", "bybit", "okx"]
 class Streams(_Strict):
     """The live collectors, ``liqrisk collect`` (:mod:`reporting.fetch.streams`). Base URLs as the
     venue documents them; ``$LIQRISK_BINANCE_WS_URL``, ``$LIQRISK_BYBIT_WS_URL`` and
-    ``$LIQRISK_OKX_WS_URL`` override them (a loopback emulator can stand in)."""
+    ``$LIQRISK_OKX_WS_URL`` override them (a loopback emulator can stand in), as
+    ``$LIQRISK_BINANCE_COINM_WS_URL`` and ``$LIQRISK_BINANCE_COINM_BASE_URL`` do COIN-M's."""
 
     venues: tuple[StreamVenue, ...] = ("binance", "bybit", "okx")
     in_daemon: bool = False  # `liqrisk run` runs the collectors beside its jobs
     assets: tuple[str, ...] = ()  # Bybit topics and OKX contracts; empty: fetch.assets
     binance_url: str = "wss://fstream.binance.com"
+    binance_markets: tuple[Literal["usdm", "coinm"], ...] = ("usdm",)  # coinm: COIN-M futures too
+    binance_coinm_url: str = "wss://dstream.binance.com"
+    binance_coinm_rest_url: str = "https://dapi.binance.com"  # contract sizes (exchangeInfo)
     bybit_url: str = "wss://stream.bybit.com"
     okx_url: str = "wss://ws.okx.com:8443"
     bybit_categories: tuple[Literal["linear", "inverse"], ...] = ("linear",)
@@ -50,7 +54,14 @@ class Streams(_Strict):
                 raise ValueError(f"asset code {asset!r} must be letters and digits only")
         return tuple(a.lower() for a in value)
 
-    @field_validator("binance_url", "bybit_url", "okx_url")
+    @field_validator("binance_coinm_rest_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("binance_url", "binance_coinm_url", "bybit_url", "okx_url")
     @classmethod
     def _websocket_url(cls, value: str) -> str:
         if not re.match(r"^wss?://[^/\s]+", value):

@@ -50,14 +50,17 @@ def stream_specs(
     venues: tuple[str, ...] | None = None,
     *,
     contracts: Mapping[str, okx.Contract] | None = None,
+    coinm: Mapping[str, binance.CoinmContract] | None = None,
 ) -> list[StreamSpec]:
     """The streams of ``venues`` (default: the configured ones). ``contracts``: OKX's contract
-    values, from the store's instrument specifications."""
+    values, ``coinm`` Binance COIN-M's contract sizes, from the store's instrument
+    specifications."""
     config = settings.streams
     chosen = venues or config.venues
     assets = stream_assets(settings)
     specs: list[StreamSpec] = []
-    if "binance" in chosen:
+    watched = {a.upper() for a in assets}
+    if "binance" in chosen and "usdm" in config.binance_markets:
         specs.append(
             StreamSpec(
                 stream="binance.usdm",
@@ -67,6 +70,23 @@ def stream_specs(
                 expects_ack=False,
                 idle_seconds=config.binance_idle_seconds,
                 rollover_seconds=config.rollover_seconds,
+            )
+        )
+    if "binance" in chosen and "coinm" in config.binance_markets:
+        sizes = {k: v for k, v in (coinm or {}).items() if v[1] in watched}
+        specs.append(
+            StreamSpec(
+                stream="binance.coinm",
+                venue=binance.VENUE,
+                kind=binance.COINM_KIND,
+                url=binance.coinm_url(config.binance_coinm_url),
+                expects_ack=False,
+                idle_seconds=config.binance_idle_seconds,
+                rollover_seconds=config.rollover_seconds,
+                params={
+                    "assets": ",".join(sorted(watched)),
+                    "contracts": binance.coinm_contracts_param(sizes),
+                },
             )
         )
     if "bybit" in chosen:
@@ -86,7 +106,6 @@ def stream_specs(
                 )
             )
     if "okx" in chosen:
-        watched = {a.upper() for a in assets}
         mine = {k: v for k, v in (contracts or {}).items() if k.split("-")[0] in watched}
         specs.append(
             StreamSpec(

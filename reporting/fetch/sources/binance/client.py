@@ -29,6 +29,7 @@ from audit_store.snapshots import RawResponse
 from reporting.config import ExchangeApi
 from reporting.errors import ResponseError
 from reporting.fetch.normalise import asset_code, to_epoch_ms
+from reporting.fetch.sources.binance.coinm import EXCHANGE_INFO_KIND, EXCHANGE_INFO_PATH
 from reporting.fetch.sources.binance.format import (
     FUNDING_KIND,
     FUNDING_PATH,
@@ -100,6 +101,15 @@ class BinanceClient(SourceClient):
             OPEN_INTEREST_LIMIT,
             {"period": period},
         )
+
+    def coinm_exchange_info(self, base_url: str) -> Iterator[RawResponse]:
+        """COIN-M futures' exchange information (the contract sizes its stream needs), from the
+        COIN-M REST base ``base_url`` (``https://dapi.binance.com``)."""
+        request = self._http.request(f"{base_url.rstrip('/')}{EXCHANGE_INFO_PATH}", {})
+        raw = yield from self._http.send_with_retries(request, EXCHANGE_INFO_KIND)
+        yield raw
+        if not 200 <= raw.http_status < 300:
+            raise ResponseError(f"{self.source_name} COIN-M ({raw.url}): HTTP {raw.http_status}")
 
     def _windows(
         self,

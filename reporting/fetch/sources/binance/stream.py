@@ -19,10 +19,21 @@ Quirks, each tested:
 
 The event key (duplicates across a reconnect overlap): symbol, trade time ``T``, side, filled
 quantity ``z``, average price ``ap``, as sent.
+
+COIN-M futures (where ``streams.binance_markets`` names ``coinm``): the same ``!forceOrder@arr``
+stream on ``wss://dstream.binance.com/ws/!forceOrder@arr``, the same frame with the pair (``ps``)
+added, and the same order-side convention. Symbols are ``BTCUSD_PERP`` or dated (``BTCUSD_200925``);
+``q``/``z`` count **contracts** of a fixed USD face value (``contractSize`` of ``/dapi/v1/
+exchangeInfo``: 100 USD for BTC, 10 USD for the others as listed), so the notional is contracts x
+size, whatever the price, and the quantity in coin is that notional over ``ap``. The collector
+stores the exchange information it read and puts the sizes it used into the batch's parameters
+(``contracts``, with ``assets``), so the batch re-derives from itself alone; a watched contract
+without a size is a rejected frame, kept raw; a contract of an asset not watched yields no event.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,35 +49,102 @@ PATH = "/market/ws/!forceOrder@arr"
 LEGACY_PATH = "/ws/!forceOrder@arr"
 QUOTES = ("USDT", "USDC", "FDUSD", "BUSD")
 SIDES = {"SELL": "long", "BUY": "short"}  # the liquidation order's side -> the position closed
+COINM_KIND = "binance.ws.force_order.coinm.v1"
+COINM_DEFAULT_BASE_URL = "wss://dstream.binance.com"
+COINM_PATH = "/ws/!forceOrder@arr"
+
+CoinmContract = tuple[float, str]  # contractSize (USD), baseAsset
 
 
 def url(base_url: str) -> str:
     return base_url.rstrip("/") + PATH
 
 
-def read_frame(data: bytes, context: Mapping[str, str]) -> FrameReading:
+def coinm_url(base_url: str) -> str:
+    return base_url.rstrip("/") + COINM_PATH
+
+
+def coinm_contracts_param(contracts: Mapping[str, CoinmContract]) -> str:
+    """The ``contracts`` parameter of a COIN-M batch: the contract sizes its frames were read
+    with."""
+    return json.dumps(
+        {k: [v[0], v[1]] for k, v in sorted(contracts.items())}, separators=(",", ":")
+    )
+
+
+def _coinm_contracts(context: Mapping[str, str]) -> dict[str, CoinmContract]:
+    try:
+        loaded = json.loads(context.get("contracts", "{}"))
+        return {str(k): (float(v[0]), str(v[1]).upper()) for k, v in loaded.items()}
+    except (ValueError, TypeError, IndexError, AttributeError):
+        raise SchemaViolation("the batch's contracts parameter is not readable") from None
+
+
+def _order(data: bytes) -> tuple[dict[str, Any] | None, FrameReading | None]:
+    """The frame's order object, or the control reading of a frame that holds none."""
     obj = load_json(data)
     if not isinstance(obj, dict):
         raise SchemaViolation("the frame is not a JSON object")
     if "result" in obj and "id" in obj:  # the answer to a (LIST_)SUBSCRIBE request
-        return FrameReading(control="subscribed", detail=f"id {obj['id']}")
+        return None, FrameReading(control="subscribed", detail=f"id {obj['id']}")
     if obj.get("e") != "forceOrder":
         raise SchemaViolation(f"event type {obj.get('e')!r} is not forceOrder")
     order: Any = obj.get("o")
     if not isinstance(order, dict):
         raise SchemaViolation("o: the order is missing or not an object")
-    symbol = text(order, "s", "o")
     side = text(order, "S", "o")
     if side not in SIDES:
         raise SchemaViolation(f"o.S = {side!r} is neither BUY nor SELL")
+    return order, None
+
+
+def read_frame(data: bytes, context: Mapping[str, str]) -> FrameReading:
+    order, control = _order(data)
+    if order is None:
+        assert control is not None
+        return control
+    symbol = text(order, "s", "o")
     asset, quote, multiplier = instrument_parts(symbol, QUOTES)
     price_raw, filled_raw = order.get("ap"), order.get("z")
     average = number(price_raw, "o", "ap")
     filled = number(filled_raw, "o", "z")
     usd = average * filled
-    quantity = filled * multiplier
-    price = average / multiplier
+    return _reading(order, symbol, asset, quote, average / multiplier, filled * multiplier, usd)
+
+
+def read_coinm_frame(data: bytes, context: Mapping[str, str]) -> FrameReading:
+    order, control = _order(data)
+    if order is None:
+        assert control is not None
+        return control
+    symbol = text(order, "s", "o")
+    contract = _coinm_contracts(context).get(symbol)
+    if contract is None:
+        pair = text(order, "ps", "o")
+        asset = pair.removesuffix("USD").upper()
+        watched = {a.strip().upper() for a in context.get("assets", "").split(",") if a.strip()}
+        if watched and asset not in watched:
+            return FrameReading()  # an asset the configuration does not watch: kept raw only
+        raise SchemaViolation(f"o.s: no contract size for {symbol} (COIN-M exchangeInfo)")
+    size, asset = contract
+    average = number(order.get("ap"), "o", "ap")
+    contracts = number(order.get("z"), "o", "z")
+    usd = contracts * size
+    quantity = usd / average if average else 0.0
+    return _reading(order, symbol, asset, "USD", average, quantity, usd)
+
+
+def _reading(
+    order: Mapping[str, Any],
+    symbol: str,
+    asset: str,
+    quote: str,
+    price: float,
+    quantity: float,
+    usd: float,
+) -> FrameReading:
     checked_amounts(price, quantity, usd, "o")
+    side = str(order["S"])
     stamp = epoch_ms(order.get("T"), "o", "T")
     return FrameReading(
         events=(
@@ -79,7 +157,7 @@ def read_frame(data: bytes, context: Mapping[str, str]) -> FrameReading:
                 quantity=quantity,
                 usd=usd,
                 exchange_time=epoch_to_utc(stamp),
-                dedup_key=f"{symbol}|{stamp}|{side}|{filled_raw}|{price_raw}",
+                dedup_key=f"{symbol}|{stamp}|{side}|{order.get('z')}|{order.get('ap')}",
             ),
         )
     )
