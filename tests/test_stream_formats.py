@@ -171,3 +171,10 @@ def test_a_batch_keeps_every_byte_and_refuses_a_truncated_body() -> None:
         decode_batch(body[:-3])
     with pytest.raises(SchemaViolation, match="not valid"):
         decode_batch(b"garbage\n")
+
+
+def test_the_fast_millisecond_time_is_the_exact_epoch_time() -> None:
+    from reporting.fetch.normalise import epoch_to_utc, ms_to_utc
+
+    for ms in (10**11, 1_591_154_240_949, 1_761_125_802_306, 10**14 - 1):
+        assert ms_to_utc(ms) == epoch_to_utc(ms) and ms_to_utc(ms).tzinfo is UTC

@@ -253,6 +253,16 @@ def epoch_divisor(value: float) -> int:
     return 1_000_000_000
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def ms_to_utc(ms: int) -> datetime:
+    """Epoch milliseconds (already known to be milliseconds) as an aware UTC datetime, exact:
+    :func:`epoch_to_utc`'s result for a millisecond value, at a third of its cost (a stream's
+    every event has one)."""
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
 def epoch_to_utc(value: int) -> datetime:
     """An integer epoch timestamp in s, ms, us or ns as an aware UTC datetime (exact)."""
     divisor = epoch_divisor(value)

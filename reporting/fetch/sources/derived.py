@@ -61,10 +61,15 @@ def _reject_constant(name: str) -> Any:
     raise SchemaViolation(f"the JSON holds {name}, which is not a number")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""One decoder for every body: ``json.loads`` with an argument builds a new one each call."""
+
+
 def load_json(body: bytes) -> Any:
-    """The body as JSON; NaN and infinities (which Python would accept) are a schema break."""
+    """The body as JSON; NaN and infinities (which Python would accept) are a schema break.
+    Decoded as ``json.loads`` decodes bytes (UTF-8, or UTF-16/32 by their byte order)."""
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SchemaViolation(f"body is not valid JSON ({exc})") from None
 

@@ -6,7 +6,8 @@ Per stream (:class:`~.venues.StreamSpec`):
   subscriptions, send the venue's own keep-alive (Bybit ``{"op":"ping"}``, OKX ``ping``);
 * every frame goes, byte for byte with its receive time, into the stream's open batch; a batch is
   sealed and committed every ``flush_seconds`` or at ``batch_frames`` frames, whichever first,
-  by one writer thread (:func:`.writer.store_batch`), while the loop goes on receiving;
+  by the writer process (:mod:`.writer_process`, :func:`.writer.store_batch`), while the loop
+  goes on receiving on another core;
 * a connection silent for ``idle_seconds`` (not even a pong) is dropped and replaced; a server that
   closes or a network that fails is reconnected at once the first time (a gap is lost data), then
   with a doubling backoff with jitter up to ``max_retry_seconds``;
@@ -30,16 +31,18 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy.engine import make_url
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from audit_store import SOFTWARE_VERSION
 from audit_store.db import Store
 from audit_store.errors import StoreError
+from reporting.fetch.streams.frames import encode_batch
 from reporting.fetch.streams.lease import holder_name, release, try_hold
 from reporting.fetch.streams.reading import unclosed_sessions
 from reporting.fetch.streams.settings import Streams
@@ -49,8 +52,8 @@ from reporting.fetch.streams.writer import (
     SessionEvent,
     StoredBatch,
     record_sessions,
-    store_batch,
 )
+from reporting.fetch.streams.writer_process import ready, write_batch_in, writer_pool
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +114,8 @@ class _Connection:
     acks: int = 0
     refusals: list[str] = field(default_factory=list)
     connected: bool = False
+    received: int = 0  # frames so far: the watchdog's sign of life
+    ended_by: str | None = None  # why the watchdog closed the connection
 
 
 class Collector:
@@ -139,7 +144,34 @@ class Collector:
         self._full = asyncio.Event()
         self.holder = holder_name()
         self._held = {s.stream: False for s in specs}
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqrisk-writer")
+        # Leases and connection records: small, in a thread. Batches: in the writer process
+        # (:mod:`.writer_process`), or in a thread of their own where a process cannot reach the
+        # store (an in-memory database) or the configuration asks for it.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqrisk-store")
+        self._batches: Executor | None = None  # started by run(), beside the first connects
+        self._starting: asyncio.Future[Executor] | None = None
+
+    def _batch_executor(self) -> Executor:
+        url = make_url(self.store.url)
+        in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+        if self.config.writer == "process" and not in_memory:
+            pool = writer_pool(self.store.url)
+            try:
+                pool.submit(ready).result(timeout=60)  # the worker up before the first batch
+                return pool
+            except Exception as exc:  # no process: a thread does the same work
+                log.error("the writer process did not start (%s); writing in a thread", exc)
+                pool.shutdown(wait=False, cancel_futures=True)
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqrisk-writer")
+
+    async def _executor(self) -> Executor:
+        """The batch writer, once started (the first call waits for it)."""
+        if self._batches is None:
+            if self._starting is None:
+                loop = asyncio.get_running_loop()
+                self._starting = loop.run_in_executor(None, self._batch_executor)
+            self._batches = await self._starting
+        return self._batches
 
     # -- the run
 
@@ -147,6 +179,7 @@ class Collector:
         """Collect until ``stop`` is set; then close every connection (recording why), seal and
         commit the open batches."""
         loop = asyncio.get_running_loop()
+        self._starting = loop.run_in_executor(None, self._batch_executor)  # while connecting
         streams = [asyncio.create_task(self._stream(spec, stop)) for spec in self.specs]
         flusher = asyncio.create_task(self._flusher(stop))
         renewer = asyncio.create_task(self._renew(stop))
@@ -166,6 +199,7 @@ class Collector:
                         self._writer, release, self.store, spec.stream, self.holder
                     )
             self._writer.shutdown(wait=True)
+            (await self._executor()).shutdown(wait=True)
         return self.stats
 
     # -- the lease
@@ -323,36 +357,65 @@ class Collector:
             self._connections.pop(conn.id, None)
 
     async def _receive(self, conn: _Connection, ws: ClientConnection, stop: asyncio.Event) -> str:
-        spec = conn.spec
-        frames = self._frames[spec.stream]
+        """Append every frame to the stream's open batch until the connection ends; the watchdog
+        (:meth:`_watch`) closes it when it should end, so a frame costs one ``recv`` and no
+        timer."""
+        frames = self._frames[conn.spec.stream]
         limit = self.config.batch_frames
-        last = time.monotonic()
-        next_ping = last + spec.ping_seconds if spec.ping_seconds else None
-        while True:
-            if stop.is_set():
-                return "stopped"
-            if conn.retire_reason:
-                return conn.retire_reason
-            if not self._held[spec.stream]:
-                return "lease lost: another collector holds the stream"
-            if conn.refusals and not conn.acks and len(conn.refusals) >= len(spec.subscribe):
-                return "subscription refused: " + "; ".join(conn.refusals)[:300]
-            try:
-                async with asyncio.timeout(0.25):
+        clock, full, ident = self.clock, self._full, conn.id
+        watchdog = asyncio.create_task(self._watch(conn, ws, stop))
+        try:
+            while True:
+                try:
                     data = await ws.recv(decode=False)
-            except TimeoutError:
-                data = None
-            now = time.monotonic()
-            if data is not None:
-                frames.append((self.clock(), conn.id, data))
-                last = now
+                except ConnectionClosed:
+                    if conn.ended_by is not None:
+                        return conn.ended_by
+                    raise
+                frames.append((clock(), ident, data))
+                conn.received += 1
                 if len(frames) >= limit:
-                    self._full.set()
-            elif now - last > spec.idle_seconds:
-                return f"idle: no frame for {spec.idle_seconds:g} s"
+                    full.set()
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await watchdog
+
+    async def _watch(self, conn: _Connection, ws: ClientConnection, stop: asyncio.Event) -> None:
+        """Every quarter second: close the connection when the run stops, the connection is
+        retired (rollover), the lease is lost, every subscription was refused or nothing came for
+        ``idle_seconds``; send the venue's keep-alive when due."""
+        spec = conn.spec
+        seen, alive = conn.received, time.monotonic()
+        next_ping = alive + spec.ping_seconds if spec.ping_seconds else None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.25)
+            now = time.monotonic()
+            if conn.received != seen:
+                seen, alive = conn.received, now
+            reason = self._why_end(conn, stop)
+            if reason is None and now - alive > spec.idle_seconds:
+                reason = f"idle: no frame for {spec.idle_seconds:g} s"
+            if reason is not None:
+                conn.ended_by = reason
+                await ws.close()
+                return
             if next_ping is not None and now >= next_ping and spec.ping_message:
                 await ws.send(spec.ping_message)
                 next_ping = now + (spec.ping_seconds or 0)
+
+    def _why_end(self, conn: _Connection, stop: asyncio.Event) -> str | None:
+        spec = conn.spec
+        if stop.is_set():
+            return "stopped"
+        if conn.retire_reason:
+            return conn.retire_reason
+        if not self._held[spec.stream]:
+            return "lease lost: another collector holds the stream"
+        if conn.refusals and not conn.acks and len(conn.refusals) >= len(spec.subscribe):
+            return "subscription refused: " + "; ".join(conn.refusals)[:300]
+        return None
 
     def _session(self, conn: _Connection, event: str, detail: str = "") -> None:
         spec = conn.spec
@@ -373,23 +436,41 @@ class Collector:
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
+        limit = self.config.batch_frames
         for spec in self.specs:
             frames = self._frames[spec.stream]
-            if not frames:
-                continue
-            taken = frames[:]
-            del frames[:]
-            sessions, self._sessions = self._sessions, []
-            batch = PendingBatch(spec.stream, spec.kind, spec.url, dict(spec.params), taken)
-            started = time.monotonic()
-            try:
-                stored = await loop.run_in_executor(self._writer, self._store, batch, sessions)
-            except StoreError as exc:  # keep the frames and try again on the next tick
-                log.error("stream %s: batch not stored, retrying: %s", spec.stream, exc)
-                frames[:0] = taken
-                self._sessions[:0] = sessions
-                continue
-            self._account(spec, stored, time.monotonic() - started)
+            pending = len(frames)  # what came since the last flush; later frames wait their turn
+            while pending > 0:
+                size = min(limit, pending)  # a writer that fell behind still seals at ``limit``
+                taken = frames[:size]
+                del frames[:size]
+                pending -= size
+                sessions, self._sessions = self._sessions, []
+                # Encoded here, beside the receiving loop, so the writer process (the busier
+                # side on a busy stream) has a share less to do.
+                body = encode_batch(taken)
+                params = dict(spec.params)
+                batch = PendingBatch(spec.stream, spec.kind, spec.url, params, taken, body)
+                writer = await self._executor()
+                started = time.monotonic()
+                try:
+                    stored = await loop.run_in_executor(
+                        writer,
+                        write_batch_in,
+                        self._store_for_thread,
+                        batch,
+                        self.config_hash,
+                        sessions,
+                    )
+                except (StoreError, BrokenExecutor) as exc:  # keep the frames, retry next tick
+                    log.error("stream %s: batch not stored, retrying: %s", spec.stream, exc)
+                    frames[:0] = taken
+                    self._sessions[:0] = sessions
+                    if isinstance(exc, BrokenExecutor):  # the writer process died or never
+                        # started: go on in a thread, as a process that failed once may again
+                        self._batches = ThreadPoolExecutor(1, thread_name_prefix="liqrisk-writer")
+                    break
+                self._account(spec, stored, time.monotonic() - started)
         if self._sessions:
             sessions, self._sessions = self._sessions, []
             try:
@@ -398,8 +479,10 @@ class Collector:
                 log.error("connection records not stored, retrying: %s", exc)
                 self._sessions[:0] = sessions
 
-    def _store(self, batch: PendingBatch, sessions: list[SessionEvent]) -> StoredBatch:
-        return store_batch(self.store, batch, config_hash=self.config_hash, sessions=sessions)
+    @property
+    def _store_for_thread(self) -> Store | None:
+        """The store a thread writes batches with; ``None`` for the writer process (its own)."""
+        return None if isinstance(self._batches, ProcessPoolExecutor) else self.store
 
     def _account(self, spec: StreamSpec, stored: StoredBatch, seconds: float) -> None:
         stats = self.stats[spec.stream]

@@ -7,9 +7,8 @@ itself staying in the batch. A body that is not a batch at all quarantines the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
 
 from audit_store.snapshots import SnapshotRecord
 from reporting.fetch.sources.binance import stream as binance
@@ -32,8 +31,7 @@ READERS: Mapping[str, tuple[str, Reader]] = {
 STREAM_KINDS = frozenset(READERS)
 
 
-@dataclass(frozen=True)
-class FrameResult:
+class FrameResult(NamedTuple):  # one per frame: a tuple is made fastest
     frame: Frame
     reading: FrameReading | None
     rejected: str | None
@@ -41,9 +39,15 @@ class FrameResult:
 
 def read_batch(kind: str, body: bytes, params: Mapping[str, str]) -> list[FrameResult]:
     """Every frame of the batch with its reading or the reason it was rejected."""
+    return read_frames(kind, decode_batch(body), params)
+
+
+def read_frames(kind: str, frames: Iterable[Frame], params: Mapping[str, str]) -> list[FrameResult]:
+    """:func:`read_batch` of frames already in hand (the writer's, which it has just encoded
+    into the body: what verify decodes from that body is the same frames)."""
     _venue, reader = READERS[kind]
     results = []
-    for frame in decode_batch(body):
+    for frame in frames:
         if len(frame.data) > MAX_FRAME_BYTES:
             reason = f"frame of {len(frame.data)} bytes is over the {MAX_FRAME_BYTES}-byte limit"
             results.append(FrameResult(frame, None, reason))
@@ -64,7 +68,7 @@ def rows_of(venue: str, results: list[FrameResult]) -> dict[str, tuple[dict[str,
             rejected.append(
                 {
                     "venue": venue,
-                    "frame_index": frame.index,
+                    "frame_index": frame.position,
                     "receive_time": frame.received_at,
                     "reason": result.rejected,
                 }
@@ -75,7 +79,7 @@ def rows_of(venue: str, results: list[FrameResult]) -> dict[str, tuple[dict[str,
             events.append(
                 {
                     "venue": venue,
-                    "frame_index": frame.index,
+                    "frame_index": frame.position,
                     "instrument": event.instrument,
                     "asset": event.asset,
                     "quote": event.quote,

@@ -44,6 +44,7 @@ class Streams(_Strict):
     binance_idle_seconds: float = Field(default=600.0, gt=0)  # Binance sends no pongs
     silent_warn_seconds: float = Field(default=300.0, gt=0)  # status warns of a silent stream
     lease_seconds: float = Field(default=15.0, gt=0)  # a killed holder's stream is taken over
+    writer: Literal["process", "thread"] = "process"  # where batches are read and committed
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)  # the library refuses larger
 
     @field_validator("assets")

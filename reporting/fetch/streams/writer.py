@@ -1,8 +1,9 @@
 """Storing a batch of frames: one snapshot, its events and rejected frames, the minute aggregates
 of the events not seen before, and the connection records, in one transaction.
 
-A batch is read by the same function ``verify`` re-runs (:func:`.derive.derive_batch`), so what is
-stored is what the frames say. An event whose venue key (``dedup_key``) is already stored, from an
+A batch is read by the same function ``verify`` re-runs (:func:`.derive.read_frames`, which
+:func:`.derive.derive_batch` applies to the decoded body), so what is stored is what the frames
+say. An event whose venue key (``dedup_key``) is already stored, from an
 earlier batch or an earlier frame of this one, is stored with ``counted`` false and left out of the
 aggregates: a reconnect overlap or a venue re-sending is counted once, and the number dropped is
 on record.
@@ -10,6 +11,7 @@ on record.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,14 +22,13 @@ from sqlalchemy import insert, select
 from sqlmodel import Session, col
 
 from audit_store import SOFTWARE_VERSION
-from audit_store.bulk import gc_paused
+from audit_store.bulk import gc_paused, insert_rows
 from audit_store.db import Store
 from audit_store.snapshots import RawResponse, append_snapshot, lock_sequencer, new_snapshot
 from audit_store.tables_ingest import append_derived_rows
 from audit_store.tables_streams import StreamEvent, StreamMinute, StreamSession
-from reporting.fetch.sources.derived import SchemaViolation
-from reporting.fetch.streams.derive import READERS, FrameResult, read_batch, rows_of
-from reporting.fetch.streams.frames import encode_batch
+from reporting.fetch.streams.derive import READERS, read_frames, rows_of
+from reporting.fetch.streams.frames import Frame, encode_batch
 
 _KEY_CHUNK = 500
 
@@ -53,6 +54,7 @@ class PendingBatch:
     url: str
     params: Mapping[str, str]
     frames: Sequence[tuple[datetime, str, bytes]]  # received_at, connection, bytes
+    body: bytes | None = None  # the frames encoded (:func:`.frames.encode_batch`), if done already
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,8 @@ class StoredBatch:
     rejected: int
     controls: tuple[tuple[str, str, str, datetime], ...] = field(default=())
     # (connection, control, detail, received_at) of the acknowledgements and refusals it held
-    quarantine_reason: str | None = None
     first_receive: datetime | None = None
+    written_by: int = 0  # the process id of the writer (the collector's, or its writer process)
 
 
 def _params(batch: PendingBatch) -> dict[str, str]:
@@ -78,6 +80,15 @@ def _params(batch: PendingBatch) -> dict[str, str]:
         "first_received": first.astimezone(UTC).isoformat(),
         "last_received": last.astimezone(UTC).isoformat(),
     }
+
+
+def _frames(batch: PendingBatch) -> list[Frame]:
+    """The batch's frames as its body holds them (receive times in UTC): what ``verify`` decodes
+    from the stored body, read here without decoding the body just encoded."""
+    return [
+        Frame(i, at if at.tzinfo is UTC else at.astimezone(UTC), connection, data)
+        for i, (at, connection, data) in enumerate(batch.frames)
+    ]
 
 
 def store_batch(
@@ -99,29 +110,15 @@ def store_batch(
         params=params,
         fetched_at=batch.frames[0][0],
         http_status=101,  # Switching Protocols: the websocket upgrade
-        body=encode_batch(batch.frames),
+        body=batch.body if batch.body is not None else encode_batch(batch.frames),
     )
     with store.session() as session, gc_paused():
         lock_sequencer(session)
         snapshot = new_snapshot(raw, software_version=software_version, config_hash=config_hash)
-        try:
-            results: list[FrameResult] | None = read_batch(batch.kind, snapshot.body, params)
-            reason = None
-        except SchemaViolation as exc:  # cannot happen for a body encoded here; kept honest
-            results, reason = None, f"not a frame batch: {exc}"
-        append_snapshot(session, snapshot, quarantine_reason=reason)
+        results = read_frames(batch.kind, _frames(batch), params)
+        append_snapshot(session, snapshot)
         assert snapshot.id is not None
         write_sessions(session, sessions)
-        if results is None:
-            return StoredBatch(
-                snapshot.id,
-                snapshot.leaf_index,
-                len(batch.frames),
-                0,
-                0,
-                0,
-                quarantine_reason=reason,
-            )
         tables = rows_of(venue, results)
         events = list(tables["stream_event"])
         counted = _first_seen(session, venue, events)
@@ -144,6 +141,7 @@ def store_batch(
         rejected=rejected,
         controls=controls,
         first_receive=batch.frames[0][0],
+        written_by=os.getpid(),
     )
 
 
@@ -165,19 +163,36 @@ def _first_seen(session: Session, venue: str, events: list[dict[str, Any]]) -> l
     return counted
 
 
+_EVENT_COLUMNS = (
+    "venue",
+    "frame_index",
+    "instrument",
+    "asset",
+    "quote",
+    "side",
+    "price",
+    "quantity",
+    "usd",
+    "exchange_time",
+    "receive_time",
+    "dedup_key",
+)
+
+
 def _insert_events(
     session: Session, snapshot_id: int, events: list[dict[str, Any]], counted: list[bool]
 ) -> None:
-    if events:
-        payload = [
-            {"snapshot_id": snapshot_id, "row_index": i, **event, "counted": flag}
-            for i, (event, flag) in enumerate(zip(events, counted, strict=True))
-        ]
-        session.execute(insert(StreamEvent.__table__), payload)  # type: ignore[attr-defined]
+    rows = [
+        (snapshot_id, i, *[event[k] for k in _EVENT_COLUMNS], flag)
+        for i, (event, flag) in enumerate(zip(events, counted, strict=True))
+    ]
+    columns = ("snapshot_id", "row_index", *_EVENT_COLUMNS, "counted")
+    insert_rows(session, StreamEvent.__table__, columns, rows)  # type: ignore[attr-defined]
 
 
 def minute_of(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return utc.replace(second=0, microsecond=0)
 
 
 def minute_sums(

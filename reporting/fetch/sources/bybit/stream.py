@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from reporting.fetch.normalise import epoch_to_utc
+from reporting.fetch.normalise import ms_to_utc
 from reporting.fetch.sources.derived import SchemaViolation, epoch_ms, load_json, number, text
 from reporting.fetch.streams.frames import Event, FrameReading, checked_amounts, instrument_parts
 
@@ -107,6 +107,6 @@ def _event(item: Any, where: str) -> Event:
         price=price,
         quantity=quantity,
         usd=usd,
-        exchange_time=epoch_to_utc(stamp),
+        exchange_time=ms_to_utc(stamp),
         dedup_key=f"{symbol}|{stamp}|{side}|{size_raw}|{price_raw}",
     )

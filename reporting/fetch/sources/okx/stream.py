@@ -27,7 +27,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from reporting.fetch.normalise import epoch_to_utc
+from reporting.fetch.normalise import ms_to_utc
 from reporting.fetch.sources.derived import SchemaViolation, epoch_ms, load_json, number, text
 from reporting.fetch.sources.okx.format import position_liquidated
 from reporting.fetch.streams.frames import Event, FrameReading, checked_amounts, instrument_parts
@@ -150,6 +150,6 @@ def _event(inst_id: str, contract: Contract, detail: Any, where: str) -> Event:
         price=price,
         quantity=quantity,
         usd=usd,
-        exchange_time=epoch_to_utc(stamp),
+        exchange_time=ms_to_utc(stamp),
         dedup_key=f"{inst_id}|{stamp}|{side}|{pos_side}|{size_raw}|{price_raw}",
     )
