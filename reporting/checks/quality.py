@@ -58,7 +58,7 @@ from sqlmodel import col
 from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.models import IntervalVolume, Snapshot
-from reporting.checks.metrics import AssetDay, Volumes, day_bounds, load_period
+from reporting.checks.metrics import HOUR, AssetDay, Volumes, day_bounds, load_period
 from reporting.checks.overlay_store import okx_hourly
 from reporting.checks.stream_quality import CHECK as STREAM_CHECK
 from reporting.checks.stream_quality import RECONCILE as STREAM_RECONCILE
@@ -202,7 +202,7 @@ def data_quality_outcomes(
     guarded(
         STREAM_CHECK, "streams", partial(stream_coverage_outcomes, store, settings, day, moment)
     )
-    hourly = {a: list(d.intervals) for a, d in loaded.items()} if step == 3600 else None
+    hourly = {a: list(d.intervals) for a, d in loaded.items()} if step == HOUR else None
     run = partial(stream_reconcile_outcomes, store, settings, day, source, moment, hourly)
     guarded(STREAM_RECONCILE, "streams", run)
     return outcomes
