@@ -173,7 +173,7 @@ def consistency_proof_of(checkpoint: Checkpoint) -> list[bytes]:
 # -- signing
 
 
-def _log_leaf_hashes(session: Session, purpose: str = "sign") -> list[bytes]:
+def log_leaf_hashes(session: Session, purpose: str = "sign") -> list[bytes]:
     """Every leaf hash in index order, each recomputed from its provenance and checked."""
     hashes: list[bytes] = []
     body = cast("QueryableAttribute[bytes]", Snapshot.body)  # SQLModel types it as bytes
@@ -222,7 +222,7 @@ def sign_checkpoint(
     vkey = signer.verifier.vkey
     with store.session() as session:
         lock_sequencer(session)  # no leaf is appended, no other checkpoint signed, meanwhile
-        hashes = _log_leaf_hashes(session)
+        hashes = log_leaf_hashes(session)
         size, root = len(hashes), root_from_leaf_hashes(hashes)
         previous = latest_checkpoint(session)
         proof: list[bytes] = []
@@ -282,7 +282,7 @@ def inclusion_proof_for(store: Store, leaf_index: int, tree_size: int) -> list[b
     :func:`audit_store.merkle.verify_inclusion`, without the rest of the store.
     """
     with store.read_session() as session:
-        hashes = _log_leaf_hashes(session, "prove inclusion")
+        hashes = log_leaf_hashes(session, "prove inclusion")
     if not 0 <= leaf_index < tree_size <= len(hashes):
         raise StoreError(
             f"leaf {leaf_index} is not in a tree of {tree_size} of {len(hashes)} leaves"

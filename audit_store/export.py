@@ -251,6 +251,7 @@ class _Builder:
                 "run `liqrisk verify`"
             )
         previous = self._previous(hashes)
+        self._earlier_checkpoints(tree)
         self._snapshots(tree)
         self._derived_rows()
         self._limit_sets(self._checks())
@@ -335,6 +336,34 @@ class _Builder:
         }
         self.staging.add(sv.CONSISTENCY_FILE, _json(document))
         return record, old
+
+    def _earlier_checkpoints(self, tree: ProofTree) -> None:
+        """A consistency proof from every earlier checkpoint of the log to this one: whoever kept
+        any of them (a report email's, an export's) checks it with ``verify.py --since``."""
+        cp = self.checkpoint
+        query = (
+            select(col(Checkpoint.tree_size), col(Checkpoint.root_hash))
+            .where(col(Checkpoint.tree_size) < cp.tree_size, col(Checkpoint.tree_size) > 0)
+            .distinct()
+            .order_by(col(Checkpoint.tree_size))
+        )
+        proofs = []
+        for size, root in self.session.execute(query):
+            if tree.root(0, size).hex() != root:
+                raise IntegrityError(
+                    f"refusing to export: the log's first {size} leaves no longer hash to the root "
+                    f"of the checkpoint signed for them; run `liqrisk verify`"
+                )
+            proof = tree.consistency_proof(size)
+            proofs.append(
+                {
+                    "old_size": size,
+                    "old_root_hash": root,
+                    "proof": [base64.b64encode(h).decode() for h in proof],
+                }
+            )
+        document = {"new_size": cp.tree_size, "new_root_hash": cp.root_hash, "proofs": proofs}
+        self.staging.add(sv.EARLIER_PROOFS_FILE, _json(document))
 
     # -- snapshots: raw bodies, leaves, inclusion proofs
 

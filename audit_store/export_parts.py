@@ -145,3 +145,21 @@ class ProofTree:
                 path.append(self.root(lo, lo + k))
                 lo += k
         return path[::-1]
+
+    def consistency_proof(self, old_size: int) -> list[bytes]:
+        """RFC 9162 PROOF(old_size, D[n]) (as ``merkle.consistency_proof``), from the remembered
+        subtree roots: proofs from every earlier checkpoint cost little more than one."""
+        n = len(self.hashes)
+        if not 0 <= old_size <= n:
+            raise ValueError(f"old size {old_size} is outside 0..{n}")
+        if old_size in (0, n):
+            return []
+        return self._subproof(0, n, old_size, True)
+
+    def _subproof(self, lo: int, hi: int, m: int, complete: bool) -> list[bytes]:
+        if m == hi - lo:
+            return [] if complete else [self.root(lo, hi)]
+        k = split_point(hi - lo)
+        if m <= k:
+            return [*self._subproof(lo, lo + k, m, complete), self.root(lo + k, hi)]
+        return [*self._subproof(lo + k, hi, m - k, False), self.root(lo, lo + k)]

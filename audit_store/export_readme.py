@@ -32,7 +32,11 @@ How to check it (about a minute, no installation)
 
    Compare it with the fingerprint the firm published (or gave you separately). To let
    verify.py compare it for you:  python3 -I verify.py --expect-key "<the published fingerprint>"
-4. "RESULT: OK" means every check passed. Otherwise it prints "RESULT: FAILED" and one line per
+4. If you kept a checkpoint from the firm before (a report email's checkpoint.txt, an earlier
+   package's checkpoint/checkpoint.txt), check that nothing before it was changed since:
+       python3 -I verify.py --since <the checkpoint you kept>
+   A log the firm rebuilt or cut short, even re-signed with its own key, fails here.
+5. "RESULT: OK" means every check passed. Otherwise it prints "RESULT: FAILED" and one line per
    problem, naming the file and what is wrong, and exits with status 1.
 
 What verify.py checks
@@ -51,7 +55,8 @@ manifest.json, manifest.sig   the list of files and hashes, and its signature
 verify.py                     the checker described above
 key/verifier_key.txt          the firm's public key (signed-note format)
 checkpoint/                   the signed checkpoint; when present, the previous export's checkpoint
-                              and the consistency proof from it to this one
+                              and the consistency proof from it to this one; and the consistency
+                              proofs from every earlier checkpoint of the log (for --since)
 leaves/leaves.jsonl           one line per raw response: where and when it was fetched and its
                               SHA-256 (exactly the bytes that were entered into the log)
 leaves/inclusion_proofs.jsonl the proof that each of those lines is in the signed log

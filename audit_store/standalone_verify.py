@@ -66,6 +66,7 @@ KEY_FILE = "key/verifier_key.txt"
 CHECKPOINT_FILE = "checkpoint/checkpoint.txt"
 PREVIOUS_CHECKPOINT_FILE = "checkpoint/previous_checkpoint.txt"
 CONSISTENCY_FILE = "checkpoint/consistency_proof.json"
+EARLIER_PROOFS_FILE = "checkpoint/earlier_checkpoints.json"
 LEAVES_FILE = "leaves/leaves.jsonl"
 INCLUSION_FILE = "leaves/inclusion_proofs.jsonl"
 SNAPSHOTS_CSV = "leaves/snapshots.csv"
@@ -442,6 +443,16 @@ class Report:
             out.append(
                 f"  consistency with the previous export's checkpoint "
                 f"({f['previous_tree_size']} leaves): checked"
+            )
+        if f.get("earlier_checkpoints"):
+            out.append(
+                f"  consistency proofs from {f['earlier_checkpoints']} earlier checkpoint(s) of "
+                "the log: checked (pass one you kept with --since FILE)"
+            )
+        if "since_tree_size" in f and self.ok:
+            out.append(
+                f"  the checkpoint you kept ({f['since_tree_size']} leaves): this package's log "
+                "is an append-only extension of it"
             )
         out.extend(f"  note: {n}" for n in self.notes)
         if self.ok:
@@ -838,6 +849,101 @@ def _check_consistency(
         )
 
 
+def _earlier_proofs(
+    package: _Package, head: TreeHead | None, report: Report
+) -> dict[int, tuple[str, list[bytes]]]:
+    """The consistency proofs from every earlier checkpoint of the log to this package's, each
+    verified against the root it names: old size -> (old root hex, proof)."""
+    data = package.read(EARLIER_PROOFS_FILE)
+    if data is None or head is None:
+        return {}  # a package made before these proofs were carried, or nothing to prove to
+    found: dict[int, tuple[str, list[bytes]]] = {}
+    try:
+        document = json.loads(data.decode("utf-8"))
+        if (document["new_size"], document["new_root_hash"]) != (
+            head.tree_size,
+            head.root_hash.hex(),
+        ):
+            raise CheckFailed("is not for this package's checkpoint")
+        for entry in document["proofs"]:
+            size, root = int(entry["old_size"]), str(entry["old_root_hash"])
+            proof = _b64_hashes(entry["proof"], EARLIER_PROOFS_FILE)
+            try:
+                old_root = bytes.fromhex(root)
+            except ValueError:
+                raise CheckFailed(f"the root of size {size} is not hexadecimal") from None
+            verify_consistency(size, head.tree_size, proof, old_root, head.root_hash)
+            found[size] = (root, proof)
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        report.fail(f"{EARLIER_PROOFS_FILE}: is not a list of consistency proofs ({exc})")
+        return {}
+    except CheckFailed as exc:
+        report.fail(f"{EARLIER_PROOFS_FILE}: {exc}")
+        return {}
+    report.facts["earlier_checkpoints"] = len(found)
+    return found
+
+
+def check_since(
+    package: _Package,
+    head: TreeHead | None,
+    key: VerifierKey | None,
+    note: str,
+    report: Report,
+) -> None:
+    """``--since FILE``: the package's log is an append-only extension of the checkpoint in
+    FILE (one the reader kept: a report email's, an earlier export's), or the fork or truncation
+    is named."""
+    what = "the checkpoint you kept (--since)"
+    if head is None or key is None:
+        report.fail(f"{what}: not checked, the package's own checkpoint did not verify")
+        return
+    try:
+        kept = parse_checkpoint(open_note(note, key))
+    except CheckFailed as exc:
+        report.fail(
+            f"{what}: {exc} (with the package's key, fingerprint {key.fingerprint}; a checkpoint "
+            "signed by an earlier key is checked with that key's package)"
+        )
+        return
+    report.facts["since_tree_size"] = kept.tree_size
+    if kept.origin != head.origin:
+        report.fail(f"{what}: is of log {kept.origin!r}, the package of {head.origin!r}")
+        return
+    if kept.tree_size > head.tree_size:
+        report.fail(
+            f"{what}: truncated: it covers {kept.tree_size} leaves, the package's log "
+            f"{head.tree_size}"
+        )
+        return
+    if kept.tree_size == head.tree_size:
+        if kept.root_hash != head.root_hash:
+            report.fail(f"{what}: fork: same size ({kept.tree_size} leaves), another root")
+        return
+    proofs = _earlier_proofs(package, head, report)
+    if kept.tree_size not in proofs:
+        report.fail(
+            f"{what}: the package holds no consistency proof from size {kept.tree_size}: it "
+            f"cannot show that its log extends the checkpoint you kept"
+        )
+        return
+    try:
+        verify_consistency(
+            kept.tree_size,
+            head.tree_size,
+            proofs[kept.tree_size][1],
+            kept.root_hash,
+            head.root_hash,
+        )
+    except CheckFailed as exc:
+        report.fail(
+            f"{what}: fork: the package's log ({head.tree_size} leaves) does not extend it "
+            f"({kept.tree_size} leaves): {exc}"
+        )
+        return
+    report.facts["since_extends"] = True
+
+
 def _check_references(package: _Package, leaves: _Leaves, report: Report) -> None:
     """The tables point only at leaves and files of the package, with matching hashes."""
     for row in _rows(package, SNAPSHOTS_CSV, ("leaf_index", "body_sha256", "leaf_hash"), report):
@@ -903,8 +1009,11 @@ def _check_rows_files(
             )
 
 
-def verify_package(folder: str | os.PathLike[str], expect_key: str | None = None) -> Report:
-    """Check the unpacked package in ``folder``; the report lists every failure."""
+def verify_package(
+    folder: str | os.PathLike[str], expect_key: str | None = None, since: str | None = None
+) -> Report:
+    """Check the unpacked package in ``folder``; the report lists every failure. ``since``: the
+    text of a checkpoint the reader kept, which the package's log must extend."""
     root = os.path.abspath(os.fspath(folder))
     report = Report(folder=root)
     if not os.path.isdir(root):
@@ -937,6 +1046,9 @@ def verify_package(folder: str | os.PathLike[str], expect_key: str | None = None
     head = _check_checkpoint(package, manifest, key, report)
     leaves = _check_leaves(package, head, report)
     _check_consistency(package, manifest, head, key, report)
+    _earlier_proofs(package, head, report)
+    if since is not None:
+        check_since(package, head, key, since, report)
     _check_references(package, leaves, report)
     notes = manifest.get("notes")
     if isinstance(notes, list):
@@ -957,10 +1069,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="FINGERPRINT",
         help="fail unless the signing key has this fingerprint (as the firm published it)",
     )
+    parser.add_argument(
+        "--since",
+        metavar="FILE",
+        help="a checkpoint you kept (a report email's checkpoint.txt, an earlier export's): fail "
+        "unless this package's log is an append-only extension of it",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     folder = args.folder or os.path.dirname(os.path.abspath(__file__))
-    report = verify_package(folder, expect_key=args.expect_key)
+    kept = None
+    if args.since:
+        try:
+            with open(args.since, encoding="utf-8") as handle:
+                kept = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"verify.py: --since {args.since}: cannot read it: {exc}", file=sys.stderr)
+            return 2
+    report = verify_package(folder, expect_key=args.expect_key, since=kept)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
     else:

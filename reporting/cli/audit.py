@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +19,11 @@ from reporting.cli.common import (
     print_json,
     show_verdict,
 )
+
+if TYPE_CHECKING:
+    from audit_store.db import Store
+    from audit_store.since import SinceResult
+    from reporting.config import Settings
 
 
 def init(as_json: JsonOption = False) -> None:
@@ -164,8 +169,19 @@ def verify(
             "signed by any other key fail.",
         ),
     ] = None,
+    since: Annotated[
+        Path | None,
+        typer.Option(
+            "--since",
+            help="A signed checkpoint someone kept (a report email's checkpoint.txt, an export's): "
+            "prove the log is an append-only extension of it, or name the fork or truncation.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Recompute every stored hash, the Merkle log and every derived row; exit 1 on a difference."""
+    """Recompute every stored hash, the Merkle log and every derived row; exit 1 on a difference.
+
+    With --since FILE, also prove the log extends the checkpoint in FILE (RFC 6962 consistency)."""
     from audit_store.verify import verify_store
     from reporting.fetch.derivers import derived_rows, verify_derived_tables
 
@@ -186,7 +202,25 @@ def verify(
         record_verify(store, result, datetime.now(UTC))  # what `liqrisk status` shows
     except LiqriskError as exc:  # the verdict stands even when it cannot be recorded
         typer.echo(f"liqrisk: warning: the outcome was not recorded: {exc}", err=True)
-    show_verdict(as_json, result.to_json(), result.summary_lines(), ok=result.ok)
+    if since is None:
+        show_verdict(as_json, result.to_json(), result.summary_lines(), ok=result.ok)
+        return
+    kept = _since(store, settings, since, trusted_key)
+    document = {**result.to_json(), "since": kept.to_json()}
+    lines = [*result.summary_lines(), f"since {since}: {kept.message}"]
+    show_verdict(as_json, document, lines, ok=result.ok and kept.ok)
+
+
+def _since(store: Store, settings: Settings, path: Path, pinned: list[str] | None) -> SinceResult:
+    from audit_store.since import check_since, stored_verifier_keys
+    from reporting.evidence import trusted_keys
+
+    try:
+        note = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--since {path}: cannot read the checkpoint: {exc}")
+    keys = trusted_keys(settings, pinned) or stored_verifier_keys(store)
+    return check_since(store, note, keys, origin=settings.audit.origin)
 
 
 def export_cmd(
