@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import col
 
+from audit_store import standalone_verify as sv
 from audit_store.checkpoint import log_leaf_hashes, open_checkpoint
 from audit_store.db import Store
 from audit_store.errors import IntegrityError, ProofError
@@ -60,10 +61,11 @@ def stored_verifier_keys(store: Store) -> list[str]:
 def check_since(
     store: Store, note: str, verifier_keys: Iterable[str], *, origin: str | None = None
 ) -> SinceResult:
-    """Whether the store's log extends the checkpoint ``note`` (see the module's docstring)."""
+    """Whether the store's log extends the checkpoint ``note`` (see the module's docstring), as
+    kept: copied out of a PDF or an email, its layout is restored first (``kept_note``)."""
     keys = list(verifier_keys)
     try:
-        head = open_checkpoint(note, keys)
+        head = open_checkpoint(sv.kept_note(note), keys)
     except ProofError as exc:
         return SinceResult(
             False,

@@ -289,6 +289,23 @@ class TreeHead:
     root_hash: bytes
 
 
+def kept_note(text: str) -> str:
+    """A signed note as someone kept it, put back in the note format: copied from a PDF or an
+    email, it may have lost its blank line before the signatures, gained trailing spaces, CRLF
+    line ends or blank lines around it. None of that is signed (the signature covers the note's
+    text lines), so restoring the layout changes nothing a signature vouches for."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    first_signature = next((i for i, line in enumerate(lines) if line.startswith("\u2014 ")), None)
+    if first_signature is not None:
+        body = [line for line in lines[:first_signature] if line]
+        lines = [*body, "", *lines[first_signature:]]
+    return "\n".join(lines) + "\n"
+
+
 def parse_checkpoint(text: str) -> TreeHead:
     lines = text.split("\n")
     if len(lines) < 4 or lines[-1] != "" or any(not line for line in lines[:-1]):
@@ -1086,7 +1103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             print(f"verify.py: --since {args.since}: cannot read it: {exc}", file=sys.stderr)
             return 2
-    report = verify_package(folder, expect_key=args.expect_key, since=kept)
+    report = verify_package(
+        folder, expect_key=args.expect_key, since=None if kept is None else kept_note(kept)
+    )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
     else:

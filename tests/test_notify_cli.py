@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 import reporting.pipeline
+from audit_store.checkpoint import latest_checkpoint
 from audit_store.db import Store
+from audit_store.since import check_since
 from reporting.cli import main
 from reporting.config import load_settings
 from reporting.notify import enqueue_breach_notices, list_outbox
@@ -122,11 +124,27 @@ def test_daily_job_mails_the_rendered_report_once(
         server.stop()
     assert len(server.received) == 2
     (report,) = [r for r in server.received if "risk report" in str(r.message["Subject"])]
-    (attached,) = report.message.iter_attachments()
+    attached, checkpoint = report.message.iter_attachments()
     pdf_path = next((env / "reports").rglob("liqrisk-report-*.pdf"))
     assert attached.get_filename() == pdf_path.name
     assert attached.get_content() == pdf_path.read_bytes()
     settings = load_settings()
+    # The signed checkpoint the figures rest on goes with the report (and with the breaches):
+    # whoever keeps the email can later check a package or the store against it.
+    store = Store(settings.database_url)
+    with store.read_session() as session:
+        latest = latest_checkpoint(session)
+        assert latest is not None
+        signed, size, key = latest.note, latest.tree_size, latest.verifier_key
+    assert checkpoint.get_filename() == "checkpoint.txt"
+    assert checkpoint.get_content_charset() == "utf-8"
+    payload = checkpoint.get_payload(decode=True)  # the bytes, exactly
+    assert isinstance(payload, bytes)
+    note = payload.decode("utf-8")
+    assert note == signed and f"tree size {size}" in str(report.message)
+    assert check_since(store, note, [key]).ok
+    (breach,) = [r for r in server.received if r is not report]
+    assert [a.get_filename() for a in breach.message.iter_attachments()] == ["checkpoint.txt"]
     entries = {e.kind: e for e in list_outbox(Store(settings.database_url))}
     assert set(entries) == {"report", "breach"} and entries["breach"].items
 

@@ -10,12 +10,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import text
 
 from audit_store.checkpoint import init_signing_key, load_signer, sign_checkpoint
 from audit_store.db import Store
 from audit_store.export import export_package
 from audit_store.since import check_since, stored_verifier_keys
+from audit_store.standalone_verify import kept_note
 from tests.export_helpers import (
     DAY,
     NEXT_DAY,
@@ -165,3 +167,32 @@ def _export(built: Built, store: Store, out: Path) -> Path:
         environ={},
     )
     return out
+
+
+def test_a_checkpoint_copied_out_of_a_pdf_or_an_email_still_verifies(built: Built) -> None:
+    note = _sign(built)
+    text, signatures = note.split("\n\n")
+    mangled = "\r\n".join([*text.split("\n"), *signatures.rstrip("\n").split("\n")]) + "  \r\n\r\n"
+    assert kept_note(mangled) == note
+    found = check_since(built.store, mangled, stored_verifier_keys(built.store))
+    assert found.ok, found.message
+
+
+def test_the_report_prints_the_signed_checkpoint_so_it_can_be_cut_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LIQRISK_CONFIG", "")
+    monkeypatch.setenv("LIQRISK_SIGNING_KEY_FILE", str(tmp_path / "key"))
+    code, out, err = run(["daily"], capsys)
+    assert code == 0, out + err
+    pdf = next(tmp_path.rglob("liqrisk-report-*.pdf"))
+    pages = [page.extract_text() or "" for page in PdfReader(pdf).pages]
+    text = next(p for p in pages if "The signed checkpoint, verbatim" in p)
+    lines = text.split("\n")
+    start = lines.index("liqrisk.example/audit-log")
+    end = next(i for i, line in enumerate(lines) if line.startswith("\u2014 "))
+    (tmp_path / "cut.txt").write_text("\n".join(lines[start : end + 1]), encoding="utf-8")
+    code, out, err = run(["verify", "--since", str(tmp_path / "cut.txt")], capsys)
+    assert code == 0, out + err
+    assert "the log is the kept checkpoint's" in out

@@ -34,6 +34,22 @@ STATE_ORDER = ("new", "ongoing", "resolved")
 
 
 @dataclass(frozen=True)
+class SignedCheckpoint:
+    """The log's signed checkpoint an email carries (``checkpoint.txt``), and what its body says of
+    it: whoever keeps the email can later prove nothing before it was changed."""
+
+    note: str
+    tree_size: int
+    root_hash: str  # hex
+
+    def attachment(self) -> Attachment:
+        return Attachment("checkpoint.txt", "text/plain", self.note.encode("utf-8"))
+
+    def context(self) -> dict[str, Any]:
+        return {"tree_size": self.tree_size, "root_hash": self.root_hash}
+
+
+@dataclass(frozen=True)
 class Attachment:
     filename: str
     content_type: str  # "application/pdf"
@@ -128,8 +144,15 @@ def build_email(
         msg.add_alternative(html, subtype="html", cte="quoted-printable")
     for item in attachments:
         maintype, _, subtype = item.content_type.partition("/")
+        # Bytes go base64, exactly as given (a signed note must verify byte for byte); a text
+        # part says its charset, so a mail client shows it right.
+        params = {"charset": "utf-8"} if maintype == "text" else None
         msg.add_attachment(
-            item.data, maintype=maintype, subtype=subtype, filename=header_text(item.filename)
+            item.data,
+            maintype=maintype,
+            subtype=subtype,
+            filename=header_text(item.filename),
+            params=params,
         )
     return msg
 
@@ -201,8 +224,10 @@ def breach_email(
     *,
     msg_id: str,
     when: datetime,
+    checkpoint: SignedCheckpoint | None = None,
 ) -> EmailMessage:
-    """One email for a run's breach group: every new, repeated and resolved breach it carries."""
+    """One email for a run's breach group: every new, repeated and resolved breach it carries,
+    with the log's signed checkpoint attached when there is one."""
     views = [_event_view(settings, e) for e in events]
     sections = [(s, [v for v in views if v.state == s]) for s in STATE_ORDER]
     context = {
@@ -211,6 +236,7 @@ def breach_email(
         "sections": [(s, vs) for s, vs in sections if vs],
         "repeat_days": settings.notify.repeat_interval.days,
         "version": SOFTWARE_VERSION,
+        "checkpoint": checkpoint.context() if checkpoint else None,
     }
     return build_email(
         sender=settings.email.sender,
@@ -220,6 +246,7 @@ def breach_email(
         html=render("breaches.html.j2", **context),
         msg_id=msg_id,
         when=when,
+        attachments=(checkpoint.attachment(),) if checkpoint else (),
     )
 
 
@@ -241,8 +268,10 @@ def report_email(
     run_id: int | None,
     msg_id: str,
     when: datetime,
+    checkpoint: SignedCheckpoint | None = None,
 ) -> EmailMessage:
-    """The daily report email: counts in the subject, findings in the body, the PDF attached."""
+    """The daily report email: counts in the subject, findings in the body, the PDF attached
+    (and the log's signed checkpoint, when there is one)."""
     lines = list(results)
     breaches = [r for r in lines if r.status == "breach"]
     warnings = [r for r in lines if r.status == "warn"]
@@ -261,6 +290,7 @@ def report_email(
         "pdf": pdf.record(),
         "run_id": run_id,
         "version": SOFTWARE_VERSION,
+        "checkpoint": checkpoint.context() if checkpoint else None,
     }
     return build_email(
         sender=settings.email.sender,
@@ -270,7 +300,7 @@ def report_email(
         html=render("report.html.j2", **context),
         msg_id=msg_id,
         when=when,
-        attachments=(pdf,),
+        attachments=(pdf, checkpoint.attachment()) if checkpoint else (pdf,),
     )
 
 

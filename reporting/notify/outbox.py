@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from audit_store.canonical import as_utc, canonical_json
+from audit_store.checkpoint import latest_checkpoint
 from audit_store.db import Store
 from audit_store.tables_outbox import OutboxAttempt, OutboxItem, OutboxMessage, message_state
 from reporting.checks.catalogue import CHECK_TITLES
@@ -47,6 +48,7 @@ from reporting.notify.lifecycle import BreachEvent, breach_events, latest_result
 from reporting.notify.messages import (
     Attachment,
     ResultLine,
+    SignedCheckpoint,
     breach_email,
     message_id,
     report_email,
@@ -199,14 +201,26 @@ def enqueue_daily_report(
     ]
     now = clock()
     sender = settings.email.sender
+    signed = signed_checkpoint(session)
     email = report_email(
-        settings, day, lines, pdf, to, run_id=run_id, msg_id=message_id(key, sender), when=now
-    )
+        settings, day, lines, pdf, to, run_id=run_id, msg_id=message_id(key, sender), when=now,
+        checkpoint=signed,
+    )  # fmt: skip
+    attached = (pdf, signed.attachment()) if signed else (pdf,)
     row = email_row(
         key=key, kind="report", day=day, now=now, email=email, sender=sender, to=to,
-        attachments=(pdf,),
+        attachments=attached,
     )  # fmt: skip
     return insert_message(session, row)
+
+
+def signed_checkpoint(session: Session) -> SignedCheckpoint | None:
+    """The latest signed checkpoint of the log, as an email carries it (``None`` before the
+    first): the daily job signs one before it renders and enqueues, so it covers the figures."""
+    latest = latest_checkpoint(session)
+    if latest is None:
+        return None
+    return SignedCheckpoint(latest.note, latest.tree_size, latest.root_hash)
 
 
 def recipients_for(routes: Iterable[Route], event: BreachEvent) -> tuple[str, ...]:
@@ -281,6 +295,7 @@ def enqueue_breach_notices(
     now = clock()
     sender = settings.email.sender
     enqueued: list[OutboxMessage] = []
+    signed = signed_checkpoint(session)
 
     # Each recipient gets one email per run with all their events; recipients with the same
     # events share it.
@@ -297,8 +312,13 @@ def enqueue_breach_notices(
         to = tuple(people)
         group = [events[n] for n in numbers]
         key = f"breach:{day.isoformat()}:email.{_group_digest(to, group)}"
-        email = breach_email(settings, day, group, to, msg_id=message_id(key, sender), when=now)
-        row = email_row(key=key, kind="breach", day=day, now=now, email=email, sender=sender, to=to)
+        msg_id = message_id(key, sender)
+        email = breach_email(settings, day, group, to, msg_id=msg_id, when=now, checkpoint=signed)
+        attached = (signed.attachment(),) if signed else ()
+        row = email_row(
+            key=key, kind="breach", day=day, now=now, email=email, sender=sender, to=to,
+            attachments=attached,
+        )  # fmt: skip
         added = insert_message(session, row, [_ItemSpec(EMAIL, e) for e in group])
         if added is not None:
             enqueued.append(added)

@@ -724,6 +724,7 @@ def _checkpoint_ref(latest: Checkpoint, leaf_hashes: Sequence[bytes]) -> Checkpo
         key_id=latest.key_id,
         created_at=as_utc(latest.created_at),
         root_matches=matches,
+        note=latest.note,
     )
 
 

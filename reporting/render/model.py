@@ -197,6 +197,7 @@ class CheckpointRef:
     key_id: str
     created_at: datetime
     root_matches: bool  # the root recomputed here over its first tree_size leaves is the same
+    note: str = ""  # the signed note, verbatim: cut out and checked with `verify --since`
 
 
 @dataclass(frozen=True)
