@@ -50,6 +50,7 @@ from audit_store.models import Checkpoint, Snapshot
 from audit_store.note import NoteSigner, NoteVerifier, is_valid_key_name, open_note, sign_note
 from audit_store.rotation import Rotation, sign_rotation
 from audit_store.snapshots import lock_sequencer, provenance_leaf_hash
+from audit_store.tables_publication import CheckpointPublication
 
 DEFAULT_ORIGIN = "liqrisk.example/audit-log"
 SIGNING_KEY_ENV = "LIQRISK_SIGNING_KEY"
@@ -342,6 +343,19 @@ def publish_checkpoint(store: Store, directory: Path | str) -> Path:
         _write_atomically(target / "checkpoint", checkpoints[-1].note)
     except OSError as exc:
         raise StoreError(f"cannot publish the checkpoint to {target}: {exc.strerror}") from exc
+    latest = checkpoints[-1]
+    assert latest.id is not None
+    with store.session() as session:  # who holds which checkpoint: audit_store.tables_publication
+        session.add(
+            CheckpointPublication(
+                checkpoint_id=latest.id,
+                tree_size=latest.tree_size,
+                channel="directory",
+                target=str(target.absolute()),
+                reference="checkpoint",
+                at=datetime.now(UTC),
+            )
+        )
     return target / "checkpoint"
 
 

@@ -14,5 +14,6 @@ from audit_store import (  # noqa: F401 (imported for the tables they declare)
     tables_ingest,
     tables_limits,
     tables_outbox,
+    tables_publication,
     tables_schedule,
 )

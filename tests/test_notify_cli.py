@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlmodel import col, select
 
 import reporting.pipeline
 from audit_store.checkpoint import latest_checkpoint
 from audit_store.db import Store
 from audit_store.since import check_since
+from audit_store.tables_publication import CheckpointPublication
 from reporting.cli import main
 from reporting.config import load_settings
 from reporting.notify import enqueue_breach_notices, list_outbox
@@ -145,6 +147,10 @@ def test_daily_job_mails_the_rendered_report_once(
     assert check_since(store, note, [key]).ok
     (breach,) = [r for r in server.received if r is not report]
     assert [a.get_filename() for a in breach.message.iter_attachments()] == ["checkpoint.txt"]
+    with store.read_session() as session:  # who holds which checkpoint is on record
+        query = select(col(CheckpointPublication.channel), col(CheckpointPublication.tree_size))
+        went = [tuple(r) for r in session.execute(query).all()]
+    assert sorted(went) == [("email", size), ("email", size)]
     entries = {e.kind: e for e in list_outbox(Store(settings.database_url))}
     assert set(entries) == {"report", "breach"} and entries["breach"].items
 

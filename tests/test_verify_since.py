@@ -13,7 +13,12 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import text
 
-from audit_store.checkpoint import init_signing_key, load_signer, sign_checkpoint
+from audit_store.checkpoint import (
+    init_signing_key,
+    load_signer,
+    publish_checkpoint,
+    sign_checkpoint,
+)
 from audit_store.db import Store
 from audit_store.export import export_package
 from audit_store.since import check_since, stored_verifier_keys
@@ -196,3 +201,18 @@ def test_the_report_prints_the_signed_checkpoint_so_it_can_be_cut_out(
     code, out, err = run(["verify", "--since", str(tmp_path / "cut.txt")], capsys)
     assert code == 0, out + err
     assert "the log is the kept checkpoint's" in out
+
+
+def test_a_published_checkpoint_is_recorded_with_where_it_went(
+    built: Built, tmp_path: Path
+) -> None:
+    _sign(built)
+    written = publish_checkpoint(built.store, tmp_path / "public")
+    with built.store.read_session() as session:
+        (row,) = session.execute(
+            text("SELECT channel, target, tree_size FROM checkpoint_publication")
+        )
+    assert row[0] == "directory" and row[1] == str((tmp_path / "public").absolute())
+    assert check_since(
+        built.store, written.read_text(encoding="utf-8"), stored_verifier_keys(built.store)
+    ).ok

@@ -38,6 +38,7 @@ class SignedCheckpoint:
     """The log's signed checkpoint an email carries (``checkpoint.txt``), and what its body says of
     it: whoever keeps the email can later prove nothing before it was changed."""
 
+    checkpoint_id: int
     note: str
     tree_size: int
     root_hash: str  # hex

@@ -38,17 +38,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from audit_store.canonical import as_utc, canonical_json
-from audit_store.checkpoint import latest_checkpoint
 from audit_store.db import Store
 from audit_store.tables_outbox import OutboxAttempt, OutboxItem, OutboxMessage, message_state
 from reporting.checks.catalogue import CHECK_TITLES
 from reporting.config import Route, Settings
 from reporting.errors import NotifyError
+from reporting.notify.checkpoints import published, signed_checkpoint
 from reporting.notify.lifecycle import BreachEvent, breach_events, latest_results
 from reporting.notify.messages import (
     Attachment,
     ResultLine,
-    SignedCheckpoint,
     breach_email,
     message_id,
     report_email,
@@ -211,16 +210,9 @@ def enqueue_daily_report(
         key=key, kind="report", day=day, now=now, email=email, sender=sender, to=to,
         attachments=attached,
     )  # fmt: skip
-    return insert_message(session, row)
-
-
-def signed_checkpoint(session: Session) -> SignedCheckpoint | None:
-    """The latest signed checkpoint of the log, as an email carries it (``None`` before the
-    first): the daily job signs one before it renders and enqueues, so it covers the figures."""
-    latest = latest_checkpoint(session)
-    if latest is None:
-        return None
-    return SignedCheckpoint(latest.note, latest.tree_size, latest.root_hash)
+    added = insert_message(session, row)
+    published(session, signed, added, now)
+    return added
 
 
 def recipients_for(routes: Iterable[Route], event: BreachEvent) -> tuple[str, ...]:
@@ -314,12 +306,12 @@ def enqueue_breach_notices(
         key = f"breach:{day.isoformat()}:email.{_group_digest(to, group)}"
         msg_id = message_id(key, sender)
         email = breach_email(settings, day, group, to, msg_id=msg_id, when=now, checkpoint=signed)
-        attached = (signed.attachment(),) if signed else ()
         row = email_row(
             key=key, kind="breach", day=day, now=now, email=email, sender=sender, to=to,
-            attachments=attached,
+            attachments=(signed.attachment(),) if signed else (),
         )  # fmt: skip
         added = insert_message(session, row, [_ItemSpec(EMAIL, e) for e in group])
+        published(session, signed, added, now)
         if added is not None:
             enqueued.append(added)
 
