@@ -902,7 +902,7 @@ def _earlier_proofs(
 
 
 def check_since(
-    package: _Package,
+    proofs: dict[int, tuple[str, list[bytes]]],
     head: TreeHead | None,
     key: VerifierKey | None,
     note: str,
@@ -937,7 +937,6 @@ def check_since(
         if kept.root_hash != head.root_hash:
             report.fail(f"{what}: fork: same size ({kept.tree_size} leaves), another root")
         return
-    proofs = _earlier_proofs(package, head, report)
     if kept.tree_size not in proofs:
         report.fail(
             f"{what}: the package holds no consistency proof from size {kept.tree_size}: it "
@@ -1063,9 +1062,9 @@ def verify_package(
     head = _check_checkpoint(package, manifest, key, report)
     leaves = _check_leaves(package, head, report)
     _check_consistency(package, manifest, head, key, report)
-    _earlier_proofs(package, head, report)
+    proofs = _earlier_proofs(package, head, report)
     if since is not None:
-        check_since(package, head, key, since, report)
+        check_since(proofs, head, key, since, report)
     _check_references(package, leaves, report)
     notes = manifest.get("notes")
     if isinstance(notes, list):

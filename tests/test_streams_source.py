@@ -247,7 +247,7 @@ def test_the_report_on_streams_alone_sets_them_beside_kaiko(
     (figure,) = [f for f in model.streams.figures if f.asset == "BTC"]
     assert figure.share_of_reference == pytest.approx(0.4)
     html = render_html(model, software_version=SOFTWARE_VERSION)
-    assert "Source streams: streams: the liquidation events" in html
+    assert "Source streams: the liquidation events" in html
     assert '<span class="fed">' not in html
 
 
