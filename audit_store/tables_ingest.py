@@ -32,13 +32,14 @@ about, as an exchange code (``binc``, ``okex``); ``asset`` the base asset in liq
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, insert
+from sqlalchemy import Column, DateTime, Index
 from sqlmodel import Field, Session, SQLModel
 
+from audit_store.bulk import insert_rows
 from audit_store.models import Snapshot
 from audit_store.tables_streams import NOT_DERIVED_COLUMNS, STREAM_DERIVED_TABLES
 
@@ -173,15 +174,23 @@ INGEST_TABLES: tuple[str, ...] = (
 
 
 def append_derived_rows(
-    session: Session, snapshot: Snapshot, table: str, rows: Iterable[Mapping[str, Any]]
+    session: Session,
+    snapshot: Snapshot,
+    table: str,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    extra: Mapping[str, Sequence[Any]] | None = None,
 ) -> int:
-    """Bulk-insert the rows of ``table`` derived from ``snapshot``; returns how many."""
+    """Bulk-insert the rows of ``table`` derived from ``snapshot`` (one driver ``executemany``,
+    :func:`audit_store.bulk.insert_rows`); returns how many. ``extra``: per column that is not
+    derived (``stream_event.counted``), its value for each row, in order."""
     assert snapshot.id is not None
     fields = DERIVED_FIELDS[table]
-    payload = [
-        {"snapshot_id": snapshot.id, "row_index": i, **{k: row[k] for k in fields}}
+    more = dict(extra or {})
+    values = [
+        (snapshot.id, i, *[row[k] for k in fields], *[column[i] for column in more.values()])
         for i, row in enumerate(rows)
     ]
-    if payload:  # a Core executemany: no ORM bookkeeping per row
-        session.execute(insert(SQLModel.metadata.tables[table]), payload)
-    return len(payload)
+    columns = ("snapshot_id", "row_index", *fields, *more)
+    insert_rows(session, SQLModel.metadata.tables[table], columns, values)
+    return len(values)

@@ -9,6 +9,7 @@ Problems in data never raise: they travel as :class:`Problem` records with a sou
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
@@ -164,6 +165,21 @@ class Volumes(NamedTuple):
         return self.long_usd / self.total_usd if self.total_usd else None
 
 
+def sum_volumes(items: Iterable[Volumes]) -> Volumes:
+    """The sum of ``items``, added in order (the same floats as ``sum(items, Volumes())``) into
+    one record instead of one per step."""
+    lc = sc = tc = 0
+    lu = su = tu = 0.0
+    for v in items:
+        lc += v.long_count
+        sc += v.short_count
+        tc += v.total_count
+        lu += v.long_usd
+        su += v.short_usd
+        tu += v.total_usd
+    return Volumes(lc, sc, tc, lu, su, tu)
+
+
 @dataclass(frozen=True)
 class Interval:
     """One interval's current figures: the total, the per-exchange breakdown, and the SHA-256s of
@@ -180,7 +196,10 @@ class Interval:
     exchange_evidence: dict[str, tuple[str, ...]] | None = None
 
     def evidence_of(self, exchange: str) -> tuple[str, ...]:
-        """The SHA-256s of the snapshots holding ``exchange``'s figures of this interval."""
+        """The SHA-256s of the snapshots holding ``exchange``'s figures of this interval (none
+        when the interval has no figure for it)."""
+        if exchange not in self.by_exchange:
+            return ()
         if self.exchange_evidence is None:
             return self.evidence
         return self.exchange_evidence.get(exchange, ())

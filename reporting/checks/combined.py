@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 from reporting.fetch.registry import VOLUME_SOURCES
-from reporting.records import Interval, Volumes
+from reporting.records import Interval, Volumes, sum_volumes
 
 Part = tuple[str, Mapping[str, list[Interval]]]
 """One source's intervals, per asset: what :func:`combine` is given, in priority order."""
@@ -43,13 +43,12 @@ def _combine_asset(parts: Sequence[tuple[str, list[Interval]]]) -> list[Interval
                 owner.setdefault((interval.start.date(), code), name)
     remainder_from = next((n for n, _i in parts if n in VOLUME_SOURCES), None)
     moments = sorted({m for found in at.values() for m in found})
-    return [_combined(moment, parts, at, owner, remainder_from) for moment in moments]
+    return [_combined(moment, at, owner, remainder_from) for moment in moments]
 
 
 def _combined(
     moment: datetime,
-    parts: Sequence[tuple[str, list[Interval]]],
-    at: Mapping[str, Mapping[datetime, Interval]],
+    at: Mapping[str, Mapping[datetime, Interval]],  # in priority order
     owner: Mapping[tuple[date, str], str],
     remainder_from: str | None,
 ) -> Interval:
@@ -57,8 +56,8 @@ def _combined(
     by_exchange: dict[str, Volumes] = {}
     fed_by: dict[str, str] = {}
     evidence: dict[str, tuple[str, ...]] = {}
-    for name, _intervals in parts:
-        interval = at[name].get(moment)
+    for name, intervals in at.items():
+        interval = intervals.get(moment)
         if interval is None:
             continue
         for code, volumes in interval.by_exchange.items():
@@ -66,9 +65,7 @@ def _combined(
                 by_exchange[code] = volumes
                 fed_by[code] = name
                 evidence[code] = interval.evidence_of(code)
-    total = Volumes()
-    for volumes in by_exchange.values():
-        total += volumes
+    total = sum_volumes(by_exchange.values())
     shas = {sha for found in evidence.values() for sha in found}
     rest = at[remainder_from].get(moment) if remainder_from else None
     if rest is not None:
@@ -88,9 +85,7 @@ def _combined(
 
 def _beyond_breakdown(interval: Interval) -> Volumes:
     """What ``interval``'s total counts beyond the sum of its exchanges (never below zero)."""
-    parts = Volumes()
-    for volumes in interval.by_exchange.values():
-        parts += volumes
+    parts = sum_volumes(interval.by_exchange.values())
     whole = interval.volumes
     return Volumes(
         max(0, whole.long_count - parts.long_count),

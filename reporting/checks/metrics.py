@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -25,6 +25,7 @@ from reporting.records import HOUR as HOUR
 from reporting.records import Interval as Interval
 from reporting.records import Volumes as Volumes
 from reporting.records import day_bounds as day_bounds
+from reporting.records import sum_volumes as sum_volumes
 
 TRAILING_DAYS = 7
 """The days before a day that its report compares it with (their average), and fetches with it."""
@@ -91,12 +92,7 @@ class AssetDay:
         memo = self._evidence_memo
         found = memo.get(exchange)
         if found is None:
-            shas = {
-                sha
-                for i in self.intervals
-                if exchange in i.by_exchange
-                for sha in i.evidence_of(exchange)
-            }
+            shas = {sha for i in self.intervals for sha in i.evidence_of(exchange)}
             found = memo[exchange] = tuple(sorted(shas))
         return found
 
@@ -165,18 +161,9 @@ def load_intervals(
     wanted = [a.upper() for a in assets]
 
     def one(part: str) -> dict[str, list[Interval]]:
-        if part == STREAMS:
-            return stream_intervals(
-                store,
-                assets=wanted,
-                start=start,
-                end=end,
-                interval_seconds=interval_seconds,
-                tree_size=tree_size,
-            )
-        return volume_intervals(
+        loader = stream_intervals if part == STREAMS else partial(volume_intervals, source=part)
+        return loader(
             store,
-            source=part,
             assets=wanted,
             start=start,
             end=end,
@@ -292,21 +279,6 @@ class _Version:
     snapshot_id: int
     total: Volumes | None = None
     exchanges: dict[str, Volumes] = field(default_factory=dict)
-
-
-def sum_volumes(items: Iterable[Volumes]) -> Volumes:
-    """The sum of ``items``, added in order (the same floats as ``sum(items, Volumes())``) into
-    one record instead of one per step."""
-    lc = sc = tc = 0
-    lu = su = tu = 0.0
-    for v in items:
-        lc += v.long_count
-        sc += v.short_count
-        tc += v.total_count
-        lu += v.long_usd
-        su += v.short_usd
-        tu += v.total_usd
-    return Volumes(lc, sc, tc, lu, su, tu)
 
 
 def assemble_day(

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from audit_store.db import Store
+from reporting.checks.metrics import load_intervals
+from reporting.checks.stream_metrics import Cell, venue_cells
 from reporting.config import Settings
-from reporting.fetch.streams.reading import covered_spans, has_sessions, minute_rows
+from reporting.fetch.registry import volume_parts
+from reporting.fetch.streams.reading import covered_spans, has_sessions
 from reporting.fetch.streams.venues import EXCHANGE_CODES, stream_specs
 from reporting.records import Interval
 
@@ -90,6 +93,37 @@ def _full_hours(spans: list[tuple[datetime, datetime]]) -> set[datetime]:
     return hours
 
 
+def reference_intervals(
+    store: Store,
+    settings: Settings,
+    source: str,
+    held: Mapping[str, list[Interval]] | None,
+    start: datetime,
+    end: datetime,
+    *,
+    tree_size: int | None = None,
+) -> tuple[str, Mapping[str, list[Interval]]]:
+    """The interval-volume source the streams are set beside (the one ``source`` reads, Kaiko
+    when it reads only the streams) and its hourly intervals per asset: ``held`` when those are
+    the intervals of ``source`` itself, else read."""
+    reference = next(iter(volume_parts(source)), "kaiko")
+    if reference == source and held is not None:
+        return reference, held
+    found = load_intervals(
+        store,
+        source=reference,
+        assets=settings.fetch.assets,
+        start=start,
+        end=end,
+        tree_size=tree_size,
+    )
+    return reference, found
+
+
+def _usd(cell: Cell | None) -> float:
+    return 0.0 if cell is None else cell[0][0] + cell[0][1]
+
+
 def compare_streams(
     store: Store,
     settings: Settings,
@@ -103,19 +137,14 @@ def compare_streams(
     """The comparison over [start, end), or None when no stream event of the period is stored
     (among the first ``tree_size`` leaves). ``reference``: the hourly intervals of the reference
     source per asset (upper case)."""
-    assets = [a.upper() for a in settings.fetch.assets]
-    rows = minute_rows(store, assets=assets, start=start, end=end, tree_size=tree_size)
-    if not rows:
+    cells = venue_cells(
+        store, assets=settings.fetch.assets, start=start, end=end, tree_size=tree_size
+    )
+    if not cells:
         return None
-    hourly: dict[tuple[str, str], dict[datetime, list[float]]] = {}
-    shas: dict[tuple[str, str, datetime], set[str]] = {}
-    for venue, asset, minute, sha, long_usd, short_usd, longs, shorts in rows:
-        hour = minute.replace(minute=0, second=0, microsecond=0)
-        cell = hourly.setdefault((venue, asset), {}).setdefault(hour, [0.0, 0.0, 0])
-        cell[0] += long_usd
-        cell[1] += short_usd
-        cell[2] += longs + shorts
-        shas.setdefault((venue, asset, hour), set()).add(sha)
+    hourly: dict[tuple[str, str], dict[datetime, Cell]] = {}
+    for (asset, hour, venue), cell in cells.items():
+        hourly.setdefault((venue, asset), {})[hour] = cell
     horizon = min(end, as_of)
     coverage: list[StreamCoverage] = []
     per_venue: dict[str, list[set[datetime]]] = {}
@@ -141,21 +170,22 @@ def compare_streams(
             for code, volumes in interval.by_exchange.items():
                 held[(code, asset, interval.start)] = volumes.total_usd
     figures = []
-    for (venue, asset), cells in sorted(hourly.items()):
+    for (venue, asset), by_hour in sorted(hourly.items()):
         code = EXCHANGE_CODES.get(venue, venue)
         compared = tuple(
-            ComparedHour(h, sum(cells.get(h, (0.0, 0.0))[:2]), held[(code, asset, h)])
+            ComparedHour(h, _usd(by_hour.get(h)), held[(code, asset, h)])
             for h in sorted(full.get(venue, set()))
             if (code, asset, h) in held
         )
-        evidence = {sha for c in compared for sha in shas.get((venue, asset, c.hour), ())}
+        evidence = {sha for c in compared if c.hour in by_hour for sha in by_hour[c.hour][1]}
+        sums = [cell[0] for cell in by_hour.values()]
         figures.append(
             StreamFigure(
                 venue=venue,
                 asset=asset,
-                long_usd=sum(c[0] for c in cells.values()),
-                short_usd=sum(c[1] for c in cells.values()),
-                count=int(sum(c[2] for c in cells.values())),
+                long_usd=sum(s[0] for s in sums),
+                short_usd=sum(s[1] for s in sums),
+                count=int(sum(s[2] + s[3] for s in sums)),
                 compared=compared,
                 evidence=tuple(sorted(evidence)),
             )

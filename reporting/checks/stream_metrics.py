@@ -21,9 +21,38 @@ from audit_store.db import Store
 from reporting.fetch.normalise import floor_time
 from reporting.fetch.streams.reading import collected_streams, covered_spans, minute_rows
 from reporting.fetch.streams.venues import EXCHANGE_CODES
-from reporting.records import HOUR, Interval, Volumes
+from reporting.records import HOUR, Interval, Volumes, sum_volumes
 
-_Cell = tuple[list[float], set[str]]  # [long USD, short USD, long count, short count], batch SHAs
+Cell = tuple[list[float], set[str]]
+"""A venue's interval: [long USD, short USD, long count, short count] and its batches' SHA-256s."""
+
+
+def venue_cells(
+    store: Store,
+    *,
+    assets: Iterable[str],
+    start: datetime,
+    end: datetime,
+    interval_seconds: int = HOUR,
+    tree_size: int | None = None,
+) -> dict[tuple[str, datetime, str], Cell]:
+    """(asset upper case, interval start, venue) -> its :data:`Cell`, summed from the batches'
+    minute sums in [start, end) (only batches among the first ``tree_size`` leaves, if given)."""
+    wanted = [a.upper() for a in assets]
+    cells: dict[tuple[str, datetime, str], Cell] = {}
+    rows = minute_rows(store, assets=wanted, start=start, end=end, tree_size=tree_size)
+    for venue, asset, minute, sha, long_usd, short_usd, longs, shorts in rows:
+        key = (asset, floor_time(minute, interval_seconds), venue)
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = ([0.0, 0.0, 0, 0], set())
+        sums, shas = cell
+        sums[0] += long_usd
+        sums[1] += short_usd
+        sums[2] += longs
+        sums[3] += shorts
+        shas.add(sha)
+    return cells
 
 
 def stream_intervals(
@@ -38,21 +67,16 @@ def stream_intervals(
     """Per asset (upper case), the stream intervals of [start, end) in time order."""
     wanted = [a.upper() for a in assets]
     step = timedelta(seconds=interval_seconds)
-    cells: dict[tuple[str, datetime, str], _Cell] = {}
-    rows = minute_rows(store, assets=wanted, start=start, end=end, tree_size=tree_size)
-    for venue, asset, minute, sha, long_usd, short_usd, longs, shorts in rows:
-        key = (asset, floor_time(minute, interval_seconds), venue)
-        cell = cells.get(key)
-        if cell is None:
-            cell = cells[key] = ([0.0, 0.0, 0, 0], set())
-        sums, shas = cell
-        sums[0] += long_usd
-        sums[1] += short_usd
-        sums[2] += longs
-        sums[3] += shorts
-        shas.add(sha)
+    cells = venue_cells(
+        store,
+        assets=wanted,
+        start=start,
+        end=end,
+        interval_seconds=interval_seconds,
+        tree_size=tree_size,
+    )
     covered = _covered_starts(store, start, end, interval_seconds)
-    by_slot: dict[tuple[str, datetime], dict[str, _Cell]] = {}
+    by_slot: dict[tuple[str, datetime], dict[str, Cell]] = {}
     for (asset, moment, venue), cell in cells.items():
         by_slot.setdefault((asset, moment), {})[EXCHANGE_CODES.get(venue, venue)] = cell
     out: dict[str, list[Interval]] = {}
@@ -66,7 +90,7 @@ def stream_intervals(
     return out
 
 
-def _interval(moment: datetime, venues: dict[str, _Cell]) -> Interval:
+def _interval(moment: datetime, venues: dict[str, Cell]) -> Interval:
     by_exchange: dict[str, Volumes] = {}
     evidence: dict[str, tuple[str, ...]] = {}
     for code, (sums, shas) in sorted(venues.items()):
@@ -75,9 +99,7 @@ def _interval(moment: datetime, venues: dict[str, _Cell]) -> Interval:
             int(longs), int(shorts), int(longs + shorts), long_usd, short_usd, long_usd + short_usd
         )
         evidence[code] = tuple(sorted(shas))
-    total = Volumes()
-    for volumes in by_exchange.values():
-        total += volumes
+    total = sum_volumes(by_exchange.values())
     every = tuple(sorted({sha for shas in evidence.values() for sha in shas}))
     return Interval(moment, total, by_exchange, every, exchange_evidence=evidence)
 

@@ -26,10 +26,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
 from audit_store.db import Store
-from reporting.checks.metrics import load_intervals
-from reporting.checks.stream_compare import StreamFigure, compare_streams
+from reporting.checks.stream_compare import StreamFigure, compare_streams, reference_intervals
 from reporting.config import Settings
-from reporting.fetch.registry import volume_parts
 from reporting.fetch.streams.reading import coverage, has_sessions
 from reporting.fetch.streams.venues import EXCHANGE_CODES, stream_specs
 from reporting.records import CheckOutcome, Interval, Status
@@ -90,14 +88,11 @@ def stream_reconcile_outcomes(
     interval-volume source)."""
     start = datetime.combine(day, time(), tzinfo=UTC)
     end = start + timedelta(days=1)
-    reference = next(iter(volume_parts(source)), "kaiko")
-    if reference != source or loaded is None:
-        assets = settings.fetch.assets
-        loaded = load_intervals(store, source=reference, assets=assets, start=start, end=end)
-    found = compare_streams(store, settings, loaded, start, end, tree_size=None, as_of=now)
+    reference, held = reference_intervals(store, settings, source, loaded, start, end)
+    found = compare_streams(store, settings, held, start, end, tree_size=None, as_of=now)
     for figure in found.figures if found else ():
         if figure.compared:
-            yield _reconciled(settings, day, figure, reference, loaded.get(figure.asset, []))
+            yield _reconciled(settings, day, figure, reference, held.get(figure.asset, []))
 
 
 def _reconciled(

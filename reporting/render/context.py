@@ -33,14 +33,7 @@ from audit_store.db import Store
 from audit_store.merkle import root_from_leaf_hashes
 from audit_store.models import Checkpoint, CheckResult, Snapshot
 from reporting.checks.catalogue import CHECK_TITLES, RESULT_UNITS
-from reporting.checks.metrics import (
-    TRAILING_DAYS,
-    AssetDay,
-    Volumes,
-    day_bounds,
-    load_intervals,
-    load_period,
-)
+from reporting.checks.metrics import TRAILING_DAYS, AssetDay, Volumes, day_bounds, load_period
 from reporting.checks.overlay_store import (
     FundingPoint,
     OpenInterestPoint,
@@ -49,9 +42,9 @@ from reporting.checks.overlay_store import (
 )
 from reporting.checks.overlays import venue_interval_hours
 from reporting.checks.store import StoredRun, latest_run, limit_set_hash
+from reporting.checks.stream_compare import reference_intervals
 from reporting.config import Settings
 from reporting.errors import RenderError
-from reporting.fetch.registry import volume_parts
 from reporting.render import formatting as fmt
 from reporting.render.inputs import ReportInputs, capture_inputs, period_days
 from reporting.render.model import (
@@ -233,14 +226,10 @@ def _streams(
 ) -> StreamsSection | None:
     """The stream section, its streams set beside the report's interval-volume source (Kaiko
     where the report reads only the streams)."""
-    reference = next(iter(volume_parts(source)), "kaiko")
-    if reference == source:
-        intervals = {asset: list(data.intervals) for asset, data in metrics.items()}
-    else:
-        assets = settings.fetch.assets
-        intervals = load_intervals(
-            store, source=reference, assets=assets, start=start, end=end, tree_size=tree_size
-        )
+    own = {asset: list(data.intervals) for asset, data in metrics.items()}
+    reference, intervals = reference_intervals(
+        store, settings, source, own, start, end, tree_size=tree_size
+    )
     return build_streams(
         store, settings, intervals, reference, start, end, tree_size=tree_size, as_of=as_of
     )

@@ -311,8 +311,9 @@ def _reportable(ctx: Context, days: list[date], now: datetime) -> list[date]:
     if STREAMS in source_parts(source) and (collected := first_collected(ctx.store)):
         starts.append(collected)
     first = min(starts, default=None)
-    lasts = [served(part, "liquidations", now).last for part in parts]
-    last = None if None in lasts or not lasts else max(x for x in lasts if x is not None)
+    ends = [served(part, "liquidations", now).last for part in parts]
+    bounded = [e for e in ends if e is not None]  # a live part serves without an end
+    last = max(bounded) if bounded and len(bounded) == len(ends) else None
     return [
         d
         for d in days

@@ -162,14 +162,12 @@ class Collector:
             except Exception as exc:  # no process: a thread does the same work
                 log.error("the writer process did not start (%s); writing in a thread", exc)
                 pool.shutdown(wait=False, cancel_futures=True)
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqrisk-writer")
+        return _writer_thread()
 
     async def _executor(self) -> Executor:
-        """The batch writer, once started (the first call waits for it)."""
+        """The batch writer, once started by :meth:`run` (the first call waits for it)."""
         if self._batches is None:
-            if self._starting is None:
-                loop = asyncio.get_running_loop()
-                self._starting = loop.run_in_executor(None, self._batch_executor)
+            assert self._starting is not None, "run() starts the writer"
             self._batches = await self._starting
         return self._batches
 
@@ -468,7 +466,8 @@ class Collector:
                     self._sessions[:0] = sessions
                     if isinstance(exc, BrokenExecutor):  # the writer process died or never
                         # started: go on in a thread, as a process that failed once may again
-                        self._batches = ThreadPoolExecutor(1, thread_name_prefix="liqrisk-writer")
+                        writer.shutdown(wait=False)
+                        self._batches = _writer_thread()
                     break
                 self._account(spec, stored, time.monotonic() - started)
         if self._sessions:
@@ -507,6 +506,10 @@ class Collector:
                 self._sessions.append(event)
         if self.on_batch is not None:
             self.on_batch(spec, stored, seconds)
+
+
+def _writer_thread() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqrisk-writer")
 
 
 def _closed_reason(exc: ConnectionClosed) -> str:

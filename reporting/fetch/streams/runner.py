@@ -15,6 +15,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -38,17 +39,23 @@ OKX_INSTRUMENT_TYPES = ("SWAP", "FUTURES")
 log = logging.getLogger("liqrisk.streams")
 
 
-def okx_contracts(store: Store) -> dict[str, okx_stream.Contract]:
-    """The latest stored contract value of every OKX instrument."""
+def _instrument_specs(store: Store, source: str) -> list[Any]:
+    """Every stored instrument specification of ``source``, the latest last (a later row of an
+    instrument replaces an earlier one when the caller builds its mapping)."""
     m = InstrumentSpec
     query = (
-        select(col(m.instrument), col(m.ct_val), col(m.ct_mult), col(m.ct_val_ccy))
+        select(col(m.instrument), col(m.ct_val), col(m.ct_mult), col(m.ct_val_ccy), col(m.asset))
         .join(Snapshot, col(Snapshot.id) == m.snapshot_id)
-        .where(col(m.source) == "okx", col(Snapshot.quarantined).is_(False))
+        .where(col(m.source) == source, col(Snapshot.quarantined).is_(False))
         .order_by(col(Snapshot.leaf_index), col(m.row_index))
     )
     with store.read_session() as session:
-        return {r[0]: (float(r[1]), float(r[2]), str(r[3])) for r in session.execute(query)}
+        return list(session.execute(query))
+
+
+def okx_contracts(store: Store) -> dict[str, okx_stream.Contract]:
+    """The latest stored contract value of every OKX instrument."""
+    return {r[0]: (float(r[1]), float(r[2]), str(r[3])) for r in _instrument_specs(store, "okx")}
 
 
 def refresh_okx_contracts(
@@ -97,15 +104,8 @@ def prepare_specs(
 
 def binance_coinm_contracts(store: Store) -> dict[str, binance_stream.CoinmContract]:
     """The latest stored contract size (USD) and base asset of every Binance COIN-M contract."""
-    m = InstrumentSpec
-    query = (
-        select(col(m.instrument), col(m.ct_val), col(m.asset))
-        .join(Snapshot, col(Snapshot.id) == m.snapshot_id)
-        .where(col(m.source) == "binance", col(Snapshot.quarantined).is_(False))
-        .order_by(col(Snapshot.leaf_index), col(m.row_index))
-    )
-    with store.read_session() as session:
-        return {r[0]: (float(r[1]), str(r[2]).upper()) for r in session.execute(query)}
+    rows = _instrument_specs(store, "binance")
+    return {r[0]: (float(r[1]), str(r[4]).upper()) for r in rows}
 
 
 def refresh_binance_coinm_contracts(
@@ -123,6 +123,7 @@ def refresh_binance_coinm_contracts(
         found = binance_coinm_contracts(store)
         held = f"the {len(found)} stored before" if found else "none: its frames are kept raw"
         log.warning("COIN-M contract sizes not fetched (%s); using %s", exc, held)
+        return found
     return binance_coinm_contracts(store)
 
 

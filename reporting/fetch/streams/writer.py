@@ -22,7 +22,7 @@ from sqlalchemy import insert, select
 from sqlmodel import Session, col
 
 from audit_store import SOFTWARE_VERSION
-from audit_store.bulk import gc_paused, insert_rows
+from audit_store.bulk import gc_paused
 from audit_store.db import Store
 from audit_store.snapshots import RawResponse, append_snapshot, lock_sequencer, new_snapshot
 from audit_store.tables_ingest import append_derived_rows
@@ -122,7 +122,7 @@ def store_batch(
         tables = rows_of(venue, results)
         events = list(tables["stream_event"])
         counted = _first_seen(session, venue, events)
-        _insert_events(session, snapshot.id, events, counted)
+        append_derived_rows(session, snapshot, "stream_event", events, extra={"counted": counted})
         rejected = append_derived_rows(
             session, snapshot, "stream_rejected_frame", tables["stream_rejected_frame"]
         )
@@ -161,33 +161,6 @@ def _first_seen(session: Session, venue: str, events: list[dict[str, Any]]) -> l
         counted.append(key not in seen)
         seen.add(key)
     return counted
-
-
-_EVENT_COLUMNS = (
-    "venue",
-    "frame_index",
-    "instrument",
-    "asset",
-    "quote",
-    "side",
-    "price",
-    "quantity",
-    "usd",
-    "exchange_time",
-    "receive_time",
-    "dedup_key",
-)
-
-
-def _insert_events(
-    session: Session, snapshot_id: int, events: list[dict[str, Any]], counted: list[bool]
-) -> None:
-    rows = [
-        (snapshot_id, i, *[event[k] for k in _EVENT_COLUMNS], flag)
-        for i, (event, flag) in enumerate(zip(events, counted, strict=True))
-    ]
-    columns = ("snapshot_id", "row_index", *_EVENT_COLUMNS, "counted")
-    insert_rows(session, StreamEvent.__table__, columns, rows)  # type: ignore[attr-defined]
 
 
 def minute_of(moment: datetime) -> datetime:
