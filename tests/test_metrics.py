@@ -45,3 +45,17 @@ def test_record_values_follow_the_stored_field_order() -> None:
     record = IntervalRecord("demo", "BTC", "binc", H, 3600, 1, 2, 3, 4.0, 5.0, 9.0)
     assert dict(zip(INTERVAL_VALUE_FIELDS, record.as_values(), strict=True)) == record.as_row()
     assert IntervalRecord(*record.as_values()) == record
+
+
+def test_an_exchange_cites_only_the_intervals_holding_its_figures() -> None:
+    from reporting.checks.metrics import assemble_day
+    from reporting.records import Interval, Volumes
+
+    start = datetime(2025, 11, 3, tzinfo=UTC)
+    v = Volumes(1, 0, 1, 10.0, 0.0, 10.0)
+    both = Interval(start, v + v, {"binc": v, "okex": v}, ("a",))
+    okex_only = Interval(start + timedelta(hours=1), v, {"okex": v}, ("b",))
+    day = assemble_day("BTC", "kaiko", start, start + timedelta(days=1), 3600, [both, okex_only])
+    assert okex_only.evidence_of("binc") == () and both.evidence_of("binc") == ("a",)
+    assert day.exchange_evidence("binc") == ("a",)
+    assert day.exchange_evidence("okex") == ("a", "b")
