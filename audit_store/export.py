@@ -65,6 +65,7 @@ from audit_store.canonical import canonical_json, utc_iso
 from audit_store.checkpoint import load_signer, open_checkpoint, sign_checkpoint
 from audit_store.db import Store
 from audit_store.errors import ExportError, IntegrityError, ProofError
+from audit_store.export_bag import add_bag_declarations, add_tag_manifest
 from audit_store.export_parts import ProofTree, Staging, file_digest
 from audit_store.export_readme import README_TEMPLATE
 from audit_store.files import FILE_MODE
@@ -262,11 +263,20 @@ class _Builder:
         verifier = files("audit_store").joinpath("standalone_verify.py").read_bytes()
         self.staging.add(sv.VERIFIER, verifier)
         self.staging.add(sv.README, self._readme(previous).encode("utf-8"))
+        add_bag_declarations(
+            self.staging,
+            origin=cp.origin,
+            software_version=SOFTWARE_VERSION,
+            signed_at=cp.created_at,
+            description=f"liqrisk audit package, UTC days {self.start} up to {self.end} "
+            f"(end excluded), checkpoint of {cp.tree_size} leaves",
+        )
         manifest = self._manifest(previous)
         manifest_sha256 = hashlib.sha256(manifest).hexdigest()
         text = sv.manifest_note_text(cp.origin, manifest_sha256)
         self.staging.add(sv.MANIFEST, manifest)
         self.staging.add(sv.MANIFEST_SIGNATURE, sign_note(text, self.signer).encode("utf-8"))
+        add_tag_manifest(self.staging)
         return _Built(
             leaves=self.counts["leaves"],
             manifest_sha256=manifest_sha256,
@@ -536,10 +546,10 @@ class _Builder:
         )
         result_ids = [r.id for r in results if r.id is not None]
         details = self._by(CheckResultDetail, CheckResultDetail.result_id, result_ids)
-        self._table("checks/check_result_details.csv", CheckResultDetail, details)
+        self._table(f"{sv.CHECKS_DIR}check_result_details.csv", CheckResultDetail, details)
         acks = self._by(Acknowledgement, Acknowledgement.result_id, result_ids)
         self.counts["acknowledgements"] = self._table(
-            "checks/acknowledgements.csv", Acknowledgement, acks
+            f"{sv.CHECKS_DIR}acknowledgements.csv", Acknowledgement, acks
         )
         return runs
 
@@ -561,7 +571,9 @@ class _Builder:
                 (version.id, version.sha256, version.loaded_from, version.recorded_at, path)
             )
         header = ("id", "sha256", "loaded_from", "recorded_at", "file")
-        self.counts["limit_sets"] = self.staging.add_csv("limits/limit_sets.csv", header, rows)
+        self.counts["limit_sets"] = self.staging.add_csv(
+            f"{sv.LIMITS_DIR}limit_sets.csv", header, rows
+        )
         for sha in sorted(set(named) - {v.sha256 for v in versions}):
             run_list = ", ".join(str(r.id) for r in runs if r.limit_set_sha256 == sha)
             self.notes.append(
@@ -601,7 +613,7 @@ class _Builder:
         if not sv._safe_member(artifact.name):
             self.notes.append(f"{label}: not included, its name is not a relative path")
             return "unsafe_name", ""
-        path = f"reports/files/{artifact.name}"
+        path = f"{sv.REPORTS_DIR}files/{artifact.name}"
         source = self.reports.joinpath(*artifact.name.split("/"))
         if not source.is_file():
             self.notes.append(f"{label}: missing from the reports directory")
@@ -636,7 +648,7 @@ class _Builder:
                     "recorded SHA-256"
                 )
             suffix = ".eml" if message.content_type == "message/rfc822" else ".json"
-            path = f"outbox/bodies/{message.body_sha256}{suffix}"
+            path = f"{sv.OUTBOX_DIR}bodies/{message.body_sha256}{suffix}"
             if path not in self.staging.files:
                 self.staging.add(path, message.body)
             rows.append((*(getattr(message, f) for f in fields), path))
@@ -645,10 +657,14 @@ class _Builder:
         )
         ids = [m.id for m in messages if m.id is not None]
         self._table(
-            "outbox/items.csv", OutboxItem, self._by(OutboxItem, OutboxItem.outbox_message_id, ids)
+            f"{sv.OUTBOX_DIR}items.csv",
+            OutboxItem,
+            self._by(OutboxItem, OutboxItem.outbox_message_id, ids),
         )
         attempts = self._by(OutboxAttempt, OutboxAttempt.outbox_message_id, ids)
-        self.counts["outbox_attempts"] = self._table("outbox/attempts.csv", OutboxAttempt, attempts)
+        self.counts["outbox_attempts"] = self._table(
+            f"{sv.OUTBOX_DIR}attempts.csv", OutboxAttempt, attempts
+        )
 
     # -- helpers
 

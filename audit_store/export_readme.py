@@ -33,7 +33,7 @@ How to check it (about a minute, no installation)
    Compare it with the fingerprint the firm published (or gave you separately). To let
    verify.py compare it for you:  python3 -I verify.py --expect-key "<the published fingerprint>"
 4. If you kept a checkpoint from the firm before (a report email's checkpoint.txt, an earlier
-   package's checkpoint/checkpoint.txt), check that nothing before it was changed since:
+   package's data/checkpoint/checkpoint.txt), check that nothing before it was changed since:
        python3 -I verify.py --since <the checkpoint you kept>
    A log the firm rebuilt or cut short, even re-signed with its own key, fails here.
 5. "RESULT: OK" means every check passed. Otherwise it prints "RESULT: FAILED" and one line per
@@ -42,8 +42,9 @@ How to check it (about a minute, no installation)
 What verify.py checks
 ---------------------
 - manifest.json lists every file with its size and SHA-256; manifest.sig is the firm's Ed25519
-  signature over it. Any changed, missing or added file is reported.
-- checkpoint/checkpoint.txt is the signed head of the firm's audit log ({tree_size} entries).
+  signature over it. Any changed, missing or added file is reported. The bag's own manifests
+  (manifest-sha256.txt, tagmanifest-sha256.txt) and its Payload-Oxum are checked as well.
+- data/checkpoint/checkpoint.txt is the signed head of the firm's audit log ({tree_size} entries).
   Every one of the {leaves} raw responses here has a proof that it is in that log, and matches the
   SHA-256 the log recorded for it when it was fetched.
 - {link}
@@ -51,24 +52,30 @@ What verify.py checks
 
 What is in the package
 ----------------------
-manifest.json, manifest.sig   the list of files and hashes, and its signature
+The package is also a BagIt bag (RFC 8493), the format archives' intake tools validate: the
+evidence is its payload, under data/; the files beside data/ describe and check it.
+
+bagit.txt, bag-info.txt       the bag's declaration, and who made it, when, and its size
+manifest-sha256.txt           the SHA-256 of every file under data/ (the bag's payload manifest)
+tagmanifest-sha256.txt        the SHA-256 of every file beside data/, itself excepted
+manifest.json, manifest.sig   liqrisk's list of files and hashes, and the firm's signature over it
 verify.py                     the checker described above
-key/verifier_key.txt          the firm's public key (signed-note format)
-checkpoint/                   the signed checkpoint; when present, the previous export's checkpoint
+data/key/verifier_key.txt     the firm's public key (signed-note format)
+data/checkpoint/              the signed checkpoint; when present, the previous export's checkpoint
                               and the consistency proof from it to this one; and the consistency
                               proofs from every earlier checkpoint of the log (for --since)
-leaves/leaves.jsonl           one line per raw response: where and when it was fetched and its
+data/leaves/leaves.jsonl      one line per raw response: where and when it was fetched and its
                               SHA-256 (exactly the bytes that were entered into the log)
-leaves/inclusion_proofs.jsonl the proof that each of those lines is in the signed log
-leaves/snapshots.csv          the same responses as a table, with their file names
-snapshots/<sha256>.bin        the raw responses, each named by its own SHA-256
-data/*.csv                    the figures derived from the responses (liquidation volumes, funding
+data/leaves/inclusion_proofs.jsonl  the proof that each of those lines is in the signed log
+data/leaves/snapshots.csv     the same responses as a table, with their file names
+data/snapshots/<sha256>.bin   the raw responses, each named by its own SHA-256
+data/rows/*.csv               the figures derived from the responses (liquidation volumes, funding
                               rates, open interest, ...), each row naming the response it came from
-checks/*.csv                  the limit checks of each day: runs, results, details, acknowledgements
-limits/                       the limit sets those checks used, named by their SHA-256
-reports/artifacts.csv         the reports produced for the period, with their SHA-256
-reports/files/                the report files themselves (those still available)
-outbox/                       the emails and notifications sent, with every delivery attempt
+data/checks/*.csv             the limit checks of each day: runs, results, details, acknowledgements
+data/limits/                  the limit sets those checks used, named by their SHA-256
+data/reports/artifacts.csv    the reports produced for the period, with their SHA-256
+data/reports/files/           the report files themselves (those still available)
+data/outbox/                  the emails and notifications sent, with every delivery attempt
 
 Which responses are included
 ----------------------------

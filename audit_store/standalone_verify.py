@@ -11,21 +11,25 @@ It exits 0 when every check passes, 1 after naming each failure, 2 when called w
 
 What it checks, recomputing everything and trusting nothing in the package:
 
-1. ``key/verifier_key.txt`` is an Ed25519 verifier key; its fingerprint (SHA-256 of the 32-byte
-   public key) is printed, to compare with the one the firm published (``--expect-key`` does it).
+1. ``data/key/verifier_key.txt`` is an Ed25519 verifier key; its fingerprint (SHA-256 of the
+   32-byte public key) is printed, to compare with the one the firm published (``--expect-key``
+   does it).
 2. ``manifest.sig`` is a signed note by that key over the SHA-256 of ``manifest.json``.
 3. Every file the manifest lists has its size and SHA-256; no file is missing, none is extra,
-   none is a link.
-4. ``checkpoint/checkpoint.txt`` is a checkpoint (C2SP tlog-checkpoint) signed by the key, for
+   none is a link. The package is a BagIt bag (RFC 8493) too: ``bagit.txt``,
+   ``manifest-sha256.txt`` over every file under ``data/``, ``Payload-Oxum`` in ``bag-info.txt``,
+   and ``tagmanifest-sha256.txt`` over every file beside ``data/``.
+4. ``data/checkpoint/checkpoint.txt`` is a checkpoint (C2SP tlog-checkpoint) signed by the key, for
    the tree size and root hash the manifest states.
-5. Every leaf in ``leaves/leaves.jsonl`` (the canonical provenance JSON of one raw response, the
-   exact bytes that were hashed) is in that tree: its RFC 9162 inclusion proof leads to the root.
+5. Every leaf in ``data/leaves/leaves.jsonl`` (the canonical provenance JSON of one raw response,
+   the exact bytes that were hashed) is in that tree: its RFC 9162 inclusion proof leads to the
+   root.
 6. Each leaf's ``body_sha256`` and ``body_size`` match the raw response kept in
-   ``snapshots/<sha256>.bin``, and every raw response kept belongs to a leaf.
+   ``data/snapshots/<sha256>.bin``, and every raw response kept belongs to a leaf.
 7. When the manifest names a previous export, its checkpoint is signed and the RFC 9162
    consistency proof shows this checkpoint's log extends it (nothing was rewritten in between).
-8. Cross-references: the tables in ``leaves/``, ``data/``, ``checks/``, ``limits/``, ``reports/``
-   and ``outbox/`` point only at leaves and files that are in the package, with matching hashes.
+8. Cross-references: the tables under ``data/`` (leaves, rows, checks, limits, reports, outbox)
+   point only at leaves and files that are in the package, with matching hashes.
 
 Why it is written out in full: a regulator must be able to check the package without installing
 anything and read every line that decides the verdict. Ed25519 verification follows RFC 8032
@@ -45,6 +49,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass, field
@@ -57,30 +62,42 @@ if TYPE_CHECKING:
 
 # -- the package's layout (audit_store.export writes what these name)
 
-FORMAT = "liqrisk-audit-export/1"
+FORMAT = "liqrisk-audit-export/2"
+"""/2: the package is a BagIt bag (RFC 8493), its evidence under ``data/``; /1 had no bag."""
 MANIFEST = "manifest.json"
 MANIFEST_SIGNATURE = "manifest.sig"
 VERIFIER = "verify.py"
 README = "README.txt"
-KEY_FILE = "key/verifier_key.txt"
-CHECKPOINT_FILE = "checkpoint/checkpoint.txt"
-PREVIOUS_CHECKPOINT_FILE = "checkpoint/previous_checkpoint.txt"
-CONSISTENCY_FILE = "checkpoint/consistency_proof.json"
-EARLIER_PROOFS_FILE = "checkpoint/earlier_checkpoints.json"
-LEAVES_FILE = "leaves/leaves.jsonl"
-INCLUSION_FILE = "leaves/inclusion_proofs.jsonl"
-SNAPSHOTS_CSV = "leaves/snapshots.csv"
-SNAPSHOT_DIR = "snapshots/"
+PAYLOAD_DIR = "data/"
+"""The bag's payload: every piece of evidence; the tag files beside it describe and check it."""
+KEY_FILE = "data/key/verifier_key.txt"
+CHECKPOINT_FILE = "data/checkpoint/checkpoint.txt"
+PREVIOUS_CHECKPOINT_FILE = "data/checkpoint/previous_checkpoint.txt"
+CONSISTENCY_FILE = "data/checkpoint/consistency_proof.json"
+EARLIER_PROOFS_FILE = "data/checkpoint/earlier_checkpoints.json"
+LEAVES_FILE = "data/leaves/leaves.jsonl"
+INCLUSION_FILE = "data/leaves/inclusion_proofs.jsonl"
+SNAPSHOTS_CSV = "data/leaves/snapshots.csv"
+SNAPSHOT_DIR = "data/snapshots/"
 SNAPSHOT_SUFFIX = ".bin"
-DATA_DIR = "data/"
-CHECK_RUNS_CSV = "checks/check_runs.csv"
-CHECK_RESULTS_CSV = "checks/check_results.csv"
-LIMITS_DIR = "limits/"
+DATA_DIR = "data/rows/"
+CHECKS_DIR = "data/checks/"
+CHECK_RUNS_CSV = "data/checks/check_runs.csv"
+CHECK_RESULTS_CSV = "data/checks/check_results.csv"
+LIMITS_DIR = "data/limits/"
 LIMIT_SUFFIX = ".json"
-ARTIFACTS_CSV = "reports/artifacts.csv"
-OUTBOX_MESSAGES_CSV = "outbox/messages.csv"
-UNLISTED = (MANIFEST, MANIFEST_SIGNATURE)
-"""The two files the manifest cannot list: itself, and the signature over it."""
+REPORTS_DIR = "data/reports/"
+ARTIFACTS_CSV = "data/reports/artifacts.csv"
+OUTBOX_DIR = "data/outbox/"
+OUTBOX_MESSAGES_CSV = "data/outbox/messages.csv"
+BAG_DECLARATION = "bagit.txt"
+BAG_INFO = "bag-info.txt"
+BAG_MANIFEST = "manifest-sha256.txt"
+BAG_TAG_MANIFEST = "tagmanifest-sha256.txt"
+BAG_DECLARATION_TEXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
+UNLISTED = (MANIFEST, MANIFEST_SIGNATURE, BAG_TAG_MANIFEST)
+"""The files the manifest cannot list: itself, the signature over it, and the bag's tag manifest
+(which lists those two, and is checked line by line against every tag file instead)."""
 
 
 def manifest_note_text(origin: str, manifest_sha256: str) -> str:
@@ -456,6 +473,11 @@ class Report:
                 f"  checked: {f['files']} files, {f.get('leaves', 0)} leaves with inclusion "
                 f"proofs, {f.get('snapshot_files', 0)} raw snapshots"
             )
+        if "bag_payload_files" in f:
+            out.append(
+                f"  BagIt bag (RFC 8493): {f['bag_payload_files']} payload files, manifest-sha256, "
+                "tagmanifest-sha256 and Payload-Oxum: checked"
+            )
         if f.get("previous_tree_size") is not None:
             out.append(
                 f"  consistency with the previous export's checkpoint "
@@ -638,7 +660,14 @@ def _parse_manifest(data: bytes, report: Report) -> dict[str, Any] | None:
         report.fail(f"{MANIFEST}: is not JSON")
         return None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        report.fail(f"{MANIFEST}: is not a {FORMAT} manifest")
+        made = manifest.get("format") if isinstance(manifest, dict) else None
+        if isinstance(made, str) and made.startswith("liqrisk-audit-export/"):
+            report.fail(
+                f"{MANIFEST}: the package is {made}, this checker reads {FORMAT}: run the "
+                "verify.py inside that package, which was made for it"
+            )
+        else:
+            report.fail(f"{MANIFEST}: is not a {FORMAT} manifest")
         return None
     for name in ("files", "range", "checkpoint", "key", "origin"):
         if name not in manifest:
@@ -678,6 +707,78 @@ def _check_files(package: _Package, manifest: dict[str, Any], report: Report) ->
         if path not in listed and path not in UNLISTED:
             report.fail(f"{path}: is not listed in the manifest")
     report.facts["files"] = len(listed)
+
+
+def bag_path(text: str) -> str:
+    """A bag manifest's file path: RFC 8493 percent-encodes only CR, LF and ``%`` itself."""
+    return _BAG_ESCAPE.sub(lambda m: _BAG_UNESCAPE[m.group(1).upper()], text)
+
+
+def bag_line(sha256_hex: str, path: str) -> str:
+    """One line of a bag manifest, the path encoded as :func:`bag_path` decodes it."""
+    encoded = path.replace("%", "%25").replace("\n", "%0A").replace("\r", "%0D")
+    return f"{sha256_hex}  {encoded}\n"
+
+
+_BAG_ESCAPE = re.compile(r"%(0[AaDd]|25)")
+_BAG_UNESCAPE = {"0A": "\n", "0D": "\r", "25": "%"}
+
+
+def _bag_manifest(package: _Package, rel: str, report: Report) -> dict[str, str]:
+    """``path -> sha256`` of a bag manifest; each malformed or repeated line is a failure."""
+    text = _text(package, rel, report)
+    entries: dict[str, str] = {}
+    if text is None:
+        return entries
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        digest, _, rest = line.partition(" ")
+        path = bag_path(rest.lstrip(" \t"))
+        if not _is_sha256(digest) or not _safe_member(path):
+            report.fail(f"{rel}: line {number} is not '<sha256> <relative path>'")
+        elif path in entries:
+            report.fail(f"{rel}: lists {path} twice")
+        else:
+            entries[path] = digest
+    return entries
+
+
+def _check_bag(package: _Package, report: Report) -> None:
+    """The package is a BagIt bag (RFC 8493): the declaration, the payload manifest over every file
+    under ``data/``, ``Payload-Oxum``, and the tag manifest over every file beside ``data/``."""
+    declaration = _text(package, BAG_DECLARATION, report)
+    if declaration is not None and declaration != BAG_DECLARATION_TEXT:
+        report.fail(f"{BAG_DECLARATION}: is not the BagIt 1.0 declaration")
+    payload = {p for p in package.paths if p.startswith(PAYLOAD_DIR)}
+    tags = {p for p in package.paths if not p.startswith(PAYLOAD_DIR)} - {BAG_TAG_MANIFEST}
+    for rel, expected, kind in (
+        (BAG_MANIFEST, payload, "payload"),
+        (BAG_TAG_MANIFEST, tags, "tag"),
+    ):
+        listed = _bag_manifest(package, rel, report)
+        for path, digest in sorted(listed.items()):
+            found = package.digest(path) if path in expected else None
+            if found is None:
+                report.fail(f"{rel}: lists {path}, which is not a {kind} file of the package")
+            elif found[1] != digest:
+                report.fail(f"{path}: SHA-256 is {found[1]}, {rel} says {digest}")
+        for path in sorted(expected - set(listed)):
+            report.fail(f"{path}: is not listed in {rel}")
+    info = _text(package, BAG_INFO, report)
+    oxum = None
+    for line in (info or "").splitlines():
+        label, _, value = line.partition(":")
+        if label == "Payload-Oxum":
+            oxum = value.strip()
+    sizes = [found[0] for p in payload if (found := package.digest(p)) is not None]
+    if info is not None and oxum != f"{sum(sizes)}.{len(sizes)}":
+        report.fail(
+            f"{BAG_INFO}: Payload-Oxum is {oxum}, the payload holds {sum(sizes)} bytes in "
+            f"{len(sizes)} files"
+        )
+    report.facts["bag_payload_files"] = len(payload)
 
 
 def _check_checkpoint(
@@ -1059,6 +1160,7 @@ def verify_package(
     if signed_origin is not None and signed_origin != manifest["origin"]:
         report.fail(f"{MANIFEST_SIGNATURE}: signs a manifest of origin {signed_origin!r}")
     _check_files(package, manifest, report)
+    _check_bag(package, report)
     head = _check_checkpoint(package, manifest, key, report)
     leaves = _check_leaves(package, head, report)
     _check_consistency(package, manifest, head, key, report)

@@ -102,7 +102,7 @@ def _rows(folder: Path, path: str) -> list[dict[str, str]]:
 
 
 def _snapshot_file(folder: Path) -> Path:
-    return sorted((folder / "snapshots").iterdir())[0]
+    return sorted((folder / "data" / "snapshots").iterdir())[0]
 
 
 # -- the untouched package
@@ -159,7 +159,7 @@ def test_package_contents(exported: Exported) -> None:
     manifest = _manifest(folder)
     listed = {f["path"] for f in manifest["files"]}
     on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-    assert on_disk - listed == {sv.MANIFEST, sv.MANIFEST_SIGNATURE}
+    assert on_disk - listed == set(sv.UNLISTED)
     verifier = Path(sv.__file__).read_bytes()
     assert (folder / sv.VERIFIER).read_bytes() == verifier  # copied verbatim
     assert manifest["range"]["start"] == "2025-11-03"
@@ -176,28 +176,28 @@ def test_package_contents(exported: Exported) -> None:
     for line in leaves:  # the exact canonical JSON that was hashed
         record = json.loads(line)
         assert line == json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
-        body = folder / "snapshots" / f"{record['body_sha256']}.bin"
+        body = folder / "data" / "snapshots" / f"{record['body_sha256']}.bin"
         assert hashlib.sha256(body.read_bytes()).hexdigest() == record["body_sha256"]
 
-    volumes = _rows(folder, "data/interval_volume.csv")
+    volumes = _rows(folder, "data/rows/interval_volume.csv")
     assert {v["asset"] for v in volumes} == {"BTC", "ETH", "SOL"}
     assert len(volumes) == 3 * 24 * 3  # three assets, 24 hours, two exchanges and the total
     results = _rows(folder, sv.CHECK_RESULTS_CSV)
     assert results and all(r["day"] == "2025-11-03" for r in results)
-    (limit_set,) = _rows(folder, "limits/limit_sets.csv")
+    (limit_set,) = _rows(folder, "data/limits/limit_sets.csv")
     limit_file = folder / limit_set["file"]
     assert hashlib.sha256(limit_file.read_bytes()).hexdigest() == limit_set["sha256"]
 
     artifacts = {a["kind"]: a for a in _rows(folder, sv.ARTIFACTS_CSV)}
     assert artifacts["report.html"]["status"] == "included"
-    assert (folder / "reports" / "files" / REPORT_NAME).read_bytes() == REPORT_BYTES
+    assert (folder / "data" / "reports" / "files" / REPORT_NAME).read_bytes() == REPORT_BYTES
     assert artifacts["report.pdf"]["status"] == "missing"
     notes = manifest["notes"]
     assert any("report-2025-11-03.pdf" in n and "missing" in n for n in notes)
 
     (message,) = _rows(folder, sv.OUTBOX_MESSAGES_CSV)
     assert (folder / message["body_file"]).read_bytes().startswith(b"From: liqrisk@example.com")
-    assert [a["result"] for a in _rows(folder, "outbox/attempts.csv")] == ["delivered"]
+    assert [a["result"] for a in _rows(folder, "data/outbox/attempts.csv")] == ["delivered"]
     readme = (folder / sv.README).read_text(encoding="utf-8")
     assert "python3 -I verify.py" in readme and str(manifest["key"]["fingerprint_sha256"]) in readme
 
@@ -228,7 +228,25 @@ def _rewrite_manifest(folder: Path, changed: str) -> None:
     for entry in manifest["files"]:
         if entry["path"] == changed:
             entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    bag = folder / sv.BAG_MANIFEST
+    bag.write_text(_bag_lines(bag, changed, data), encoding="utf-8")
+    bagged = bag.read_bytes()
+    for entry in manifest["files"]:
+        if entry["path"] == sv.BAG_MANIFEST:
+            entry.update(size=len(bagged), sha256=hashlib.sha256(bagged).hexdigest())
     (folder / sv.MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    tags = folder / sv.BAG_TAG_MANIFEST
+    for path in (sv.BAG_MANIFEST, sv.MANIFEST):
+        tags.write_text(_bag_lines(tags, path, (folder / path).read_bytes()), encoding="utf-8")
+
+
+def _bag_lines(manifest: Path, changed: str, data: bytes) -> str:
+    """A bag manifest with the line of ``changed`` given the SHA-256 of ``data``."""
+    lines = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
+    digest = hashlib.sha256(data).hexdigest()
+    return "".join(
+        sv.bag_line(digest, changed) if line.endswith(f" {changed}\n") else line for line in lines
+    )
 
 
 def _flip_line(folder: Path, path: str, old: str, new: str) -> None:
@@ -242,7 +260,7 @@ def _alter_payload(folder: Path) -> str:
     data = bytearray(body.read_bytes())
     data[-1] ^= 0x01
     body.write_bytes(bytes(data))
-    return f"snapshots/{body.name}: SHA-256 is"
+    return f"data/snapshots/{body.name}: SHA-256 is"
 
 
 def _alter_manifest(folder: Path) -> str:
@@ -251,8 +269,8 @@ def _alter_manifest(folder: Path) -> str:
 
 
 def _rewrite_manifest_after_payload(folder: Path) -> str:
-    _flip_line(folder, "data/interval_volume.csv", ",binc,", ",okex,")
-    _rewrite_manifest(folder, "data/interval_volume.csv")
+    _flip_line(folder, "data/rows/interval_volume.csv", ",binc,", ",okex,")
+    _rewrite_manifest(folder, "data/rows/interval_volume.csv")
     return "manifest.json: does not match its signature"
 
 
@@ -260,7 +278,7 @@ def _alter_checkpoint(folder: Path) -> str:
     lines = (folder / sv.CHECKPOINT_FILE).read_text(encoding="utf-8").split("\n")
     lines[1] = str(int(lines[1]) + 1)
     (folder / sv.CHECKPOINT_FILE).write_text("\n".join(lines), encoding="utf-8")
-    return "checkpoint/checkpoint.txt: invalid signature by key"
+    return "data/checkpoint/checkpoint.txt: invalid signature by key"
 
 
 def _alter_signature(folder: Path) -> str:
@@ -283,8 +301,8 @@ def _alter_inclusion_proof(folder: Path) -> str:
     lines[1] = json.dumps(entry)
     (folder / sv.INCLUSION_FILE).write_text("\n".join(lines), encoding="utf-8")
     return (
-        f"leaf {entry['leaf_index']} (line 2 of leaves/leaves.jsonl): inclusion proof does not "
-        "lead to the checkpoint's root hash"
+        f"leaf {entry['leaf_index']} (line 2 of data/leaves/leaves.jsonl): inclusion proof does "
+        "not lead to the checkpoint's root hash"
     )
 
 
@@ -292,7 +310,9 @@ def _alter_consistency_proof(folder: Path) -> str:
     document = json.loads((folder / sv.CONSISTENCY_FILE).read_text(encoding="utf-8"))
     document["proof"][-1] = base64.b64encode(bytes(32)).decode()
     (folder / sv.CONSISTENCY_FILE).write_text(json.dumps(document), encoding="utf-8")
-    return "consistency with the previous export's checkpoint: checkpoint/consistency_proof.json"
+    return (
+        "consistency with the previous export's checkpoint: data/checkpoint/consistency_proof.json"
+    )
 
 
 def _alter_leaf(folder: Path) -> str:
@@ -302,12 +322,12 @@ def _alter_leaf(folder: Path) -> str:
 
 def _remove_file(folder: Path) -> str:
     (folder / sv.ARTIFACTS_CSV).unlink()
-    return "reports/artifacts.csv: is listed in the manifest but missing"
+    return "data/reports/artifacts.csv: is listed in the manifest but missing"
 
 
 def _add_file(folder: Path) -> str:
-    (folder / "reports" / "files" / "extra.html").write_text("<p>not from the firm</p>")
-    return "reports/files/extra.html: is not listed in the manifest"
+    (folder / "data" / "reports" / "files" / "extra.html").write_text("<p>not from the firm</p>")
+    return "data/reports/files/extra.html: is not listed in the manifest"
 
 
 def _swap_key(folder: Path) -> str:
@@ -323,7 +343,7 @@ def _swap_key(folder: Path) -> str:
     data = (folder / sv.MANIFEST).read_bytes()
     text_ = sv.manifest_note_text("liqrisk.example/audit-log", hashlib.sha256(data).hexdigest())
     (folder / sv.MANIFEST_SIGNATURE).write_text(sign_note(text_, forger))
-    return "checkpoint/checkpoint.txt: no signature by key"
+    return "data/checkpoint/checkpoint.txt: no signature by key"
 
 
 ALTERATIONS: dict[str, Callable[[Path], str]] = {
@@ -374,7 +394,9 @@ def test_payload_alteration_names_the_leaf_too(copy: Path) -> None:
     body = _snapshot_file(copy)
     _alter_payload(copy)
     report = sv.verify_package(copy)
-    assert any(f"its raw response snapshots/{body.name} hashes to" in f for f in report.failures)
+    assert any(
+        f"its raw response data/snapshots/{body.name} hashes to" in f for f in report.failures
+    )
 
 
 # -- ranges and refusals

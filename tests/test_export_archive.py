@@ -40,9 +40,9 @@ HOSTILE: dict[str, tuple[list[tuple[zipfile.ZipInfo | str, bytes]], str]] = {
     "absolute": ([("/liqrisk-test-escaped.txt", b"x")], "absolute path"),
     "backslash": ([("..\\escaped.txt", b"x")], "not a plain relative path"),
     "drive letter": ([("C:/escaped.txt", b"x")], "not a plain relative path"),
-    "symlink": ([_link("key/verifier_key.txt", "/etc/passwd")], "symbolic link"),
+    "symlink": ([_link("data/key/verifier_key.txt", "/etc/passwd")], "symbolic link"),
     "duplicate": ([("a.txt", b"1"), ("A.txt", b"2")], "appears twice"),
-    "zip bomb": ([("snapshots/bomb.bin", bytes(4 << 20))], "zip bomb"),
+    "zip bomb": ([("data/snapshots/bomb.bin", bytes(4 << 20))], "zip bomb"),
 }
 
 

@@ -13,6 +13,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import text
 
+from audit_store import standalone_verify as sv
 from audit_store.checkpoint import (
     init_signing_key,
     load_signer,
@@ -151,7 +152,7 @@ def test_a_forged_proof_in_the_package_fails(built: Built, tmp_path: Path) -> No
     kept.write_text(_sign(built), encoding="utf-8")
     add_later_snapshot(built.store, date(2025, 11, 20), 300.0)
     folder = unpack(_export(built, built.store, tmp_path / "p.zip"), tmp_path / "p")
-    proofs = folder / "checkpoint" / "earlier_checkpoints.json"
+    proofs = folder / sv.EARLIER_PROOFS_FILE
     document = json.loads(proofs.read_text(encoding="utf-8"))
     entry = document["proofs"][-1]
     assert entry["old_size"] == int(kept.read_text(encoding="utf-8").split("\n")[1])
