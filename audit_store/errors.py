@@ -19,6 +19,8 @@ the application's errors extend it in ``reporting.errors``::
     ├── ExportError                 audit_store: an audit package could not be written or read
     ├── SigningKeyError             audit_store: the checkpoint signing key is missing, malformed,
     │                               or would be overwritten
+    ├── TimestampError              audit_store: a Time-Stamping Authority could not be reached,
+    │                               refused, or answered with a token that does not check out
     ├── ConfigError                 reporting: a config file or variable is missing or invalid
     ├── SourceError                 reporting: a data source could not deliver
     │   ├── AuthError               401/403: the API key is missing or refused
@@ -71,6 +73,11 @@ class UnsafeArchiveError(IntegrityError):
 
     Raised before anything is extracted; the message names the offending member.
     """
+
+
+class TimestampError(LiqriskError):
+    """An RFC 3161 time-stamp token could not be had, or does not check out; the message names the
+    TSA and what is wrong. Never fatal to a report: the checkpoint waits for its token."""
 
 
 class ExportError(LiqriskError):

@@ -68,6 +68,7 @@ from audit_store.errors import ExportError, IntegrityError, ProofError
 from audit_store.export_bag import add_bag_declarations, add_tag_manifest
 from audit_store.export_parts import ProofTree, Staging, file_digest
 from audit_store.export_readme import README_TEMPLATE
+from audit_store.export_timestamps import stage_timestamps
 from audit_store.files import FILE_MODE
 from audit_store.merkle import consistency_proof, verify_consistency
 from audit_store.models import Artifact, Checkpoint, CheckResult, CheckRun, IntervalVolume, Snapshot
@@ -140,11 +141,15 @@ def export_package(
     reports_dir: Path | str | None = None,
     environ: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    tsa_ca_file: Path | None = None,
+    max_skew_seconds: int = 120,
 ) -> ExportResult:
     """Write the audit package of UTC days ``[start, end)`` to ``out`` and record the export.
 
     The key is ``$LIQRISK_SIGNING_KEY`` or the file at ``key_path`` (see ``load_signer``), named
     ``origin``. ``reports_dir`` is where the report files named by ``artifact`` rows live.
+    ``tsa_ca_file``: the CA certificate of the Time-Stamping Authority, copied beside the tokens
+    for ``openssl ts -verify``; ``max_skew_seconds``: the clock difference a token's time may show.
     """
     if start >= end:
         raise ExportError(f"the range is empty: the end {end} must come after the start {start}")
@@ -161,6 +166,7 @@ def export_package(
             staging = Staging(Path(tmp) / "package")
             with store.read_session() as session:
                 builder = _Builder(session, staging, start, end, checkpoint, signer, reports)
+                builder.timestamps = (tsa_ca_file, max_skew_seconds)
                 built = builder.build()
             os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE))
             os.chmod(partial, FILE_MODE)  # 0600 before the first byte, whatever the umask
@@ -236,6 +242,7 @@ class _Builder:
         self.notes: list[str] = []
         self.counts: dict[str, int] = {}
         self.snapshot_leaf: dict[int, int] = {}  # snapshot id -> leaf index, set by _snapshots
+        self.timestamps: tuple[Path | None, int] = (None, 120)  # the TSA's CA file, the skew
 
     def build(self) -> _Built:
         cp = self.checkpoint
@@ -258,6 +265,10 @@ class _Builder:
         self._limit_sets(self._checks())
         self._reports()
         self._outbox()
+        ca_file, skew = self.timestamps
+        self.counts["timestamp_tokens"] = stage_timestamps(
+            self.session, self.staging, cp, tsa_ca_file=ca_file, max_skew_seconds=skew
+        )
         self.staging.add(sv.CHECKPOINT_FILE, cp.note.encode("utf-8"))
         self.staging.add(sv.KEY_FILE, (self.signer.verifier.vkey + "\n").encode("ascii"))
         verifier = files("audit_store").joinpath("standalone_verify.py").read_bytes()

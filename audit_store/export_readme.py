@@ -49,6 +49,12 @@ What verify.py checks
   SHA-256 the log recorded for it when it was fetched.
 - {link}
 - The tables point only at responses and files that are in the package.
+- Each RFC 3161 time-stamp token in data/timestamps/ (when the firm has a Time-Stamping
+  Authority): it stamps the SHA-256 of the checkpoint note beside it, with the nonce the firm
+  asked with, at a time after that checkpoint was signed and before the next one was. The TSA's
+  signature needs X.509, which Python's standard library lacks: verify.py prints, per token, the
+  command that checks it with OpenSSL (openssl ts -verify -in ... -data ... -CAfile ...). Use
+  the TSA's own published CA certificate; data/timestamps/tsa_ca.pem is the firm's copy.
 
 What is in the package
 ----------------------
@@ -76,6 +82,8 @@ data/limits/                  the limit sets those checks used, named by their S
 data/reports/artifacts.csv    the reports produced for the period, with their SHA-256
 data/reports/files/           the report files themselves (those still available)
 data/outbox/                  the emails and notifications sent, with every delivery attempt
+data/timestamps/              RFC 3161 time-stamp tokens on the log's checkpoints, the notes they
+                              stamp, and timestamps.json listing them
 
 Which responses are included
 ----------------------------

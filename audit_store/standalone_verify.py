@@ -90,6 +90,8 @@ REPORTS_DIR = "data/reports/"
 ARTIFACTS_CSV = "data/reports/artifacts.csv"
 OUTBOX_DIR = "data/outbox/"
 OUTBOX_MESSAGES_CSV = "data/outbox/messages.csv"
+TIMESTAMPS_DIR = "data/timestamps/"
+TIMESTAMPS_FILE = "data/timestamps/timestamps.json"
 BAG_DECLARATION = "bagit.txt"
 BAG_INFO = "bag-info.txt"
 BAG_MANIFEST = "manifest-sha256.txt"
@@ -488,6 +490,12 @@ class Report:
                 f"  consistency proofs from {f['earlier_checkpoints']} earlier checkpoint(s) of "
                 "the log: checked (pass one you kept with --since FILE)"
             )
+        if f.get("timestamps"):
+            out.append(
+                f"  RFC 3161 time stamps: {f['timestamps']} token(s), imprint, nonce and time "
+                "checked; check each TSA signature with:"
+            )
+            out.extend(f"    {c}" for c in f.get("timestamp_commands", ()))
         if "since_tree_size" in f and self.ok:
             out.append(
                 f"  the checkpoint you kept ({f['since_tree_size']} leaves): this package's log "
@@ -1061,6 +1069,194 @@ def check_since(
     report.facts["since_extends"] = True
 
 
+# -- RFC 3161 time-stamp tokens: imprint, nonce and time, read from the DER with no library
+
+_OID_SHA256 = bytes.fromhex("608648016503040201")  # 2.16.840.1.101.3.4.2.1
+_OID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")  # 1.2.840.113549.1.7.2
+_OID_TST_INFO = bytes.fromhex("2a864886f70d0109100104")  # 1.2.840.113549.1.9.16.1.4
+
+
+def _der(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[int, bytes]]:
+    """The DER elements laid one after the other in ``data[start:end]``: ``(tag, content)``."""
+    end = len(data) if end is None else end
+    out: list[tuple[int, bytes]] = []
+    at = start
+    while at < end:
+        if at + 2 > end:
+            raise CheckFailed("DER ends inside an element's header")
+        tag, length = data[at], data[at + 1]
+        at += 2
+        if tag & 0x1F == 0x1F:
+            raise CheckFailed("DER uses a multi-byte tag, which no RFC 3161 field needs")
+        if length & 0x80:
+            count = length & 0x7F
+            if count == 0 or count > 4 or at + count > end:
+                raise CheckFailed("DER has an invalid length")
+            length = int.from_bytes(data[at : at + count], "big")
+            at += count
+        if at + length > end:
+            raise CheckFailed("DER element runs past its container")
+        out.append((tag, data[at : at + length]))
+        at += length
+    return out
+
+
+def _expect(elements: list[tuple[int, bytes]], index: int, tag: int, what: str) -> bytes:
+    if index >= len(elements) or elements[index][0] != tag:
+        raise CheckFailed(f"the token has no {what} where RFC 3161 puts it")
+    return elements[index][1]
+
+
+@dataclass(frozen=True)
+class TstInfo:
+    """The fields of a token's TSTInfo that verify.py checks (RFC 3161 section 2.4.2)."""
+
+    hash_oid: bytes
+    hashed_message: bytes
+    serial_number: int
+    gen_time: str  # GeneralizedTime as written, e.g. 20261207115804Z
+    nonce: int | None
+
+
+def parse_timestamp_reply(data: bytes) -> TstInfo:
+    """TimeStampResp -> granted status -> ContentInfo(SignedData) -> eContent TSTInfo."""
+    parts = _der(_expect(_der(data), 0, 0x30, "TimeStampResp"))
+    status = _der(_expect(parts, 0, 0x30, "PKIStatusInfo"))
+    code = int.from_bytes(_expect(status, 0, 0x02, "status"), "big", signed=True)
+    if code != 0:
+        raise CheckFailed(f"the TSA did not grant it (status {code})")
+    content_info = _der(_expect(parts, 1, 0x30, "time-stamp token"))
+    if _expect(content_info, 0, 0x06, "content type") != _OID_SIGNED_DATA:
+        raise CheckFailed("the token is not CMS SignedData")
+    signed = _der(_der(_expect(content_info, 1, 0xA0, "signed data"))[0][1])
+    encap = _der(_expect(signed, 2, 0x30, "encapsulated content"))
+    if _expect(encap, 0, 0x06, "content type") != _OID_TST_INFO:
+        raise CheckFailed("the token's content is not a TSTInfo")
+    tst_der = _expect(_der(_expect(encap, 1, 0xA0, "TSTInfo")), 0, 0x04, "TSTInfo octets")
+    fields = _der(_expect(_der(tst_der), 0, 0x30, "TSTInfo"))
+    imprint = _der(_expect(fields, 2, 0x30, "message imprint"))
+    algorithm = _der(_expect(imprint, 0, 0x30, "hash algorithm"))
+    serial = int.from_bytes(_expect(fields, 3, 0x02, "serial number"), "big", signed=True)
+    gen_time = _expect(fields, 4, 0x18, "genTime").decode("ascii")
+    nonce = next((int.from_bytes(c, "big", signed=True) for t, c in fields[5:] if t == 0x02), None)
+    return TstInfo(
+        _expect(algorithm, 0, 0x06, "hash algorithm"),
+        _expect(imprint, 1, 0x04, "hashed message"),
+        serial,
+        gen_time,
+        nonce,
+    )
+
+
+def _generalized_time(text: str) -> str:
+    """``20261207115804Z`` (or with fractions) as ISO 8601 UTC, ``2026-12-07T11:58:04Z``."""
+    digits = text[:14]
+    if len(text) < 15 or not digits.isdigit() or not text.endswith("Z"):
+        raise CheckFailed(f"genTime {text!r} is not a UTC GeneralizedTime")
+    return (
+        f"{digits[0:4]}-{digits[4:6]}-{digits[6:8]}T{digits[8:10]}:{digits[10:12]}:{digits[12:14]}Z"
+    )
+
+
+def _utc_seconds(iso: str) -> int:
+    """Seconds since 1970 of an ISO 8601 UTC time (``...Z`` or ``+00:00``), to the second."""
+    text = iso.replace("Z", "+00:00")
+    date_part, _, time_part = text.partition("T")
+    year, month, day = (int(x) for x in date_part.split("-"))
+    clock = time_part[:8].split(":")
+    days = _days_from_civil(year, month, day)
+    if not time_part.endswith("+00:00"):
+        raise CheckFailed(f"{iso!r} is not a UTC time")
+    return days * 86400 + int(clock[0]) * 3600 + int(clock[1]) * 60 + int(clock[2])
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _check_timestamps(
+    package: _Package,
+    head: TreeHead | None,
+    proofs: dict[int, tuple[str, list[bytes]]],
+    report: Report,
+) -> None:
+    """Each token in ``data/timestamps/``: it stamps SHA-256 of the checkpoint note beside it, with
+    the request's nonce, at a time after that checkpoint was signed and before the next one was;
+    the note is a checkpoint of this package's log. The TSA's signature needs X.509 and CMS, which
+    the standard library lacks: the ``openssl ts -verify`` command that checks it is printed."""
+    data = package.read(TIMESTAMPS_FILE)
+    if data is None:
+        report.fail(f"{TIMESTAMPS_FILE}: is missing")
+        return
+    try:
+        document = json.loads(data.decode("utf-8"))
+        tokens = list(document["tokens"])
+        skew = int(document["max_skew_seconds"])
+        ca = document.get("tsa_ca_file")
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        report.fail(f"{TIMESTAMPS_FILE}: is not a list of time-stamp tokens ({exc})")
+        return
+    commands: list[str] = []
+    for entry in tokens:
+        label = f"time-stamp token {entry.get('token') if isinstance(entry, dict) else entry}"
+        try:
+            commands.append(_check_token(package, head, proofs, entry, skew, ca))
+        except (KeyError, TypeError, ValueError) as exc:
+            report.fail(f"{TIMESTAMPS_FILE}: an entry lacks a field or has a bad value ({exc})")
+        except CheckFailed as exc:
+            report.fail(f"{label}: {exc}")
+    report.facts["timestamps"] = len(tokens)
+    report.facts["timestamp_commands"] = commands
+
+
+def _check_token(
+    package: _Package,
+    head: TreeHead | None,
+    proofs: dict[int, tuple[str, list[bytes]]],
+    entry: dict[str, Any],
+    skew: int,
+    ca: str | None,
+) -> str:
+    token_path, note_path = str(entry["token"]), str(entry["checkpoint"])
+    token, note = package.read(token_path), package.read(note_path)
+    if token is None or note is None:
+        raise CheckFailed(f"{token_path if token is None else note_path} is missing")
+    body = note.decode("utf-8")
+    cut = body.find("\n\n")
+    stamped_head = parse_checkpoint(body[: cut + 1] if cut >= 0 else body)
+    size, root = stamped_head.tree_size, stamped_head.root_hash.hex()
+    if head is not None and size == head.tree_size:
+        if root != head.root_hash.hex():
+            raise CheckFailed(f"{note_path} is a fork of the package's checkpoint (same size)")
+    elif size not in proofs or proofs[size][0] != root:
+        raise CheckFailed(f"{note_path} ({size} leaves) is not a checkpoint of the package's log")
+    info = parse_timestamp_reply(token)
+    digest = hashlib.sha256(note).digest()
+    if info.hash_oid != _OID_SHA256 or info.hashed_message != digest:
+        raise CheckFailed(
+            f"it stamps {info.hashed_message.hex()}, not SHA-256 of {note_path} ({digest.hex()})"
+        )
+    if info.nonce is None or str(info.nonce) != str(entry["nonce"]):
+        raise CheckFailed(f"its nonce is {info.nonce}, the request's was {entry['nonce']}")
+    when = _generalized_time(info.gen_time)
+    moment = _utc_seconds(when)
+    if moment < _utc_seconds(str(entry["signed_at"])) - skew:
+        raise CheckFailed(
+            f"its time {when} is before the checkpoint was signed ({entry['signed_at']})"
+        )
+    following = entry.get("next_signed_at")
+    if following is not None and moment > _utc_seconds(str(following)) + skew:
+        raise CheckFailed(f"its time {when} is after the next checkpoint was signed ({following})")
+    command = f"openssl ts -verify -in {token_path} -data {note_path} -CAfile "
+    return command + (str(ca) if ca else "<the TSA's CA certificate>")
+
+
 def _check_references(package: _Package, leaves: _Leaves, report: Report) -> None:
     """The tables point only at leaves and files of the package, with matching hashes."""
     for row in _rows(package, SNAPSHOTS_CSV, ("leaf_index", "body_sha256", "leaf_hash"), report):
@@ -1167,6 +1363,7 @@ def verify_package(
     proofs = _earlier_proofs(package, head, report)
     if since is not None:
         check_since(proofs, head, key, since, report)
+    _check_timestamps(package, head, proofs, report)
     _check_references(package, leaves, report)
     notes = manifest.get("notes")
     if isinstance(notes, list):

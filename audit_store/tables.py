@@ -16,4 +16,5 @@ from audit_store import (  # noqa: F401 (imported for the tables they declare)
     tables_outbox,
     tables_publication,
     tables_schedule,
+    tables_timestamps,
 )

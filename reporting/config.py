@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -301,6 +302,37 @@ class Audit(_Strict):
     retention_days: int = Field(default=1826, ge=1, le=2557)  # raw bodies; the log is never pruned
 
 
+class Anchor(_Strict):
+    """RFC 3161: an outside Time-Stamping Authority stamps each signed checkpoint's note, so the
+    firm cannot backdate its log. Off unless ``tsa_url`` is set; a TSA that is down or refuses
+    never holds up a report: the checkpoint waits for its token and is asked for again."""
+
+    tsa_url: str | None = None  # RFC 3161 over HTTP(S), application/timestamp-query
+    tsa_ca_file: Path | None = None  # PEM: the CA(s) the TSA's certificate must chain to
+    tsa_cert_file: Path | None = None  # PEM: the TSA's own certificate, pinned (optional)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    retry_seconds: int = Field(default=300, ge=1, le=86_400)  # a failed request, asked again after
+    max_skew_seconds: int = Field(default=120, ge=0, le=3600)  # TSA clock vs the firm's, in verify
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        if parsed.username or parsed.password:
+            raise ValueError("must not carry a user name or password")
+        return value
+
+    @model_validator(mode="after")
+    def _trust_given(self) -> Anchor:
+        if self.tsa_url is not None and self.tsa_ca_file is None:
+            raise ValueError("tsa_url needs tsa_ca_file: a token is only kept once it verifies")
+        return self
+
+
 class JobTrigger(_Strict):
     """When one of the daemon's jobs fires: a crontab line (in ``schedule.timezone``) or an
     interval in seconds (counted from 2000-01-01 UTC, so every process fires at the same times)."""
@@ -385,6 +417,7 @@ class Settings(_Strict):
     exchanges_file: str = "exchanges.toml"
     limits_file: str = "limits.toml"  # beside this file, else the packaged one; or inline [limits]
     audit: Audit = Audit()
+    anchor: Anchor = Anchor()
     fetch: FetchSettings = FetchSettings()
     kaiko: KaikoSource = KaikoSource()
     binance: ExchangeApi = ExchangeApi(base_url="https://fapi.binance.com")
@@ -410,6 +443,7 @@ class Settings(_Strict):
                 "kaiko": {"api_key", "allow_plain_http"},  # transport policy, not figures
                 "smtp": {"password", "user", "host", "port"},
                 "audit": {"signing_key_file"},
+                "anchor": True,  # where checkpoints are time-stamped, not what a figure is
                 "schedule": True,  # when things run, not what they compute
                 "streams": True,  # what is collected, not how a stored figure is computed
             },
@@ -443,6 +477,9 @@ ENV_OVERRIDES: Mapping[str, tuple[str, ...]] = {
     "LIQRISK_SMTP_USER": ("smtp", "user"),
     "LIQRISK_SMTP_PASSWORD": ("smtp", "password"),
     "LIQRISK_SIGNING_KEY_FILE": ("audit", "signing_key_file"),
+    "LIQRISK_TSA_URL": ("anchor", "tsa_url"),
+    "LIQRISK_TSA_CA_FILE": ("anchor", "tsa_ca_file"),
+    "LIQRISK_TSA_CERT_FILE": ("anchor", "tsa_cert_file"),
 }
 SECRET_ENV = frozenset({"KAIKO_API_KEY", "LIQRISK_SMTP_PASSWORD"})
 

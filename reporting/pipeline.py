@@ -21,6 +21,7 @@ from reporting.evidence import prepare_key, sign_latest
 from reporting.fetch import ingest
 from reporting.fetch.registry import daily_sources, source_parts
 from reporting.notify import DrainReport, drain, enqueue_breach_notices, enqueue_daily_report
+from reporting.notify.anchor import AnchorOutcome, stamp_latest
 from reporting.notify.outbox import utc_now
 from reporting.records import FetchSummary, Problem
 from reporting.render import ReportFiles, render_report
@@ -38,6 +39,7 @@ class DailyResult:
     notices: DrainReport | None = None  # the outbox drain after the report
     key_created: bool = False  # this run made the signing key (the log had no checkpoint)
     verifier_key: str = ""  # the public key of the signing key, to publish
+    anchor: AnchorOutcome | None = None  # the RFC 3161 time stamp asked for the checkpoint
 
     @property
     def problems(self) -> tuple[Problem, ...]:
@@ -114,6 +116,8 @@ def run_daily(
     with store.session() as session:
         enqueue_daily_report(session, settings, day, report, clock=now)
     notices = drain(store, settings, clock=now)
+    # Last, so a TSA that is slow or down never holds up the report (the checkpoint then waits).
+    anchor = stamp_latest(store, settings)
     return DailyResult(
         day,
         source,
@@ -125,4 +129,5 @@ def run_daily(
         notices,
         key_created=key_created,
         verifier_key=verifier_key,
+        anchor=anchor,
     )

@@ -159,6 +159,7 @@ def test_modules_stay_small() -> None:
         "reporting.fetch.sources.demo.generate": "the demo model, calibrated in one place",
         "reporting.render.context": "the report's whole view model",
         "reporting.render.charts": "every chart of the report",
+        "reporting.config": "the typed config: every table, its defaults and its validation",
     }
     long = {
         name: n

@@ -13,7 +13,7 @@ This module builds the typer app from the command modules, in pipeline order:
 :mod:`.fetch` (fetch, backfill, corrections, versions, watermarks), :mod:`.collect` (collect,
 events), :mod:`.check` (check),
 :mod:`.limits` (limits ..., ack), :mod:`.report` (report, reproduce, daily), :mod:`.audit` (init,
-checkpoint, verify, retention, export, verify-export), :mod:`.outbox` (outbox ...),
+checkpoint, anchor, verify, retention, export, verify-export), :mod:`.outbox` (outbox ...),
 :mod:`.schedule` (run), :mod:`.status` (status); :mod:`.common` holds what they share.
 """
 
@@ -56,7 +56,10 @@ STAGES = (
     ("Check", ("check", "ack", "limits")),
     ("Report", ("report", "reproduce", "daily")),
     ("Notify", ("outbox",)),
-    ("Audit and export", ("checkpoint", "verify", "retention", "export", "verify-export")),
+    (
+        "Audit and export",
+        ("checkpoint", "anchor", "verify", "retention", "export", "verify-export"),
+    ),
 )
 """The root help's command groups, in pipeline order (a command in none goes under "Other")."""
 
@@ -131,6 +134,7 @@ app.command()(report.report)
 app.command()(report.reproduce)
 app.command()(report.daily)
 app.command()(audit.checkpoint)
+app.command()(audit.anchor)
 app.add_typer(audit.keys_app, name="keys")
 app.command()(audit.verify)
 app.command()(audit.retention)

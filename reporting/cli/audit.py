@@ -138,11 +138,13 @@ def checkpoint(
     """Sign a checkpoint of the audit log (C2SP tlog-checkpoint, Ed25519) and print it."""
     from audit_store.checkpoint import publish_checkpoint
     from reporting.evidence import sign_latest
+    from reporting.notify.anchor import stamp_latest
 
     settings = app_settings()
     store = open_store(settings)
     signed = sign_latest(store, settings)
     written = publish_checkpoint(store, publish) if publish else None
+    anchor = stamp_latest(store, settings)
     if as_json:
         print_json(
             {
@@ -151,12 +153,35 @@ def checkpoint(
                 "note": signed.note,
                 "verifier_key": signed.verifier_key,
                 "published": str(written) if written else None,
+                "time_stamp": vars(anchor),
             }
         )
         return
     typer.echo(signed.note, nl=False)
     if written:
         typer.echo(f"published: {written}")
+    if anchor.status != "off":
+        typer.echo(anchor.line)
+
+
+def anchor(as_json: JsonOption = False) -> None:
+    """Ask the [anchor] Time-Stamping Authority (RFC 3161) now for a token on the latest checkpoint.
+
+    A token on the latest checkpoint covers every earlier one. Exits 1 when the TSA could not give
+    one (the reason is recorded; the drain job asks again after [anchor] retry_seconds).
+    """
+    from reporting.notify.anchor import stamp_latest
+
+    settings = app_settings()
+    if settings.anchor.tsa_url is None:
+        fail("no Time-Stamping Authority is configured: set [anchor] tsa_url and tsa_ca_file")
+    outcome = stamp_latest(open_store(settings), settings, force=True)
+    if as_json:
+        print_json(vars(outcome))
+    else:
+        typer.echo(outcome.line)
+    if outcome.status == "failed":
+        raise typer.Exit(1)
 
 
 def verify(
@@ -196,6 +221,10 @@ def verify(
 
     for found in verify_stream_tables(store):  # duplicates counted once, minute sums
         result.add(found.table, found.record_id, found.message)
+    from reporting.notify.anchor import kept_token_problems
+
+    for problem in kept_token_problems(store, settings):  # RFC 3161 tokens, checked again
+        result.add("timestamp_request", problem.record_id, problem.message)
     from audit_store.verify import record_verify
 
     try:
@@ -237,18 +266,26 @@ def export_cmd(
     The same store and range give the same bytes.
     """
     from audit_store.export import export_package
-    from reporting.evidence import key_path
+    from reporting.evidence import key_path, sign_latest
+    from reporting.notify.anchor import stamp_latest
 
     days = parse_day_range(start, end, end_included=False)
     settings = app_settings()
+    store = open_store(settings)
+    anchor = None
+    if settings.anchor.tsa_url is not None:  # the package's checkpoint, stamped before it goes in
+        sign_latest(store, settings)
+        anchor = stamp_latest(store, settings)
     result = export_package(
-        open_store(settings),
+        store,
         start=days[0],
         end=days[1],
         out=out,
         origin=settings.audit.origin,
         key_path=key_path(settings),
         reports_dir=settings.reports_dir,
+        tsa_ca_file=settings.anchor.tsa_ca_file,
+        max_skew_seconds=settings.anchor.max_skew_seconds,
     )
     if as_json:
         print_json({**vars(result), "path": str(result.path), "notes": list(result.notes)})
@@ -262,6 +299,8 @@ def export_cmd(
         + ("the first export" if link is None else f"extends the previous export's ({link})")
     )
     typer.echo(f"  signing key fingerprint (SHA-256): {result.fingerprint}")
+    if anchor is not None:
+        typer.echo(f"  {anchor.line}")
     for note in result.notes:
         typer.echo(f"  note: {note}")
 

@@ -167,6 +167,7 @@ def daily(
                     "pdf": str(result.report.pdf_path),
                 },
                 "outbox": None if result.notices is None else result.notices.to_json(),
+                "time_stamp": None if result.anchor is None else vars(result.anchor),
             }
         )
         if errors:
@@ -179,6 +180,8 @@ def daily(
         )
     print_fetches(result.fetches)
     typer.echo(f"audit log: {cp.tree_size} leaves, root {cp.root_hash}, signed checkpoint {cp.id}")
+    if result.anchor is not None and result.anchor.status != "off":
+        typer.echo(result.anchor.line)
     typer.echo(
         f"checks for {day}: {counts['breach']} breach, {counts['warn']} warn, "
         f"{counts['error']} error, {counts['ok']} ok"

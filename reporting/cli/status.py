@@ -12,7 +12,7 @@ from reporting.cli.common import JsonOption, app_settings, open_store, print_jso
 
 def status(as_json: JsonOption = False) -> None:
     """The daemon's jobs (last and next runs), watermark lag, outbox backlog, last checkpoint,
-    last verify."""
+    checkpoints waiting for an RFC 3161 time stamp, last verify."""
     from reporting.schedule.status import gather
 
     settings = app_settings()
@@ -53,6 +53,17 @@ def status(as_json: JsonOption = False) -> None:
     else:
         published = f"; published {cp.published} ({cp.published_tree_size})" if cp.published else ""
         typer.echo(f"checkpoint: {cp.tree_size} leaves, {cp.created_at:%Y-%m-%d %H:%M}{published}")
+    stamps = found.anchor
+    if stamps is not None and stamps.waiting == 0:
+        typer.echo(f"time stamps: every checkpoint covered by a token of {stamps.tsa_url}")
+    elif stamps is not None:
+        since = f"{stamps.oldest_waiting:%Y-%m-%d %H:%M} UTC" if stamps.oldest_waiting else "-"
+        typer.echo(
+            f"time stamps: {stamps.waiting} checkpoint(s) waiting for a token of {stamps.tsa_url} "
+            f"since {since}"
+        )
+        if stamps.last_error:
+            typer.echo(f"  last attempt: {stamps.last_error}")
     if found.unreported:
         days = ", ".join(d.isoformat() for d in found.unreported)
         typer.echo(f"daily reports due and not made: {days}")

@@ -56,6 +56,7 @@ from reporting.fetch.ingest import check_request, fetch
 from reporting.fetch.registry import STREAMS, daily_sources, source_parts, volume_parts
 from reporting.fetch.sources.kaiko.format import interval_seconds
 from reporting.fetch.streams.reading import first_collected
+from reporting.notify.anchor import stamp_latest
 from reporting.notify.outbox import UNSETTLED, utc_now
 from reporting.records import FetchSummary
 from reporting.schedule.claims import (
@@ -465,6 +466,10 @@ def drain_job(ctx: Context) -> Outcome:
     """One pass over the outbox. A slot with nothing waiting is not claimed (nor recorded): the
     drain runs every minute, and a run that had nothing to do is not worth a row."""
     period = period_of_time(slot(ctx.now(), ctx.settings.schedule.drain))
+    # A checkpoint waiting for its RFC 3161 token is asked for again (after retry_seconds).
+    anchor = stamp_latest(ctx.store, ctx.settings, clock=ctx.now)
+    if anchor.status in ("stamped", "failed"):
+        log.info("drain: %s", anchor.line)
     if not outbox_open(ctx.store):
         return Outcome("drain", period, "skipped", "nothing waiting")
     return work(ctx, "drain", period, lambda: _drain_body(ctx))
@@ -481,7 +486,9 @@ def _checkpoint_body(ctx: Context) -> str:
     prepare_key(ctx.store, ctx.settings)
     signed = sign_latest(ctx.store, ctx.settings)
     path = publish_checkpoint(ctx.store, checkpoint_dir(ctx.settings))
-    return f"checkpoint of {signed.tree_size} leaves, root {signed.root_hash}, published to {path}"
+    done = f"checkpoint of {signed.tree_size} leaves, root {signed.root_hash}, published to {path}"
+    anchor = stamp_latest(ctx.store, ctx.settings, clock=ctx.now)
+    return done if anchor.status == "off" else f"{done}; {anchor.line}"
 
 
 def checkpoint_job(ctx: Context) -> Outcome:

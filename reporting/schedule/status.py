@@ -22,6 +22,7 @@ from audit_store.db import Store
 from audit_store.errors import LiqriskError
 from audit_store.tables_outbox import OutboxAttempt, OutboxMessage
 from audit_store.tables_schedule import ScheduleClaim, ScheduleRun, VerifyRun, claim_state
+from audit_store.timestamping import waiting
 from reporting.config import Settings
 from reporting.fetch import watermarks
 from reporting.notify.outbox import open_messages
@@ -131,6 +132,24 @@ class VerifyInfo:
 
 
 @dataclass(frozen=True)
+class AnchorInfo:
+    """RFC 3161: the TSA, and the checkpoints still waiting for a token (none when covered)."""
+
+    tsa_url: str
+    waiting: int
+    oldest_waiting: datetime | None
+    last_error: str | None
+    last_attempt_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "oldest_waiting": _iso(self.oldest_waiting),
+            "last_attempt_at": _iso(self.last_attempt_at),
+        }
+
+
+@dataclass(frozen=True)
 class Status:
     now: datetime
     jobs: tuple[JobStatus, ...]
@@ -139,6 +158,7 @@ class Status:
     checkpoint: CheckpointInfo | None
     verify: VerifyInfo | None
     unreported: tuple[date, ...]  # days of the catch-up window whose report is due and not made
+    anchor: AnchorInfo | None = None  # None: no TSA configured
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,6 +169,7 @@ class Status:
             "checkpoint": self.checkpoint.to_json() if self.checkpoint else None,
             "verify": self.verify.to_json() if self.verify else None,
             "unreported_days": [d.isoformat() for d in self.unreported],
+            "time_stamps": self.anchor.to_json() if self.anchor else None,
         }
 
 
@@ -295,6 +316,16 @@ def gather(store: Store, settings: Settings, now: datetime) -> Status:
             checkpoint = CheckpointInfo(
                 cp.tree_size, cp.root_hash, as_utc(cp.created_at), published, published_size
             )
+        anchor = None
+        if settings.anchor.tsa_url is not None:
+            w = waiting(session, settings.anchor.tsa_url)
+            anchor = AnchorInfo(
+                settings.anchor.tsa_url,
+                w.count,
+                None if w.oldest_signed_at is None else as_utc(w.oldest_signed_at),
+                w.last_error,
+                None if w.last_attempt_at is None else as_utc(w.last_attempt_at),
+            )
         v = session.scalars(select(VerifyRun).order_by(col(VerifyRun.id).desc())).first()
         if v is not None:
             verify = VerifyInfo(
@@ -313,6 +344,7 @@ def gather(store: Store, settings: Settings, now: datetime) -> Status:
         checkpoint,
         verify,
         unreported(store, settings, now),
+        anchor,
     )
 
 
