@@ -68,7 +68,7 @@ from audit_store.errors import ExportError, IntegrityError, ProofError
 from audit_store.export_bag import add_bag_declarations, add_tag_manifest
 from audit_store.export_parts import ProofTree, Staging, file_digest
 from audit_store.export_readme import README_TEMPLATE
-from audit_store.export_timestamps import stage_timestamps
+from audit_store.export_timestamps import stage_cosigned, stage_timestamps
 from audit_store.files import FILE_MODE
 from audit_store.merkle import consistency_proof, verify_consistency
 from audit_store.models import Artifact, Checkpoint, CheckResult, CheckRun, IntervalVolume, Snapshot
@@ -269,6 +269,7 @@ class _Builder:
         self.counts["timestamp_tokens"] = stage_timestamps(
             self.session, self.staging, cp, tsa_ca_file=ca_file, max_skew_seconds=skew
         )
+        self.counts["cosignatures"] = stage_cosigned(self.session, self.staging, cp)
         self.staging.add(sv.CHECKPOINT_FILE, cp.note.encode("utf-8"))
         self.staging.add(sv.KEY_FILE, (self.signer.verifier.vkey + "\n").encode("ascii"))
         verifier = files("audit_store").joinpath("standalone_verify.py").read_bytes()

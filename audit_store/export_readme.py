@@ -36,7 +36,9 @@ How to check it (about a minute, no installation)
    package's data/checkpoint/checkpoint.txt), check that nothing before it was changed since:
        python3 -I verify.py --since <the checkpoint you kept>
    A log the firm rebuilt or cut short, even re-signed with its own key, fails here.
-5. "RESULT: OK" means every check passed. Otherwise it prints "RESULT: FAILED" and one line per
+5. If you trust outside witnesses of the firm's log, require their cosignatures:
+       python3 -I verify.py --witness "<witness key>" --witness-threshold 1
+6. "RESULT: OK" means every check passed. Otherwise it prints "RESULT: FAILED" and one line per
    problem, naming the file and what is wrong, and exits with status 1.
 
 What verify.py checks
@@ -69,7 +71,8 @@ verify.py                     the checker described above
 data/key/verifier_key.txt     the firm's public key (signed-note format)
 data/checkpoint/              the signed checkpoint; when present, the previous export's checkpoint
                               and the consistency proof from it to this one; and the consistency
-                              proofs from every earlier checkpoint of the log (for --since)
+                              proofs from every earlier checkpoint of the log (for --since);
+                              cosigned/: checkpoints with the cosignatures of outside witnesses
 data/leaves/leaves.jsonl      one line per raw response: where and when it was fetched and its
                               SHA-256 (exactly the bytes that were entered into the log)
 data/leaves/inclusion_proofs.jsonl  the proof that each of those lines is in the signed log

@@ -1,4 +1,10 @@
-"""The RFC 3161 time-stamp tokens of an audit package: ``data/timestamps/``.
+"""What anchors the package's log outside the firm: RFC 3161 tokens and witness cosignatures.
+
+**Witnesses**: each checkpoint of the log up to the package's that witnesses cosigned goes in as
+``data/checkpoint/cosigned/checkpoint-<id>.txt``, its note followed by the kept cosignature
+lines; ``verify.py --witness KEY --witness-threshold N`` counts them.
+
+**Time stamps** (``data/timestamps/``):
 
 Every token kept for a checkpoint of the package's log (:mod:`audit_store.tables_timestamps`) goes
 in as the TSA's whole response (``token-<id>.tsr``, DER, what ``openssl ts -verify -in`` reads),
@@ -20,10 +26,11 @@ from sqlmodel import Session, col
 
 from audit_store import standalone_verify as sv
 from audit_store.canonical import utc_iso
+from audit_store.cosigning import cosigned_note
 from audit_store.errors import ExportError
 from audit_store.export_parts import Staging
 from audit_store.models import Checkpoint
-from audit_store.tables_timestamps import STAMPED, TimestampRequest
+from audit_store.tables_timestamps import STAMPED, CheckpointCosignature, TimestampRequest
 
 
 def stage_timestamps(
@@ -91,3 +98,24 @@ def stage_timestamps(
         sv.TIMESTAMPS_FILE, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
     )
     return len(tokens)
+
+
+def stage_cosigned(session: Session, staging: Staging, checkpoint: Checkpoint) -> int:
+    """Stage every cosigned checkpoint up to ``checkpoint``; return how many cosignatures."""
+    rows = list(
+        session.scalars(
+            select(CheckpointCosignature)
+            .where(col(CheckpointCosignature.checkpoint_id) <= checkpoint.id)
+            .order_by(col(CheckpointCosignature.id))
+        )
+    )
+    lines: dict[int, list[str]] = {}
+    for row in rows:
+        lines.setdefault(row.checkpoint_id, []).append(row.line)
+    for checkpoint_id, kept in sorted(lines.items()):
+        cosigned = session.get(Checkpoint, checkpoint_id)
+        if cosigned is None:
+            raise ExportError(f"cosignatures name checkpoint {checkpoint_id}, which does not exist")
+        path = f"{sv.COSIGNED_DIR}checkpoint-{checkpoint_id}.txt"
+        staging.add(path, cosigned_note(cosigned, kept).encode("utf-8"))
+    return len(rows)

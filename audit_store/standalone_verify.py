@@ -90,6 +90,7 @@ REPORTS_DIR = "data/reports/"
 ARTIFACTS_CSV = "data/reports/artifacts.csv"
 OUTBOX_DIR = "data/outbox/"
 OUTBOX_MESSAGES_CSV = "data/outbox/messages.csv"
+COSIGNED_DIR = "data/checkpoint/cosigned/"
 TIMESTAMPS_DIR = "data/timestamps/"
 TIMESTAMPS_FILE = "data/timestamps/timestamps.json"
 BAG_DECLARATION = "bagit.txt"
@@ -496,6 +497,11 @@ class Report:
                 "checked; check each TSA signature with:"
             )
             out.extend(f"    {c}" for c in f.get("timestamp_commands", ()))
+        if f.get("witnessed_tree_size"):
+            out.append(
+                f"  witnesses: the checkpoint of {f['witnessed_tree_size']} leaves is cosigned by "
+                "enough of the witness keys given"
+            )
         if "since_tree_size" in f and self.ok:
             out.append(
                 f"  the checkpoint you kept ({f['since_tree_size']} leaves): this package's log "
@@ -1069,6 +1075,112 @@ def check_since(
     report.facts["since_extends"] = True
 
 
+# -- witness cosignatures (c2sp.org/tlog-cosignature, Ed25519 cosignature/v1)
+
+_ALG_COSIGNATURE = 0x04
+
+
+def parse_witness_key(text: str) -> VerifierKey:
+    """A witness's verifier key, ``name+keyid+base64(0x04 || key)`` (tlog-cosignature)."""
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3 or not _valid_key_name(parts[0]) or len(parts[1]) != 8:
+        raise CheckFailed("not a witness key (expected name+keyid+base64 key)")
+    name, key_hex, encoded = parts
+    try:
+        raw = base64.b64decode(encoded.encode("ascii"), validate=True)
+        wanted = bytes.fromhex(key_hex)
+    except (ValueError, binascii.Error) as exc:
+        raise CheckFailed(f"witness key for {name} is not valid hex/base64") from exc
+    if len(raw) != 33 or raw[0] != _ALG_COSIGNATURE:
+        raise CheckFailed(f"witness key for {name} is not an Ed25519 cosignature/v1 key")
+    key_id = hashlib.sha256(name.encode() + b"\n" + raw[:1] + raw[1:]).digest()[:4]
+    if key_id != wanted:
+        raise CheckFailed(f"witness key for {name}: the key ID does not match the key")
+    return VerifierKey(name, key_id, raw[1:])
+
+
+def cosigned_message(body: str, timestamp: int) -> bytes:
+    """What a witness signs: ``cosignature/v1``, ``time <seconds>``, then the checkpoint body."""
+    return f"cosignature/v1\ntime {timestamp}\n{body}".encode()
+
+
+@dataclass(frozen=True)
+class Cosignature:
+    witness: str
+    key_id: bytes
+    timestamp: int
+    line: str
+
+
+def cosignatures(note: str, witnesses: Sequence[VerifierKey]) -> tuple[str, list[Cosignature]]:
+    """The body of ``note`` and its valid cosignatures by ``witnesses``; lines by other keys are
+    ignored (as signed notes say), a line by a witness that does not verify fails the note."""
+    split = note.rfind("\n\n")
+    if split < 0 or not note.endswith("\n"):
+        raise CheckFailed("not a signed note: no blank line before the signatures")
+    body, lines = note[: split + 1], note[split + 2 : -1].split("\n")
+    if len(lines) > _MAX_SIGNATURES:
+        raise CheckFailed("the note has too many signature lines")
+    known = {(w.name, w.key_id): w for w in witnesses}
+    found: dict[str, Cosignature] = {}
+    for line in lines:
+        if not line.startswith(_SIGNATURE_PREFIX):
+            raise CheckFailed("a signature line does not start with an em dash")
+        name, _, encoded = line[len(_SIGNATURE_PREFIX) :].partition(" ")
+        try:
+            raw = base64.b64decode(encoded.encode("ascii"), validate=True)
+        except (ValueError, binascii.Error):
+            raise CheckFailed(f"the signature line of {name} is not base64") from None
+        witness = known.get((name, raw[:4]))
+        if witness is None:
+            continue  # the log's own signature, or a witness not trusted here
+        if len(raw) != 4 + 8 + 64:
+            raise CheckFailed(f"the cosignature of {name} is not a timestamped Ed25519 signature")
+        timestamp = int.from_bytes(raw[4:12], "big")
+        if timestamp >= 2**63 or not ed25519_verify(
+            witness.public_key, cosigned_message(body, timestamp), raw[12:]
+        ):
+            raise CheckFailed(f"the cosignature of {name} does not verify")
+        found[name] = Cosignature(name, raw[:4], timestamp, line)
+    return body, list(found.values())
+
+
+def _check_cosignatures(
+    package: _Package,
+    head: TreeHead | None,
+    proofs: dict[int, tuple[str, list[bytes]]],
+    witnesses: Sequence[VerifierKey],
+    threshold: int,
+    report: Report,
+) -> None:
+    """``--witness-threshold N``: some checkpoint of this package's log carries cosignatures of at
+    least N of the ``--witness`` keys (the notes in ``data/checkpoint/cosigned/``)."""
+    best = 0
+    for path in sorted(p for p in package.paths if p.startswith(COSIGNED_DIR)):
+        text = _text(package, path, report)
+        if text is None:
+            continue
+        try:
+            body, valid = cosignatures(text, witnesses)
+            stamped = parse_checkpoint(body)
+        except CheckFailed as exc:
+            report.fail(f"{path}: {exc}")
+            continue
+        size, root = stamped.tree_size, stamped.root_hash.hex()
+        same = head is not None and size == head.tree_size and root == head.root_hash.hex()
+        if not same and not (size in proofs and proofs[size][0] == root):
+            report.fail(f"{path}: is not a checkpoint of this package's log ({size} leaves)")
+            continue
+        if len(valid) >= threshold:
+            best = max(best, size)
+    report.facts["witnessed_tree_size"] = best or None
+    if threshold and not best:
+        report.fail(
+            f"witnesses: no checkpoint of the package's log carries cosignatures of {threshold} "
+            f"of the {len(witnesses)} witness key(s) given"
+        )
+
+
 # -- RFC 3161 time-stamp tokens: imprint, nonce and time, read from the DER with no library
 
 _OID_SHA256 = bytes.fromhex("608648016503040201")  # 2.16.840.1.101.3.4.2.1
@@ -1323,10 +1435,15 @@ def _check_rows_files(
 
 
 def verify_package(
-    folder: str | os.PathLike[str], expect_key: str | None = None, since: str | None = None
+    folder: str | os.PathLike[str],
+    expect_key: str | None = None,
+    since: str | None = None,
+    witnesses: Sequence[VerifierKey] = (),
+    witness_threshold: int = 0,
 ) -> Report:
     """Check the unpacked package in ``folder``; the report lists every failure. ``since``: the
-    text of a checkpoint the reader kept, which the package's log must extend."""
+    text of a checkpoint the reader kept, which the package's log must extend; ``witnesses``
+    and ``witness_threshold``: how many of those keys must have cosigned a checkpoint of it."""
     root = os.path.abspath(os.fspath(folder))
     report = Report(folder=root)
     if not os.path.isdir(root):
@@ -1364,6 +1481,8 @@ def verify_package(
     if since is not None:
         check_since(proofs, head, key, since, report)
     _check_timestamps(package, head, proofs, report)
+    if witnesses or witness_threshold:
+        _check_cosignatures(package, head, proofs, witnesses, witness_threshold, report)
     _check_references(package, leaves, report)
     notes = manifest.get("notes")
     if isinstance(notes, list):
@@ -1390,8 +1509,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a checkpoint you kept (a report email's checkpoint.txt, an earlier export's): fail "
         "unless this package's log is an append-only extension of it",
     )
+    parser.add_argument(
+        "--witness",
+        metavar="KEY",
+        action="append",
+        default=[],
+        help="a witness's key (name+keyid+base64, tlog-cosignature) you trust; repeatable",
+    )
+    parser.add_argument(
+        "--witness-threshold",
+        metavar="N",
+        type=int,
+        default=0,
+        help="fail unless N of the --witness keys cosigned a checkpoint of the package's log",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    try:
+        witnesses = [parse_witness_key(k) for k in args.witness]
+    except CheckFailed as exc:
+        print(f"verify.py: --witness: {exc}", file=sys.stderr)
+        return 2
+    if not 0 <= args.witness_threshold <= len(witnesses):
+        print(
+            "verify.py: --witness-threshold must be 0..the number of --witness keys",
+            file=sys.stderr,
+        )
+        return 2
     folder = args.folder or os.path.dirname(os.path.abspath(__file__))
     kept = None
     if args.since:
@@ -1402,7 +1546,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"verify.py: --since {args.since}: cannot read it: {exc}", file=sys.stderr)
             return 2
     report = verify_package(
-        folder, expect_key=args.expect_key, since=None if kept is None else kept_note(kept)
+        folder,
+        expect_key=args.expect_key,
+        since=None if kept is None else kept_note(kept),
+        witnesses=witnesses,
+        witness_threshold=args.witness_threshold,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))

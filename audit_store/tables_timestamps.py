@@ -11,6 +11,9 @@ like the evidence tables (the triggers are in migration ``0011``).
 * ``timestamp_request``  the checkpoint (id, tree size), the TSA's URL, when it was asked, the
                          SHA-256 of the note asked for, the nonce (decimal), the request and
                          response (DER), the time the TSA put in the token, the outcome and error.
+* ``checkpoint_cosignature``  a witness's cosignature (c2sp.org/tlog-cosignature) on a checkpoint:
+                         the witness's name and key ID, the time it signed, its signature line as
+                         received, and when it was recorded.
 """
 
 from __future__ import annotations
@@ -41,3 +44,16 @@ class TimestampRequest(SQLModel, table=True):
     gen_time: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
+
+
+class CheckpointCosignature(SQLModel, table=True):
+    __tablename__ = "checkpoint_cosignature"
+
+    id: int | None = Field(default=None, primary_key=True)
+    checkpoint_id: int = Field(foreign_key="checkpoint.id", index=True)
+    tree_size: int
+    witness: str  # the key name
+    key_id: str  # 8 hex digits
+    signed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    line: str = Field(sa_column=Column(Text, nullable=False))  # the signature line, as received
+    recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -113,7 +113,7 @@ class FetchSettings(_Strict):
     # One source, or several in priority order (a list, kept as "streams+kaiko"): per asset,
     # exchange and day, the first listed that holds the exchange feeds its figures.
     default_source: str = "demo"
-    assets: tuple[str, ...] = ("btc", "eth", "sol", "xrp")
+    assets: tuple[str, ...] = ("btc", "eth", "sol", "xrp", "doge")  # as the packaged liqrisk.toml
     interval: str = "1h"
     settle_seconds: int = Field(default=900, ge=0)  # an interval counts as closed this long after
     backfill_chunk_days: int = Field(default=7, ge=1, le=366)
@@ -313,6 +313,22 @@ class Anchor(_Strict):
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     retry_seconds: int = Field(default=300, ge=1, le=86_400)  # a failed request, asked again after
     max_skew_seconds: int = Field(default=120, ge=0, le=3600)  # TSA clock vs the firm's, in verify
+    # Witnesses (c2sp.org/tlog-cosignature): their keys, name+keyid+base64(0x04 || key), whose
+    # cosignatures `liqrisk witness FILE` accepts, and how many `liqrisk verify` requires.
+    witnesses: tuple[str, ...] = ()
+    witness_threshold: int = Field(default=0, ge=0)
+
+    @field_validator("witnesses")
+    @classmethod
+    def _witness_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from audit_store import standalone_verify as sv
+
+        for key in value:
+            try:
+                sv.parse_witness_key(key)
+            except sv.CheckFailed as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("tsa_url")
     @classmethod
@@ -330,6 +346,8 @@ class Anchor(_Strict):
     def _trust_given(self) -> Anchor:
         if self.tsa_url is not None and self.tsa_ca_file is None:
             raise ValueError("tsa_url needs tsa_ca_file: a token is only kept once it verifies")
+        if self.witness_threshold > len(self.witnesses):
+            raise ValueError("witness_threshold exceeds the number of witnesses")
         return self
 
 

@@ -41,6 +41,21 @@ def _env(tmp_path: Path, url: str) -> dict[str, str]:
     }
 
 
+def _holders(database: str) -> list[int]:
+    """Other processes with the store's file open (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:
+            continue
+        if any(link.startswith(database) for link in links):
+            found.append(int(entry.name))
+    return found
+
+
 def _liqrisk(*args: str) -> list[str]:
     return [sys.executable, "-m", "reporting", *args]
 
@@ -63,6 +78,12 @@ def test_kill_9_loses_nothing_committed_and_the_restart_records_the_gap(tmp_path
         child.wait(10)
         committed = rows(store, "SELECT count(*), max(id) FROM stream_event")[0]
         assert committed[0] >= 100
+        # Its writer process notices the collector is gone and exits: no orphan holds the store.
+        database = env["LIQRISK_DATABASE_URL"].removeprefix("sqlite:///")
+        deadline = time.monotonic() + 15
+        while _holders(database) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _holders(database) == []
         result = subprocess.run(
             _liqrisk("collect", "--source", "binance", "--for", "3", "--json"),
             env=env,

@@ -13,7 +13,7 @@ This module builds the typer app from the command modules, in pipeline order:
 :mod:`.fetch` (fetch, backfill, corrections, versions, watermarks), :mod:`.collect` (collect,
 events), :mod:`.check` (check),
 :mod:`.limits` (limits ..., ack), :mod:`.report` (report, reproduce, daily), :mod:`.audit` (init,
-checkpoint, anchor, verify, retention, export, verify-export), :mod:`.outbox` (outbox ...),
+checkpoint, anchor, witness, verify, retention, export, verify-export), :mod:`.outbox` (outbox ...),
 :mod:`.schedule` (run), :mod:`.status` (status); :mod:`.common` holds what they share.
 """
 
@@ -58,7 +58,7 @@ STAGES = (
     ("Notify", ("outbox",)),
     (
         "Audit and export",
-        ("checkpoint", "anchor", "verify", "retention", "export", "verify-export"),
+        ("checkpoint", "anchor", "witness", "verify", "retention", "export", "verify-export"),
     ),
 )
 """The root help's command groups, in pipeline order (a command in none goes under "Other")."""
@@ -135,6 +135,7 @@ app.command()(report.reproduce)
 app.command()(report.daily)
 app.command()(audit.checkpoint)
 app.command()(audit.anchor)
+app.command()(audit.witness)
 app.add_typer(audit.keys_app, name="keys")
 app.command()(audit.verify)
 app.command()(audit.retention)

@@ -184,6 +184,39 @@ def anchor(as_json: JsonOption = False) -> None:
         raise typer.Exit(1)
 
 
+def witness(
+    cosigned: Annotated[
+        Path, typer.Argument(help="A checkpoint note as a witness returned it, cosigned.")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Record the cosignatures a witness (c2sp.org/tlog-cosignature) put on one of our checkpoints.
+
+    Only lines by the keys in [anchor] witnesses count, each verified; a cosigned checkpoint this
+    log never signed (a fork) is refused.
+    """
+    from audit_store.cosigning import accept_cosigned, parse_witness_keys
+
+    settings = app_settings()
+    if not settings.anchor.witnesses:
+        fail("no witness is configured: set [anchor] witnesses to their keys")
+    try:
+        note = cosigned.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{cosigned}: cannot read it: {exc}")
+    keys = parse_witness_keys(settings.anchor.witnesses)
+    with open_store(settings).session() as session:
+        done = accept_cosigned(session, note, keys, datetime.now(UTC))
+    if as_json:
+        print_json(vars(done))
+        return
+    typer.echo(
+        f"checkpoint {done.checkpoint_id} ({done.tree_size} leaves): recorded the cosignature(s) "
+        f"of {', '.join(done.new) or 'no new witness'}"
+        + (f"; already kept: {', '.join(done.known)}" if done.known else "")
+    )
+
+
 def verify(
     as_json: JsonOption = False,
     trusted_key: Annotated[
@@ -200,6 +233,16 @@ def verify(
             "--since",
             help="A signed checkpoint someone kept (a report email's checkpoint.txt, an export's): "
             "prove the log is an append-only extension of it, or name the fork or truncation.",
+            show_default=False,
+        ),
+    ] = None,
+    witness_threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--witness-threshold",
+            min=0,
+            help="Fail unless a checkpoint is cosigned by N of the [anchor] witnesses "
+            "(default: [anchor] witness_threshold).",
             show_default=False,
         ),
     ] = None,
@@ -231,13 +274,47 @@ def verify(
         record_verify(store, result, datetime.now(UTC))  # what `liqrisk status` shows
     except LiqriskError as exc:  # the verdict stands even when it cannot be recorded
         typer.echo(f"liqrisk: warning: the outcome was not recorded: {exc}", err=True)
-    if since is None:
-        show_verdict(as_json, result.to_json(), result.summary_lines(), ok=result.ok)
-        return
-    kept = _since(store, settings, since, trusted_key)
-    document = {**result.to_json(), "since": kept.to_json()}
-    lines = [*result.summary_lines(), f"since {since}: {kept.message}"]
-    show_verdict(as_json, document, lines, ok=result.ok and kept.ok)
+    document, lines, ok = result.to_json(), result.summary_lines(), result.ok
+    threshold = (
+        settings.anchor.witness_threshold if witness_threshold is None else witness_threshold
+    )
+    if threshold or settings.anchor.witnesses:
+        seen = _witnessed(store, settings, threshold)
+        document["witnesses"] = seen
+        lines.append(f"witnesses: {seen['message']}")
+        ok = ok and seen["ok"] is True
+    if since is not None:
+        kept = _since(store, settings, since, trusted_key)
+        document["since"] = kept.to_json()
+        lines.append(f"since {since}: {kept.message}")
+        ok = ok and kept.ok
+    show_verdict(as_json, document, lines, ok=ok)
+
+
+def _witnessed(store: Store, settings: Settings, threshold: int) -> dict[str, object]:
+    from audit_store.cosigning import parse_witness_keys, witnessed
+
+    keys = parse_witness_keys(settings.anchor.witnesses)
+    if threshold > len(keys):
+        fail(f"--witness-threshold {threshold}: only {len(keys)} witness(es) are configured")
+    with store.read_session() as session:
+        seen = witnessed(session, keys, max(threshold, 1))
+    if seen.tree_size is not None:
+        message = (
+            f"the checkpoint of {seen.tree_size} leaves is cosigned by {', '.join(seen.witnesses)}"
+        )
+    else:
+        message = f"no checkpoint is cosigned by {max(threshold, 1)} of {len(keys)} witness(es)"
+    message += "".join(f"; {p}" for p in seen.problems)
+    ok = not seen.problems and (threshold == 0 or seen.tree_size is not None)
+    return {
+        "ok": ok,
+        "threshold": threshold,
+        "tree_size": seen.tree_size,
+        "witnesses": list(seen.witnesses),
+        "problems": list(seen.problems),
+        "message": message,
+    }
 
 
 def _since(store: Store, settings: Settings, path: Path, pinned: list[str] | None) -> SinceResult:

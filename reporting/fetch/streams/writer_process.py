@@ -9,13 +9,18 @@ frames' bytes and receive times, and comes back as the :class:`.writer.StoredBat
 worker is forked from a server process that has imported this module, so a new pool is ready in a
 fraction of a second; if the worker dies (or cannot start: a script calling the collectors
 must guard its main code with ``if __name__ == "__main__":``, as multiprocessing requires), the
-batch is retried in a writer thread (:mod:`.collector`). Killing the collector ends the worker
-(its pipe closes): what was committed stays, as with a thread.
+batch is retried in a writer thread (:mod:`.collector`). A worker does not notice on its own
+that the collector died (it holds its own queue's pipes open): it watches the collector's process
+and, once that is gone (killed with SIGKILL, say), finishes the batch it is writing and exits, so
+no orphan keeps the store open. What was committed stays, as with a thread.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
@@ -23,11 +28,39 @@ from audit_store.db import Store
 from reporting.fetch.streams.writer import PendingBatch, SessionEvent, StoredBatch, store_batch
 
 _store: Store | None = None
+_writing = threading.Lock()  # held while a batch is written: the watcher exits between batches
+WATCH_SECONDS = 1.0
 
 
-def _open(url: str) -> None:
+def _open(url: str, collector_pid: int) -> None:
     global _store
     _store = Store(url)
+    watcher = threading.Thread(
+        target=_watch_collector, args=(collector_pid,), name="liqrisk-writer-watch", daemon=True
+    )
+    watcher.start()
+
+
+def _watch_collector(pid: int) -> None:
+    while process_alive(pid):
+        time.sleep(WATCH_SECONDS)
+    with _writing:  # the batch being written, if any, is committed first
+        os._exit(0)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc: kill(pid, 0) said it exists
 
 
 def write_batch_in(
@@ -38,10 +71,12 @@ def write_batch_in(
 ) -> StoredBatch:
     """Store ``batch`` in ``store`` (a writer thread's), or in the worker's own store when
     ``store`` is ``None`` (run in the writer process)."""
-    target = store if store is not None else _store
-    if target is None:
+    if store is not None:
+        return store_batch(store, batch, config_hash=config_hash, sessions=sessions)
+    if _store is None:
         raise RuntimeError("the writer process has no store")  # pragma: no cover - initializer
-    return store_batch(target, batch, config_hash=config_hash, sessions=sessions)
+    with _writing:
+        return store_batch(_store, batch, config_hash=config_hash, sessions=sessions)
 
 
 def ready() -> bool:
@@ -54,5 +89,5 @@ def writer_pool(url: str) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     return ProcessPoolExecutor(
-        max_workers=1, mp_context=context, initializer=_open, initargs=(url,)
+        max_workers=1, mp_context=context, initializer=_open, initargs=(url, os.getpid())
     )
