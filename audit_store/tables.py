@@ -17,4 +17,5 @@ from audit_store import (  # noqa: F401 (imported for the tables they declare)
     tables_publication,
     tables_schedule,
     tables_timestamps,
+    tables_users,
 )

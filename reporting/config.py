@@ -351,6 +351,16 @@ class Anchor(_Strict):
         return self
 
 
+class Web(_Strict):
+    """``liqrisk serve``, the officer console: its session key and session lifetimes."""
+
+    # The key that signs session cookies: $LIQRISK_SESSION_KEY wins; else this file, made on the
+    # first `serve` (mode 0600). Keep it outside the repository.
+    session_key_file: Path = Path("~/.config/liqrisk/session.key")
+    idle_minutes: int = Field(default=30, ge=1, le=24 * 60)  # a session unused this long ends
+    absolute_hours: int = Field(default=12, ge=1, le=7 * 24)  # and every session after this
+
+
 class JobTrigger(_Strict):
     """When one of the daemon's jobs fires: a crontab line (in ``schedule.timezone``) or an
     interval in seconds (counted from 2000-01-01 UTC, so every process fires at the same times)."""
@@ -436,6 +446,7 @@ class Settings(_Strict):
     limits_file: str = "limits.toml"  # beside this file, else the packaged one; or inline [limits]
     audit: Audit = Audit()
     anchor: Anchor = Anchor()
+    web: Web = Web()
     fetch: FetchSettings = FetchSettings()
     kaiko: KaikoSource = KaikoSource()
     binance: ExchangeApi = ExchangeApi(base_url="https://fapi.binance.com")
@@ -462,6 +473,7 @@ class Settings(_Strict):
                 "smtp": {"password", "user", "host", "port"},
                 "audit": {"signing_key_file"},
                 "anchor": True,  # where checkpoints are time-stamped, not what a figure is
+                "web": True,  # the console's sessions
                 "schedule": True,  # when things run, not what they compute
                 "streams": True,  # what is collected, not how a stored figure is computed
             },

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("audit_store", "reporting")
-STAGES = ("fetch", "checks", "render", "notify", "schedule", "cli", "web")
+STAGES = ("fetch", "checks", "render", "notify", "schedule", "web", "cli")
 """The pipeline's packages inside ``reporting``, in order: a stage imports only earlier ones."""
 
 

@@ -11,10 +11,10 @@ a source or the mail server cannot be reached). Commands whose output a machine 
 
 This module builds the typer app from the command modules, in pipeline order:
 :mod:`.fetch` (fetch, backfill, corrections, versions, watermarks), :mod:`.collect` (collect,
-events), :mod:`.check` (check),
-:mod:`.limits` (limits ..., ack), :mod:`.report` (report, reproduce, daily), :mod:`.audit` (init,
-checkpoint, anchor, witness, verify, retention, export, verify-export), :mod:`.outbox` (outbox ...),
-:mod:`.schedule` (run), :mod:`.status` (status); :mod:`.common` holds what they share.
+events), :mod:`.check` (check), :mod:`.limits` (limits ..., ack), :mod:`.report` (report,
+reproduce, daily), :mod:`.audit` (init, checkpoint, anchor, witness, verify, retention, export,
+verify-export), :mod:`.outbox` (outbox ...), :mod:`.users` (users ...), :mod:`.schedule` (run),
+:mod:`.serve` (serve), :mod:`.status` (status); :mod:`.common` holds what they share.
 """
 
 from __future__ import annotations
@@ -34,7 +34,19 @@ from audit_store.errors import (
     SigningKeyError,
     StoreError,
 )
-from reporting.cli import audit, check, collect, fetch, limits, outbox, report, schedule, status
+from reporting.cli import (
+    audit,
+    check,
+    collect,
+    fetch,
+    limits,
+    outbox,
+    report,
+    schedule,
+    serve,
+    status,
+    users,
+)
 from reporting.cli.common import ConfigOption, state
 from reporting.errors import NotifyError, SourceError
 
@@ -51,7 +63,7 @@ ENVIRONMENT_ERRORS = (StoreError, SigningKeyError, SourceError, NotifyError, Exp
 """Errors of the machine and its services rather than of the input: exit 3."""
 
 STAGES = (
-    ("Set up", ("init", "keys", "status", "run")),
+    ("Set up", ("init", "keys", "users", "status", "run", "serve")),
     ("Fetch", ("fetch", "backfill", "collect", "events", "watermarks", "corrections", "versions")),
     ("Check", ("check", "ack", "limits")),
     ("Report", ("report", "reproduce", "daily")),
@@ -142,7 +154,9 @@ app.command()(audit.retention)
 app.command("export")(audit.export_cmd)
 app.command("verify-export")(audit.verify_export_cmd)
 app.add_typer(outbox.outbox_app, name="outbox")
+app.add_typer(users.users_app, name="users")
 app.command("run")(schedule.run_cmd)
+app.command()(serve.serve)
 app.command()(status.status)
 
 

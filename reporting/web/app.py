@@ -1,0 +1,415 @@
+"""The officer console as a Starlette application: routes, roles, sessions, CSRF, headers.
+
+Every route is in :data:`ROUTES` with the least role it needs (``None``: public); the route x role
+test walks that table, and fails when the application has a route the table lacks. Anonymous
+requests for a page are sent to the login form (``/api/`` answers 401), a role too low gets 403.
+Every POST carries the session's CSRF token (the login form its own, from a signed cookie).
+Every response carries a strict Content-Security-Policy (``default-src 'self'``, no inline
+script, ``frame-ancestors 'none'``), ``X-Content-Type-Options: nosniff`` and
+``Referrer-Policy: same-origin``; session cookies are ``HttpOnly``, ``SameSite=Lax`` and
+``Secure`` unless the console is bound to loopback. Templates autoescape: a comment of
+``<script>`` shows as text.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route as StarletteRoute
+
+from audit_store.db import Store
+from reporting.checks.store import acknowledge
+from reporting.config import Settings
+from reporting.errors import CheckError, NotFound
+from reporting.render.formatting import FILTERS
+from reporting.resources import templates_dir
+from reporting.web import views
+from reporting.web.accounts import Account, authenticate, list_users
+from reporting.web.sessions import LOGIN_COOKIE, SESSION_COOKIE, Session, Sessions, csrf_ok
+from reporting.web.throttle import LoginThrottle
+
+log = logging.getLogger("liqrisk.web")
+
+RANK = {"viewer": 0, "officer": 1, "admin": 2}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # Starlette's form, e.g. /breaches/{result_id:int}
+    role: str | None  # the least role that may use it; None: anyone
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/login", None),
+    Route("POST", "/login", None),
+    Route("GET", "/static/console.css", None),
+    Route("POST", "/logout", "viewer"),
+    Route("GET", "/", "viewer"),
+    Route("GET", "/api/overview", "viewer"),
+    Route("GET", "/breaches", "viewer"),
+    Route("GET", "/api/breaches", "viewer"),
+    Route("GET", "/breaches/{result_id:int}", "viewer"),
+    Route("GET", "/api/breaches/{result_id:int}", "viewer"),
+    Route("POST", "/breaches/{result_id:int}/ack", "officer"),
+    Route("GET", "/users", "admin"),
+    Route("GET", "/api/users", "admin"),
+)
+
+
+@dataclass(frozen=True)
+class Console:
+    """What the handlers share."""
+
+    store: Store
+    settings: Settings
+    sessions: Sessions
+    throttle: LoginThrottle
+    secure_cookies: bool
+    clock: Callable[[], float]
+    env: jinja2.Environment
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir() / "web")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    env.filters["when"] = _when
+    return env
+
+
+def _when(iso: str | None) -> str:
+    """An ISO time as ``2026-12-07 13:04 UTC``."""
+    if not iso:
+        return "–"
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+Handler = Callable[[Request, Console, Account | None, Session | None], Awaitable[Response]]
+
+
+def create_app(
+    store: Store,
+    settings: Settings,
+    *,
+    session_key: bytes,
+    secure_cookies: bool,
+    idle_seconds: float = 1800,
+    absolute_seconds: float = 12 * 3600,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    console = Console(
+        store,
+        settings,
+        Sessions(session_key, idle=idle_seconds, absolute=absolute_seconds),
+        LoginThrottle(),
+        secure_cookies,
+        clock,
+        _environment(),
+    )
+    handlers: dict[tuple[str, str], Handler] = {
+        ("GET", "/login"): login_form,
+        ("POST", "/login"): login,
+        ("GET", "/static/console.css"): stylesheet,
+        ("POST", "/logout"): logout,
+        ("GET", "/"): overview_page,
+        ("GET", "/api/overview"): overview_api,
+        ("GET", "/breaches"): breaches_page,
+        ("GET", "/api/breaches"): breaches_api,
+        ("GET", "/breaches/{result_id:int}"): breach_page,
+        ("GET", "/api/breaches/{result_id:int}"): breach_api,
+        ("POST", "/breaches/{result_id:int}/ack"): ack,
+        ("GET", "/users"): users_page,
+        ("GET", "/api/users"): users_api,
+    }
+    routes = [
+        StarletteRoute(
+            r.path, _guarded(console, r, handlers[(r.method, r.path)]), methods=[r.method]
+        )
+        for r in ROUTES
+    ]
+    return Starlette(routes=routes)
+
+
+def _guarded(console: Console, route: Route, handler: Handler) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        now = console.clock()
+        session = console.sessions.load(request.cookies.get(SESSION_COOKIE), now)
+        account = _account(console, session)
+        if account is None:
+            session = None
+        if route.role is not None:
+            if account is None:
+                response = _anonymous(request)
+                response.delete_cookie(SESSION_COOKIE, path="/")
+                return _secured(response)
+            if RANK[account.role] < RANK[route.role]:
+                return _secured(_error(request, console, 403, "your role may not do this"))
+            if route.method == "POST":
+                form = await request.form()
+                if session is None or not csrf_ok(session, str(form.get("csrf", ""))):
+                    return _secured(_error(request, console, 403, "the form is stale; reload it"))
+        try:
+            response = await handler(request, console, account, session)
+        except NotFound as exc:
+            response = _error(request, console, 404, str(exc))
+        if (
+            session is not None
+            and account is not None
+            and SESSION_COOKIE not in str(response.headers.get("set-cookie", ""))
+        ):
+            renewed = Session(session.user, session.csrf, session.issued, now)
+            _set_session(console, response, console.sessions.dump(renewed))
+        return _secured(response)
+
+    return endpoint
+
+
+def _account(console: Console, session: Session | None) -> Account | None:
+    """The session's account as stored now: a disabled account has no session."""
+    if session is None:
+        return None
+    found = next((a for a in list_users(console.store) if a.name == session.user), None)
+    return None if found is None or found.disabled else found
+
+
+def _anonymous(request: Request) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": "log in first"}, status_code=401)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _error(request: Request, console: Console, status: int, message: str) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": message}, status_code=status)
+    return _page(console, "error.html", None, status=status, message=message, code=status)
+
+
+def _secured(response: Response) -> Response:
+    for name, value in HEADERS.items():
+        response.headers[name] = value
+    return response
+
+
+def _set_session(console: Console, response: Response, value: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=int(console.sessions.absolute),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=console.secure_cookies,
+    )
+
+
+def _page(
+    console: Console, template: str, account: Account | None, status: int = 200, **context: Any
+) -> HTMLResponse:
+    html = console.env.get_template(template).render(
+        account=account, firm=console.settings.firm_name, csrf=context.pop("csrf", ""), **context
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+def _safe_next(target: str) -> str:
+    """Only a path of this site: never an open redirect."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+# -- login and logout
+
+
+async def login_form(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    token, cookie = console.sessions.login_token()
+    response = _page(
+        console,
+        "login.html",
+        None,
+        csrf=token,
+        next=_safe_next(request.query_params.get("next", "/")),
+        message="",
+    )
+    response.set_cookie(
+        LOGIN_COOKIE, cookie, max_age=3600, path="/login", httponly=True, samesite="lax",
+        secure=console.secure_cookies,
+    )  # fmt: skip
+    return response
+
+
+async def login(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    form = await request.form()
+    name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+    target = _safe_next(str(form.get("next", "/")))
+    address = request.client.host if request.client else "-"
+    now = console.clock()
+
+    def again(message: str, status: int) -> Response:
+        token, cookie = console.sessions.login_token()
+        response = _page(
+            console, "login.html", None, status=status, csrf=token, next=target, message=message
+        )
+        response.set_cookie(
+            LOGIN_COOKIE, cookie, max_age=3600, path="/login", httponly=True, samesite="lax",
+            secure=console.secure_cookies,
+        )  # fmt: skip
+        return response
+
+    if not console.sessions.login_token_ok(
+        request.cookies.get(LOGIN_COOKIE), str(form.get("csrf", ""))
+    ):
+        return again("The form was stale; please try again.", 403)
+    wait = console.throttle.wait(name, address, now)
+    if wait > 0:
+        return again(f"Too many failed logins: try again in {int(wait) + 1} s.", 429)
+    found = authenticate(console.store, name, password)
+    if found is None:
+        console.throttle.failed(name, address, now)
+        return again("Wrong name or password, or the account is disabled.", 401)
+    console.throttle.succeeded(name)
+    log.info("console login: %s from %s", found.name, address)
+    _, cookie = console.sessions.issue(found.name, now)
+    response = RedirectResponse(target, status_code=303)
+    _set_session(console, response, cookie)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+async def logout(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    if account is not None:
+        log.info("console logout: %s", account.name)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def stylesheet(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    css = (templates_dir() / "web" / "console.css").read_text(encoding="utf-8")
+    return Response(css, media_type="text/css")
+
+
+# -- pages and their JSON
+
+
+def _csrf(session: Session | None) -> str:
+    return session.csrf if session is not None else ""
+
+
+async def overview_page(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    data = views.overview(console.store, console.settings)
+    return _page(console, "overview.html", account, csrf=_csrf(session), overview=data)
+
+
+async def overview_api(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    return JSONResponse(views.overview(console.store, console.settings).to_json())
+
+
+async def breaches_page(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    rows = views.breaches(console.store)
+    return _page(console, "breaches.html", account, csrf=_csrf(session), rows=rows)
+
+
+async def breaches_api(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    return JSONResponse({"breaches": views.breaches(console.store)})
+
+
+async def breach_page(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    data = views.breach(console.store, int(request.path_params["result_id"]))
+    can_ack = account is not None and RANK[account.role] >= RANK["officer"]
+    message = request.query_params.get("message", "")
+    return _page(
+        console,
+        "breach.html",
+        account,
+        csrf=_csrf(session),
+        data=data,
+        can_ack=can_ack,
+        message=message,
+    )
+
+
+async def breach_api(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    return JSONResponse(views.breach(console.store, int(request.path_params["result_id"])))
+
+
+async def ack(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    assert account is not None  # the route needs an officer
+    result_id = int(request.path_params["result_id"])
+    form = await request.form()
+    comment = str(form.get("comment", ""))
+    try:
+        record, _ = acknowledge(console.store, result_id, by=account.name, comment=comment)
+    except CheckError as exc:
+        return RedirectResponse(f"/breaches/{result_id}?message={quote(str(exc))}", status_code=303)
+    log.info("console ack %s of result %s by %s", record.id, result_id, account.name)
+    return RedirectResponse(f"/breaches/{result_id}#ack-{record.id}", status_code=303)
+
+
+async def users_page(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    users = list_users(console.store)
+    return _page(console, "users.html", account, csrf=_csrf(session), users=users)
+
+
+async def users_api(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    return JSONResponse({"users": [a.to_json() for a in list_users(console.store)]})
+
+
+def loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
