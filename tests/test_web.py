@@ -3,10 +3,11 @@ POST, acknowledgements under the authenticated name, escaping, and the security 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
@@ -14,11 +15,11 @@ from sqlmodel import col
 from starlette.testclient import TestClient
 
 from audit_store.db import Store
-from audit_store.models import CheckResult
+from audit_store.models import Artifact, CheckResult
 from audit_store.tables_limits import Acknowledgement
 from reporting.config import Settings, load_settings
 from reporting.web.accounts import add_user, set_disabled
-from reporting.web.app import CSP, ROUTES, create_app
+from reporting.web.app import CSP, REPORT_CSP, ROUTES, create_app
 from tests.notify_helpers import store_results
 
 DAY = date(2025, 11, 3)
@@ -39,6 +40,9 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/breaches/{result_id:int}"): "viewer",
     ("GET", "/api/breaches/{result_id:int}"): "viewer",
     ("POST", "/breaches/{result_id:int}/ack"): "officer",
+    ("GET", "/reports"): "viewer",
+    ("GET", "/api/reports"): "viewer",
+    ("GET", "/reports/{artifact_id:int}"): "viewer",
     ("GET", "/users"): "admin",
     ("GET", "/api/users"): "admin",
 }
@@ -59,6 +63,7 @@ class Console:
     clock: Clock
     result_id: int
     client: TestClient
+    base: Base
     made: list[TestClient] = field(default_factory=list)
 
     def new_client(self) -> TestClient:
@@ -72,13 +77,20 @@ class Base:
     store: Store
     settings: Settings
     result_id: int
+    html_id: int
+    pdf_id: int
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
     """One store for the module (its accounts hashed once: argon2 is slow on purpose)."""
     root = tmp_path_factory.mktemp("console")
-    settings = load_settings(env={"LIQRISK_DATABASE_URL": f"sqlite:///{root / 'store.db'}"})
+    settings = load_settings(
+        env={
+            "LIQRISK_DATABASE_URL": f"sqlite:///{root / 'store.db'}",
+            "LIQRISK_REPORTS_DIR": str(root / "reports"),
+        }
+    )
     store = Store(settings.database_url)
     store.create_schema()
     store_results(store, DAY, {("daily_usd", "BTC"): "breach", ("daily_usd", "ETH"): "warn"})
@@ -89,7 +101,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
     assert result_id is not None
     for role in ROLES:
         add_user(store, role, role, PASSWORD, by="test")
-    yield Base(store, settings, result_id)
+    html_id = register(store, settings, f"{DAY}/report-{DAY}.html", "report.html", HTML)
+    pdf_id = register(store, settings, f"{DAY}/report-{DAY}.pdf", "report.pdf", b"%PDF-1.7 test")
+    yield Base(store, settings, result_id, html_id, pdf_id)
     store.dispose()
 
 
@@ -101,7 +115,30 @@ def console(base: Base) -> Console:
         base.store, base.settings, session_key=b"k" * 48, secure_cookies=False, clock=clock
     )
     client = TestClient(app, base_url="http://127.0.0.1", follow_redirects=False)
-    return Console(base.store, clock, base.result_id, client)
+    return Console(base.store, clock, base.result_id, client, base)
+
+
+HTML = b"<html><head><style>p{color:red}</style></head><body><p>report</p></body></html>"
+
+
+def register(store: Store, settings: Settings, name: str, kind: str, data: bytes) -> int:
+    """A report file in the reports directory, registered as render_report registers one."""
+    path = settings.reports_dir.joinpath(*name.split("/"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    with store.session() as session:
+        artifact = Artifact(
+            kind=kind,
+            period=str(DAY),
+            name=name,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            created_at=datetime(2025, 11, 4, 1, tzinfo=UTC),
+        )
+        session.add(artifact)
+        session.flush()
+        assert artifact.id is not None
+        return artifact.id
 
 
 def login(client: TestClient, name: str, password: str = PASSWORD) -> tuple[int, str]:
@@ -132,6 +169,7 @@ def test_route_by_role(console: Console, who: str | None, method: str, path: str
     if who is not None:
         assert login(client, who)[0] == 303
     url = path.replace("{result_id:int}", str(console.result_id))
+    url = url.replace("{artifact_id:int}", str(console.base.html_id))
     if method == "GET":
         answer = client.get(url)
     else:
@@ -149,7 +187,8 @@ def test_route_by_role(console: Console, who: str | None, method: str, path: str
     assert answer.status_code == expected, (who, method, path, answer.text[:300])
     if who is None and needed is not None and not path.startswith("/api/"):
         assert answer.headers["location"].startswith("/login?next=")
-    assert answer.headers["content-security-policy"] == CSP
+    policy = REPORT_CSP if (url.startswith("/reports/") and answer.status_code == 200) else CSP
+    assert answer.headers["content-security-policy"] == policy
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["referrer-policy"] == "same-origin"
 
@@ -258,3 +297,42 @@ def test_pages_load_nothing_from_elsewhere(console: Console) -> None:
         page = client.get(url).text
         assert "<script" not in page
         assert not re.search(r'(src|href)="(https?:)?//', page), url
+
+
+def test_reports_are_listed_filtered_and_served_as_registered(console: Console) -> None:
+    client = console.client
+    assert login(client, "viewer")[0] == 303
+    page = client.get("/reports").text
+    assert f'href="/reports/{console.base.html_id}"' in page and "PDF (download)" in page
+    assert client.get("/api/reports?from=2025-11-04").json() == {"reports": []}
+    (listed,) = client.get("/api/reports?from=2025-11-03&to=2025-11-03").json()["reports"]
+    assert {f["kind"] for f in listed["files"]} == {"report.html", "report.pdf"}
+    html = client.get(f"/reports/{console.base.html_id}")
+    assert html.content == HTML and html.headers["content-security-policy"] == REPORT_CSP
+    pdf = client.get(f"/reports/{console.base.pdf_id}")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"].startswith("attachment;")
+    assert client.get("/reports/999999").status_code == 404
+
+
+def test_a_report_file_altered_after_it_was_made_is_not_shown(console: Console) -> None:
+    client = console.client
+    assert login(client, "viewer")[0] == 303
+    settings = console.base.settings
+    path = settings.reports_dir / str(DAY) / f"report-{DAY}.pdf"
+    original = path.read_bytes()
+    path.write_bytes(original + b" altered")
+    try:
+        answer = client.get(f"/reports/{console.base.pdf_id}")
+        assert answer.status_code == 409 and "no longer matches the SHA-256" in answer.text
+    finally:
+        path.write_bytes(original)
+
+
+def test_an_ack_without_a_comment_says_so_on_the_page(console: Console) -> None:
+    client = console.client
+    assert login(client, "officer")[0] == 303
+    answer = client.post(
+        f"/breaches/{console.result_id}/ack", data={"csrf": csrf_of(client), "comment": " "}
+    )
+    assert answer.status_code == 400 and "needs a comment" in answer.text

@@ -117,6 +117,13 @@ def list_users(store: Store) -> list[Account]:
         return [_account(versions) for _, versions in sorted(by_name.items())]
 
 
+def find_account(store: Store, name: str) -> Account | None:
+    """The account named ``name`` as it stands now, or None."""
+    with store.read_session() as session:
+        versions = _versions(session, name)
+        return _account(versions) if versions else None
+
+
 def authenticate(store: Store, name: str, password: str) -> Account | None:
     """The account when ``password`` is its password and it is enabled; None otherwise, after the
     same work (a missing account is checked against a dummy hash)."""

@@ -13,11 +13,12 @@ script, ``frame-ancestors 'none'``), ``X-Content-Type-Options: nosniff`` and
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -34,7 +35,7 @@ from reporting.errors import CheckError, NotFound
 from reporting.render.formatting import FILTERS
 from reporting.resources import templates_dir
 from reporting.web import views
-from reporting.web.accounts import Account, authenticate, list_users
+from reporting.web.accounts import Account, authenticate, find_account, list_users
 from reporting.web.sessions import LOGIN_COOKIE, SESSION_COOKIE, Session, Sessions, csrf_ok
 from reporting.web.throttle import LoginThrottle
 
@@ -73,6 +74,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/breaches/{result_id:int}", "viewer"),
     Route("GET", "/api/breaches/{result_id:int}", "viewer"),
     Route("POST", "/breaches/{result_id:int}/ack", "officer"),
+    Route("GET", "/reports", "viewer"),
+    Route("GET", "/api/reports", "viewer"),
+    Route("GET", "/reports/{artifact_id:int}", "viewer"),
     Route("GET", "/users", "admin"),
     Route("GET", "/api/users", "admin"),
 )
@@ -149,6 +153,9 @@ def create_app(
         ("GET", "/breaches/{result_id:int}"): breach_page,
         ("GET", "/api/breaches/{result_id:int}"): breach_api,
         ("POST", "/breaches/{result_id:int}/ack"): ack,
+        ("GET", "/reports"): reports_page,
+        ("GET", "/api/reports"): reports_api,
+        ("GET", "/reports/{artifact_id:int}"): report_file,
         ("GET", "/users"): users_page,
         ("GET", "/api/users"): users_api,
     }
@@ -199,7 +206,7 @@ def _account(console: Console, session: Session | None) -> Account | None:
     """The session's account as stored now: a disabled account has no session."""
     if session is None:
         return None
-    found = next((a for a in list_users(console.store) if a.name == session.user), None)
+    found = find_account(console.store, session.user)
     return None if found is None or found.disabled else found
 
 
@@ -217,8 +224,9 @@ def _error(request: Request, console: Console, status: int, message: str) -> Res
 
 
 def _secured(response: Response) -> Response:
+    """The security headers; a handler may have set a stricter policy of its own (report files)."""
     for name, value in HEADERS.items():
-        response.headers[name] = value
+        response.headers.setdefault(name, value)
     return response
 
 
@@ -363,13 +371,24 @@ async def breaches_api(
 async def breach_page(
     request: Request, console: Console, account: Account | None, session: Session | None
 ) -> Response:
-    data = views.breach(console.store, int(request.path_params["result_id"]))
+    return _breach(console, account, session, int(request.path_params["result_id"]))
+
+
+def _breach(
+    console: Console,
+    account: Account | None,
+    session: Session | None,
+    result_id: int,
+    message: str = "",
+    status: int = 200,
+) -> Response:
+    data = views.breach(console.store, result_id)
     can_ack = account is not None and RANK[account.role] >= RANK["officer"]
-    message = request.query_params.get("message", "")
     return _page(
         console,
         "breach.html",
         account,
+        status=status,
         csrf=_csrf(session),
         data=data,
         can_ack=can_ack,
@@ -393,9 +412,76 @@ async def ack(
     try:
         record, _ = acknowledge(console.store, result_id, by=account.name, comment=comment)
     except CheckError as exc:
-        return RedirectResponse(f"/breaches/{result_id}?message={quote(str(exc))}", status_code=303)
+        # no comment, an ok result: said on the page, nothing stored
+        return _breach(console, account, session, result_id, message=str(exc), status=400)
     log.info("console ack %s of result %s by %s", record.id, result_id, account.name)
     return RedirectResponse(f"/breaches/{result_id}#ack-{record.id}", status_code=303)
+
+
+async def reports_page(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    start, end = _day(request, "from"), _day(request, "to")
+    rows = views.reports(console.store, start, end)
+    return _page(
+        console,
+        "reports.html",
+        account,
+        csrf=_csrf(session),
+        periods=rows,
+        start=start.isoformat() if start else "",
+        end=end.isoformat() if end else "",
+    )
+
+
+async def reports_api(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    start, end = _day(request, "from"), _day(request, "to")
+    return JSONResponse({"reports": views.reports(console.store, start, end)})
+
+
+def _day(request: Request, name: str) -> date | None:
+    value = request.query_params.get(name, "")
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None  # a mistyped filter shows everything rather than failing
+
+
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+"""A report file is the firm's own HTML with its CSS inline: styles only, no script, sandboxed."""
+
+
+async def report_file(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    """A report file as it was registered: refused when it no longer hashes to its SHA-256."""
+    artifact = views.artifact(console.store, int(request.path_params["artifact_id"]))
+    root = console.settings.reports_dir.expanduser().resolve()
+    path = root.joinpath(*artifact.name.split("/")).resolve()
+    if root not in path.parents or not path.is_file():
+        raise NotFound(f"report {artifact.name} is not in the reports directory")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != artifact.sha256:
+        return _error(
+            request,
+            console,
+            409,
+            f"{artifact.name} no longer matches the SHA-256 recorded when it was made "
+            f"({artifact.sha256[:16]}…); it is not shown",
+        )
+    if artifact.kind == "report.inputs":
+        return Response(data, media_type="application/json")
+    if artifact.kind.endswith("pdf"):
+        return Response(
+            data,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{path.name}"'},
+        )
+    return Response(
+        data, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": REPORT_CSP}
+    )
 
 
 async def users_page(

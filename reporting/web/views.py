@@ -173,3 +173,47 @@ def overview(store: Store, settings: Settings, now: datetime | None = None) -> O
         ]
     status = gather(store, settings, now or datetime.now(UTC)).to_json()
     return Overview(counts, reports, status)
+
+
+def reports(
+    store: Store, start: date | None = None, end: date | None = None
+) -> list[dict[str, Any]]:
+    """Every report file registered, newest period first, optionally of periods ending in
+    ``[start, end]``; a file rendered again is listed once, as its latest version."""
+    with store.read_session() as session:
+        artifacts = list(session.scalars(select(Artifact).order_by(col(Artifact.id))))
+        session.expunge_all()  # read below, after the session, as loaded
+    latest: dict[str, Artifact] = {a.name: a for a in artifacts}
+    periods: dict[str, list[dict[str, Any]]] = {}
+    for artifact in sorted(latest.values(), key=lambda a: (a.period, a.kind), reverse=True):
+        ends = _period_end(artifact.period)
+        if ends is None or (start and ends < start) or (end and ends > end):
+            continue
+        periods.setdefault(artifact.period, []).append(
+            {
+                "id": artifact.id,
+                "kind": artifact.kind,
+                "name": artifact.name,
+                "sha256": artifact.sha256,
+                "size": artifact.size,
+                "created_at": as_utc(artifact.created_at).isoformat(),
+            }
+        )
+    return [{"period": period, "files": files} for period, files in periods.items()]
+
+
+def _period_end(period: str) -> date | None:
+    """``2025-11-03`` or ``week:2025-11-03``: the last day the report covers."""
+    try:
+        return date.fromisoformat(period.rsplit(":", 1)[-1])
+    except ValueError:
+        return None
+
+
+def artifact(store: Store, artifact_id: int) -> Artifact:
+    with store.read_session() as session:
+        found = session.get(Artifact, artifact_id)
+        if found is None:
+            raise NotFound(f"there is no report file {artifact_id}")
+        session.expunge(found)
+        return found
