@@ -18,8 +18,10 @@ from audit_store.db import Store
 from audit_store.models import Artifact, CheckResult
 from audit_store.tables_limits import Acknowledgement
 from reporting.config import Settings, load_settings
+from reporting.notify import enqueue_breach_notices
 from reporting.web.accounts import add_user, set_disabled
 from reporting.web.app import CSP, REPORT_CSP, ROUTES, create_app
+from reporting.web.history_views import diff
 from tests.notify_helpers import store_results
 
 DAY = date(2025, 11, 3)
@@ -43,6 +45,10 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/reports"): "viewer",
     ("GET", "/api/reports"): "viewer",
     ("GET", "/reports/{artifact_id:int}"): "viewer",
+    ("GET", "/limits"): "viewer",
+    ("GET", "/api/limits"): "viewer",
+    ("GET", "/deliveries"): "viewer",
+    ("GET", "/api/deliveries"): "viewer",
     ("GET", "/users"): "admin",
     ("GET", "/api/users"): "admin",
 }
@@ -101,6 +107,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
     assert result_id is not None
     for role in ROLES:
         add_user(store, role, role, PASSWORD, by="test")
+    with store.session() as session:
+        enqueue_breach_notices(session, settings, DAY)  # one breach email waiting
     html_id = register(store, settings, f"{DAY}/report-{DAY}.html", "report.html", HTML)
     pdf_id = register(store, settings, f"{DAY}/report-{DAY}.pdf", "report.pdf", b"%PDF-1.7 test")
     yield Base(store, settings, result_id, html_id, pdf_id)
@@ -336,3 +344,27 @@ def test_an_ack_without_a_comment_says_so_on_the_page(console: Console) -> None:
         f"/breaches/{console.result_id}/ack", data={"csrf": csrf_of(client), "comment": " "}
     )
     assert answer.status_code == 400 and "needs a comment" in answer.text
+
+
+def test_limit_sets_show_what_changed(console: Console) -> None:
+    old = {"daily_usd": {"warn": 100.0, "breach": 200.0}, "imbalance": {"breach": 80.0}}
+    new = {"daily_usd": {"warn": 120.0, "breach": 200.0}, "oi_change": {"breach": 50.0}}
+    assert diff(old, new) == [
+        {"path": "daily_usd.warn", "old": 100.0, "new": 120.0},
+        {"path": "imbalance.breach", "old": 80.0, "new": None},
+        {"path": "oi_change.breach", "old": None, "new": 50.0},
+    ]
+    client = console.client
+    assert login(client, "viewer")[0] == 303
+    (version,) = client.get("/api/limits").json()["versions"]
+    assert version["first"] and version["sha256"] == "0" * 64
+    assert "In force from" in client.get("/limits").text
+
+
+def test_deliveries_list_what_was_sent_to_whom(console: Console) -> None:
+    client = console.client
+    assert login(client, "viewer")[0] == 303
+    messages = client.get("/api/deliveries").json()["messages"]
+    assert messages and messages[0]["kind"] == "breach" and messages[0]["state"] == "pending"
+    page = client.get("/deliveries").text
+    assert messages[0]["subject"] in page.replace("&amp;", "&") and "compliance@example.com" in page

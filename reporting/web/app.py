@@ -34,7 +34,7 @@ from reporting.config import Settings
 from reporting.errors import CheckError, NotFound
 from reporting.render.formatting import FILTERS
 from reporting.resources import templates_dir
-from reporting.web import views
+from reporting.web import history_views, views
 from reporting.web.accounts import Account, authenticate, find_account, list_users
 from reporting.web.sessions import LOGIN_COOKIE, SESSION_COOKIE, Session, Sessions, csrf_ok
 from reporting.web.throttle import LoginThrottle
@@ -77,6 +77,10 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/reports", "viewer"),
     Route("GET", "/api/reports", "viewer"),
     Route("GET", "/reports/{artifact_id:int}", "viewer"),
+    Route("GET", "/limits", "viewer"),
+    Route("GET", "/api/limits", "viewer"),
+    Route("GET", "/deliveries", "viewer"),
+    Route("GET", "/api/deliveries", "viewer"),
     Route("GET", "/users", "admin"),
     Route("GET", "/api/users", "admin"),
 )
@@ -156,6 +160,10 @@ def create_app(
         ("GET", "/reports"): reports_page,
         ("GET", "/api/reports"): reports_api,
         ("GET", "/reports/{artifact_id:int}"): report_file,
+        ("GET", "/limits"): limits_page,
+        ("GET", "/api/limits"): limits_api,
+        ("GET", "/deliveries"): deliveries_page,
+        ("GET", "/api/deliveries"): deliveries_api,
         ("GET", "/users"): users_page,
         ("GET", "/api/users"): users_api,
     }
@@ -482,6 +490,32 @@ async def report_file(
     return Response(
         data, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": REPORT_CSP}
     )
+
+
+async def limits_page(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    versions = history_views.limit_versions(console.store)
+    return _page(console, "limits.html", account, csrf=_csrf(session), versions=versions)
+
+
+async def limits_api(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    return JSONResponse({"versions": history_views.limit_versions(console.store)})
+
+
+async def deliveries_page(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    rows = history_views.deliveries(console.store)
+    return _page(console, "deliveries.html", account, csrf=_csrf(session), rows=rows)
+
+
+async def deliveries_api(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    return JSONResponse({"messages": history_views.deliveries(console.store)})
 
 
 async def users_page(
