@@ -23,6 +23,7 @@ from audit_store.db import Store
 from audit_store.errors import SigningKeyError
 from audit_store.models import Checkpoint
 from audit_store.note import NoteSigner
+from audit_store.verify import VerifyReport
 from reporting.config import Settings
 
 
@@ -150,3 +151,24 @@ def trusted_keys(settings: Settings, extra: list[str] | None = None) -> list[str
     """Pinned verifier keys from config and the command line; ``None`` when none are pinned."""
     keys = [*settings.audit.trusted_keys, *(extra or [])]
     return keys or None
+
+
+def verify_everything(
+    store: Store, settings: Settings, pinned: list[str] | None = None
+) -> VerifyReport:
+    """``liqrisk verify``'s checks (the console's verify button runs the same): every stored hash,
+    leaf, root and signature, every derived row re-derived, the stream tables, the kept RFC 3161
+    tokens. ``pinned``: verifier keys given on top of ``audit.trusted_keys``."""
+    from audit_store.verify import verify_store
+    from reporting.fetch.derivers import derived_rows, verify_derived_tables
+    from reporting.fetch.streams.verify import verify_stream_tables
+    from reporting.notify.anchor import kept_token_problems
+
+    result = verify_store(store, derived_rows, trusted_keys=trusted_keys(settings, pinned))
+    for found in verify_derived_tables(store):  # funding, open interest, OKX orders, instruments
+        result.add(found.table, found.record_id, found.message)
+    for found in verify_stream_tables(store):  # duplicates counted once, minute sums
+        result.add(found.table, found.record_id, found.message)
+    for problem in kept_token_problems(store, settings):  # RFC 3161 tokens, checked again
+        result.add("timestamp_request", problem.record_id, problem.message)
+    return result

@@ -12,6 +12,7 @@ import pytest
 from audit_store.db import Store
 from reporting.cli import main
 from reporting.config import load_settings
+from reporting.web.accounts import cli_actor
 from tests.factories import store_hours
 from tests.limit_factories import flat_day, hour
 
@@ -85,11 +86,11 @@ def test_ack_and_the_trail(cli_store: Path, capsys: pytest.CaptureFixture[str]) 
     breach = next(r for r in doc["results"] if r["status"] == "breach")
     ok = next(r for r in doc["results"] if r["status"] == "ok")
     code, out, _ = run(["ack", str(breach["id"]), "--by", "A. Risk", "--comment", "hedged"], capsys)
-    assert code == 0 and f"result {breach['id']}" in out and "A. Risk" in out
+    assert code == 0 and f"result {breach['id']}" in out and "A. Risk (cli:" in out
     code, _out, err = run(["ack", str(ok["id"]), "--by", "A", "--comment", "x"], capsys)
     assert code == 2 and "nothing to acknowledge" in err and err.count("\n") == 1
     trail = run_json(["limits", "acks"], capsys)
-    assert trail["chain_ok"] and [a["by"] for a in trail["acks"]] == ["A. Risk"]
+    assert trail["chain_ok"] and [a["by"] for a in trail["acks"]] == [f"A. Risk ({cli_actor()})"]
     assert trail["acks"][0]["check"] == breach["check"]
     code, out, _ = run(["limits", "acks", "--date", str(D1 + timedelta(days=1))], capsys)
     assert code == 0 and "1 acknowledgement(s); chain ok" in out

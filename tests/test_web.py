@@ -49,6 +49,9 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/limits"): "viewer",
     ("GET", "/deliveries"): "viewer",
     ("GET", "/api/deliveries"): "viewer",
+    ("GET", "/evidence"): "viewer",
+    ("GET", "/api/evidence"): "viewer",
+    ("POST", "/evidence/verify"): "admin",
     ("GET", "/users"): "admin",
     ("GET", "/api/users"): "admin",
 }
@@ -368,3 +371,13 @@ def test_deliveries_list_what_was_sent_to_whom(console: Console) -> None:
     assert messages and messages[0]["kind"] == "breach" and messages[0]["state"] == "pending"
     page = client.get("/deliveries").text
     assert messages[0]["subject"] in page.replace("&amp;", "&") and "compliance@example.com" in page
+
+
+def test_an_admin_runs_verify_and_the_evidence_page_shows_it(console: Console) -> None:
+    client = console.client
+    assert login(client, "admin")[0] == 303
+    assert "Run verify now" in client.get("/evidence").text
+    assert client.post("/evidence/verify", data={"csrf": csrf_of(client)}).status_code == 303
+    runs = client.get("/api/evidence").json()["verify_runs"]
+    assert runs and runs[0]["leaves"] == 0  # the test store's log is empty, and consistent
+    assert runs[0]["ok"] is True

@@ -250,24 +250,11 @@ def verify(
     """Recompute every stored hash, the Merkle log and every derived row; exit 1 on a difference.
 
     With --since FILE, also prove the log extends the checkpoint in FILE (RFC 6962 consistency)."""
-    from audit_store.verify import verify_store
-    from reporting.fetch.derivers import derived_rows, verify_derived_tables
+    from reporting.evidence import verify_everything
 
     settings = app_settings()
     store = open_store(settings)
-    from reporting.evidence import trusted_keys
-
-    result = verify_store(store, derived_rows, trusted_keys=trusted_keys(settings, trusted_key))
-    for found in verify_derived_tables(store):  # funding, open interest, OKX orders, instruments
-        result.add(found.table, found.record_id, found.message)
-    from reporting.fetch.streams.verify import verify_stream_tables
-
-    for found in verify_stream_tables(store):  # duplicates counted once, minute sums
-        result.add(found.table, found.record_id, found.message)
-    from reporting.notify.anchor import kept_token_problems
-
-    for problem in kept_token_problems(store, settings):  # RFC 3161 tokens, checked again
-        result.add("timestamp_request", problem.record_id, problem.message)
+    result = verify_everything(store, settings, trusted_key)
     from audit_store.verify import record_verify
 
     try:

@@ -345,15 +345,25 @@ def acks_cmd(
 
 def ack(
     result_id: Annotated[int, typer.Argument(help="The check result's id (see `check --json`).")],
-    by: Annotated[str, typer.Option("--by", help="Who acknowledges.")],
     comment: Annotated[str, typer.Option("--comment", help="Why: what was done or decided.")],
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="On whose behalf (recorded beside the OS user, as typed)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Acknowledge a check result; the result is never edited, the ack is kept in the audit log."""
+    """Acknowledge a check result; the result is never edited, the ack is kept in the audit log.
+
+    For scripts: the ack records the OS user that ran it, marked "cli" (a name given with --by is
+    kept beside it, unverified); the console (`liqrisk serve`) records the account it
+    authenticated."""
     from reporting.checks.store import ack_json, acknowledge
+    from reporting.web.accounts import cli_actor
 
     settings = app_settings()
-    record, result = acknowledge(open_store(settings), result_id, by=by, comment=comment)
+    actor = cli_actor()
+    who = actor if not (by and by.strip()) else f"{by.strip()} ({actor})"
+    record, result = acknowledge(open_store(settings), result_id, by=who, comment=comment)
     if as_json:
         print_json({"ack": ack_json(record), "result": result_json(result)})
         return

@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route as StarletteRoute
@@ -34,7 +35,7 @@ from reporting.config import Settings
 from reporting.errors import CheckError, NotFound
 from reporting.render.formatting import FILTERS
 from reporting.resources import templates_dir
-from reporting.web import history_views, views
+from reporting.web import evidence_views, history_views, views
 from reporting.web.accounts import Account, authenticate, find_account, list_users
 from reporting.web.sessions import LOGIN_COOKIE, SESSION_COOKIE, Session, Sessions, csrf_ok
 from reporting.web.throttle import LoginThrottle
@@ -81,6 +82,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/limits", "viewer"),
     Route("GET", "/deliveries", "viewer"),
     Route("GET", "/api/deliveries", "viewer"),
+    Route("GET", "/evidence", "viewer"),
+    Route("GET", "/api/evidence", "viewer"),
+    Route("POST", "/evidence/verify", "admin"),
     Route("GET", "/users", "admin"),
     Route("GET", "/api/users", "admin"),
 )
@@ -164,6 +168,9 @@ def create_app(
         ("GET", "/api/limits"): limits_api,
         ("GET", "/deliveries"): deliveries_page,
         ("GET", "/api/deliveries"): deliveries_api,
+        ("GET", "/evidence"): evidence_page,
+        ("GET", "/api/evidence"): evidence_api,
+        ("POST", "/evidence/verify"): verify_now,
         ("GET", "/users"): users_page,
         ("GET", "/api/users"): users_api,
     }
@@ -516,6 +523,32 @@ async def deliveries_api(
     request: Request, console: Console, account: Account | None, session: Session | None
 ) -> Response:
     return JSONResponse({"messages": history_views.deliveries(console.store)})
+
+
+async def evidence_page(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    data = evidence_views.evidence(console.store)
+    is_admin = account is not None and account.role == "admin"
+    return _page(
+        console, "evidence.html", account, csrf=_csrf(session), data=data, is_admin=is_admin
+    )
+
+
+async def evidence_api(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    return JSONResponse(evidence_views.evidence(console.store))
+
+
+async def verify_now(
+    request: Request, console: Console, account: Account | None, session: Session | None
+) -> Response:
+    """An admin runs `liqrisk verify` (in a worker thread: it reads the whole log)."""
+    assert account is not None
+    ok, found = await run_in_threadpool(evidence_views.run_verify, console.store, console.settings)
+    log.info("console verify by %s: %s", account.name, "OK" if ok else f"{found} discrepancies")
+    return RedirectResponse("/evidence#verify", status_code=303)
 
 
 async def users_page(
