@@ -59,22 +59,24 @@ def url(tmp_path: Path) -> Iterator[str]:
 def test_log_in_acknowledge_a_breach_and_log_out(url: str) -> None:
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"):
         options.add_argument(argument)
     options.binary_location = str(CHROMIUM)
     driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    driver.implicitly_wait(10)  # each lookup waits for the page a click is loading
     try:
         driver.get(url + "/breaches")
         assert "/login" in driver.current_url  # sent to log in first
         driver.find_element(By.NAME, "name").send_keys("olivia")
         driver.find_element(By.NAME, "password").send_keys(PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
-        assert driver.current_url == url + "/breaches"  # and back where it was going
+        WebDriverWait(driver, 10).until(lambda d: d.current_url == url + "/breaches")
         driver.get(url + "/")
         driver.find_element(By.LINK_TEXT, "Daily liquidations (USD)").click()
-        assert "/breaches/" in driver.current_url
+        WebDriverWait(driver, 10).until(lambda d: "/breaches/" in d.current_url)
         comment = "Hedged with the desk <b>at 09:10</b>"
         driver.find_element(By.NAME, "comment").send_keys(comment)
         driver.find_element(By.CSS_SELECTOR, "form[action$='/ack'] button").click()
@@ -85,7 +87,7 @@ def test_log_in_acknowledge_a_breach_and_log_out(url: str) -> None:
         )
         assert loaded and all(str(name).startswith(url) for name in loaded), loaded
         driver.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
-        assert "/login" in driver.current_url
+        WebDriverWait(driver, 10).until(lambda d: "/login" in d.current_url)
         driver.get(url + "/")
         assert "/login" in driver.current_url  # the session is gone
     finally:
