@@ -243,24 +243,28 @@ def _valid_key_name(name: str) -> bool:
     return bool(name) and "+" not in name and not any(ch.isspace() for ch in name)
 
 
-def _note_key_id(name: str, public_key: bytes) -> bytes:
-    return hashlib.sha256(name.encode() + b"\n" + bytes([_ALG_ED25519]) + public_key).digest()[:4]
-
-
 def parse_verifier_key(text: str) -> VerifierKey:
+    """A signed-note verifier key, ``name+keyid+base64(0x01 || Ed25519 key)``."""
+    return _parse_vkey(text, _ALG_ED25519, "verifier key", "an Ed25519 key")
+
+
+def _parse_vkey(text: str, algorithm: int, what: str, expected: str) -> VerifierKey:
+    """``name+keyid+base64(algorithm || 32-byte key)``, its key ID checked (c2sp.org/signed-note);
+    ``algorithm`` 0x01 for notes, 0x04 for cosignatures (c2sp.org/tlog-cosignature)."""
     parts = text.strip().split("+", 2)
     if len(parts) != 3 or not _valid_key_name(parts[0]) or len(parts[1]) != 8:
-        raise CheckFailed("not a verifier key (expected name+keyid+base64 key)")
+        raise CheckFailed(f"not a {what} (expected name+keyid+base64 key)")
     name, key_hex, encoded = parts
     try:
         raw = base64.b64decode(encoded.encode("ascii"), validate=True)
         wanted = bytes.fromhex(key_hex)
     except (ValueError, binascii.Error) as exc:
-        raise CheckFailed(f"verifier key for {name} is not valid hex/base64") from exc
-    if len(raw) != 33 or raw[0] != _ALG_ED25519:
-        raise CheckFailed(f"verifier key for {name} is not an Ed25519 key")
-    if _note_key_id(name, raw[1:]) != wanted:
-        raise CheckFailed(f"verifier key for {name} does not match its key ID {key_hex}")
+        raise CheckFailed(f"{what} for {name} is not valid hex/base64") from exc
+    if len(raw) != 33 or raw[0] != algorithm:
+        raise CheckFailed(f"{what} for {name} is not {expected}")
+    key_id = hashlib.sha256(name.encode() + b"\n" + raw[:1] + raw[1:]).digest()[:4]
+    if key_id != wanted:
+        raise CheckFailed(f"{what} for {name} does not match its key ID {key_hex}")
     return VerifierKey(name, wanted, raw[1:])
 
 
@@ -1082,21 +1086,7 @@ _ALG_COSIGNATURE = 0x04
 
 def parse_witness_key(text: str) -> VerifierKey:
     """A witness's verifier key, ``name+keyid+base64(0x04 || key)`` (tlog-cosignature)."""
-    parts = text.strip().split("+", 2)
-    if len(parts) != 3 or not _valid_key_name(parts[0]) or len(parts[1]) != 8:
-        raise CheckFailed("not a witness key (expected name+keyid+base64 key)")
-    name, key_hex, encoded = parts
-    try:
-        raw = base64.b64decode(encoded.encode("ascii"), validate=True)
-        wanted = bytes.fromhex(key_hex)
-    except (ValueError, binascii.Error) as exc:
-        raise CheckFailed(f"witness key for {name} is not valid hex/base64") from exc
-    if len(raw) != 33 or raw[0] != _ALG_COSIGNATURE:
-        raise CheckFailed(f"witness key for {name} is not an Ed25519 cosignature/v1 key")
-    key_id = hashlib.sha256(name.encode() + b"\n" + raw[:1] + raw[1:]).digest()[:4]
-    if key_id != wanted:
-        raise CheckFailed(f"witness key for {name}: the key ID does not match the key")
-    return VerifierKey(name, key_id, raw[1:])
+    return _parse_vkey(text, _ALG_COSIGNATURE, "witness key", "an Ed25519 cosignature/v1 key")
 
 
 def cosigned_message(body: str, timestamp: int) -> bytes:

@@ -42,6 +42,7 @@ from rfc3161_client._rust import parse_timestamp_request
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from audit_store.canonical import as_utc
 from audit_store.errors import TimestampError
 from audit_store.models import Checkpoint
 from audit_store.tables_timestamps import FAILED, STAMPED, TimestampRequest
@@ -277,7 +278,7 @@ def check_kept_tokens(
         problem = time_problem(token.gen_time, checkpoint.created_at, following, skew)
         if problem is not None:
             yield TokenProblem(row.id, f"{label}: {problem}")
-        elif row.gen_time is not None and _utc(row.gen_time) != token.gen_time:
+        elif row.gen_time is not None and as_utc(row.gen_time) != token.gen_time:
             yield TokenProblem(row.id, f"{label}: the recorded time differs from the token's")
 
 
@@ -286,19 +287,15 @@ def time_problem(
 ) -> str | None:
     """Why the TSA's time cannot be this checkpoint's, or None: it must come after the checkpoint
     was signed and before the next one was (each within ``skew`` of clock difference)."""
-    signed, stamped = _utc(signed_at), _utc(gen_time)
+    signed, stamped = as_utc(signed_at), as_utc(gen_time)
     if stamped < signed - skew:
         return (
             f"the TSA's time {stamped.isoformat()} is before the checkpoint was signed at "
             f"{signed.isoformat()}"
         )
-    if next_signed_at is not None and stamped > _utc(next_signed_at) + skew:
+    if next_signed_at is not None and stamped > as_utc(next_signed_at) + skew:
         return (
             f"the TSA's time {stamped.isoformat()} is after the next checkpoint was signed at "
-            f"{_utc(next_signed_at).isoformat()}"
+            f"{as_utc(next_signed_at).isoformat()}"
         )
     return None
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

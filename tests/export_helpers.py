@@ -18,6 +18,7 @@ from pathlib import Path
 
 from audit_store.checkpoint import init_signing_key
 from audit_store.db import Store
+from audit_store.export import export_package
 from audit_store.models import Artifact
 from audit_store.snapshots import RawResponse, append_snapshot, new_snapshot
 from audit_store.tables_outbox import OutboxAttempt, OutboxMessage
@@ -157,6 +158,23 @@ def build_store(root: Path, store: Store | None = None) -> Built:
 def add_later_snapshot(store: Store, day: date, base: float) -> None:
     """A snapshot outside the test range: it only grows the log."""
     store_hours(store, "ETH", hours(day, base), fetched_at=datetime(2025, 12, 1, tzinfo=UTC))
+
+
+def export_range(
+    built: Built, out: Path, *, store: Store | None = None, reports: bool = True
+) -> Path:
+    """The package of the test day, signed with the test key (from ``store``, default built's)."""
+    export_package(
+        store or built.store,
+        start=DAY,
+        end=NEXT_DAY,
+        out=out,
+        origin=built.settings.audit.origin,
+        key_path=built.key_file,
+        reports_dir=built.reports if reports else None,
+        environ={},
+    )
+    return out
 
 
 def unpack(package: Path, folder: Path) -> Path:

@@ -12,25 +12,14 @@ import bagit
 import pytest
 
 from audit_store import standalone_verify as sv
-from audit_store.export import export_package
-from tests.export_helpers import DAY, NEXT_DAY, Built, build_store, run_verify, unpack
+from tests.export_helpers import Built, build_store, export_range, run_verify, unpack
 
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Built, Path]]:
     root = tmp_path_factory.mktemp("bag")
     built = build_store(root)
-    result = export_package(
-        built.store,
-        start=DAY,
-        end=NEXT_DAY,
-        out=root / "package.zip",
-        origin=built.settings.audit.origin,
-        key_path=built.key_file,
-        reports_dir=built.reports,
-        environ={},
-    )
-    yield built, unpack(result.path, root / "unpacked")
+    yield built, unpack(export_range(built, root / "package.zip"), root / "unpacked")
     built.store.dispose()
 
 

@@ -21,15 +21,14 @@ from audit_store.checkpoint import (
     sign_checkpoint,
 )
 from audit_store.db import Store
-from audit_store.export import export_package
 from audit_store.since import check_since, stored_verifier_keys
 from audit_store.standalone_verify import kept_note
 from tests.export_helpers import (
     DAY,
-    NEXT_DAY,
     Built,
     add_later_snapshot,
     build_store,
+    export_range,
     hours,
     run_verify,
     unpack,
@@ -163,17 +162,7 @@ def test_a_forged_proof_in_the_package_fails(built: Built, tmp_path: Path) -> No
 
 
 def _export(built: Built, store: Store, out: Path) -> Path:
-    export_package(
-        store,
-        start=DAY,
-        end=NEXT_DAY,
-        out=out,
-        origin=built.settings.audit.origin,
-        key_path=built.key_file,
-        reports_dir=None,
-        environ={},
-    )
-    return out
+    return export_range(built, out, store=store, reports=False)
 
 
 def test_a_checkpoint_copied_out_of_a_pdf_or_an_email_still_verifies(built: Built) -> None:

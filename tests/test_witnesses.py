@@ -19,10 +19,9 @@ from audit_store import standalone_verify as sv
 from audit_store.checkpoint import load_signer, sign_checkpoint
 from audit_store.cosigning import accept_cosigned, parse_witness_keys, witnessed
 from audit_store.errors import IntegrityError, ProofError
-from audit_store.export import export_package
 from audit_store.models import Checkpoint
 from reporting.cli import main
-from tests.export_helpers import DAY, NEXT_DAY, Built, build_store, run_verify, unpack
+from tests.export_helpers import Built, build_store, export_range, run_verify, unpack
 
 
 class Witness:
@@ -144,16 +143,8 @@ def test_verify_and_verify_py_count_the_witnesses(
     code, out = run("verify", "--witness-threshold", "2", "--json")
     assert code == 1 and json.loads(out)["witnesses"]["tree_size"] is None
 
-    result = export_package(
-        built.store,
-        start=DAY,
-        end=NEXT_DAY,
-        out=tmp_path / "package.zip",
-        origin=built.settings.audit.origin,
-        key_path=built.key_file,
-        environ={},
-    )
-    folder = unpack(result.path, tmp_path / "package")
+    package = export_range(built, tmp_path / "package.zip", reports=False)
+    folder = unpack(package, tmp_path / "package")
     assert (folder / sv.COSIGNED_DIR / f"checkpoint-{checkpoint.id}.txt").is_file()
     done = run_verify(folder, "--witness", w1.vkey, "--witness-threshold", "1")
     assert done.returncode == 0, done.stdout

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.errors import LiqriskError, TimestampError
 from audit_store.tables_timestamps import STAMPED
@@ -109,7 +110,7 @@ def stamp_latest(
             retry_at = (
                 None
                 if open_.last_attempt_at is None or open_.last_error is None
-                else _utc(open_.last_attempt_at) + timedelta(seconds=anchor.retry_seconds)
+                else as_utc(open_.last_attempt_at) + timedelta(seconds=anchor.retry_seconds)
             )
             if not force and retry_at is not None and now < retry_at:
                 return AnchorOutcome(
@@ -140,7 +141,7 @@ def stamp_latest(
         assert at is not None
         return AnchorOutcome(
             "stamped",
-            f"checkpoint of {size} leaves stamped by {anchor.tsa_url} at {_utc(at).isoformat()}",
+            f"checkpoint of {size} leaves stamped by {anchor.tsa_url} at {as_utc(at).isoformat()}",
             size,
         )
     log.warning("time stamp failed: %s", error)
@@ -164,7 +165,3 @@ def kept_token_problems(store: Store, settings: Settings) -> list[TokenProblem]:
     skew = timedelta(seconds=anchor.max_skew_seconds)
     with store.read_session() as session:
         return list(check_kept_tokens(session, trust, skew))
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
