@@ -61,6 +61,7 @@ from sqlmodel import Session, SQLModel, col
 
 from audit_store import SOFTWARE_VERSION
 from audit_store import standalone_verify as sv
+from audit_store.activity import Activity, record_activity
 from audit_store.canonical import canonical_json, utc_iso
 from audit_store.checkpoint import load_signer, open_checkpoint, sign_checkpoint
 from audit_store.db import Store
@@ -143,6 +144,9 @@ def export_package(
     now: datetime | None = None,
     tsa_ca_file: Path | None = None,
     max_skew_seconds: int = 120,
+    by: str | None = None,
+    via: str = "cli",
+    address: str | None = None,
 ) -> ExportResult:
     """Write the audit package of UTC days ``[start, end)`` to ``out`` and record the export.
 
@@ -150,6 +154,8 @@ def export_package(
     ``origin``. ``reports_dir`` is where the report files named by ``artifact`` rows live.
     ``tsa_ca_file``: the CA certificate of the Time-Stamping Authority, copied beside the tokens
     for ``openssl ts -verify``; ``max_skew_seconds``: the clock difference a token's time may show.
+    ``by``: who made it (``via`` the console or the CLI, from ``address``), recorded with the export
+    as an activity leaf, so a later package shows who handed out this one.
     """
     if start >= end:
         raise ExportError(f"the range is empty: the end {end} must come after the start {start}")
@@ -197,6 +203,19 @@ def export_package(
         session.flush()
         assert record.id is not None
         export_id = record.id
+        if by is not None:
+            details = {
+                "range_start": start.isoformat(),
+                "range_end": end.isoformat(),
+                "tree_size": checkpoint.tree_size,
+                "leaves": built.leaves,
+                "package_sha256": sha,
+                "package_size": size,
+            }
+            made = Activity(
+                "export", by, via, record.created_at, address, f"export {export_id}", details
+            )
+            record_activity(session, made)
     return ExportResult(
         path=target,
         sha256=sha,

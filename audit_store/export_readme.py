@@ -77,7 +77,9 @@ data/leaves/leaves.jsonl      one line per raw response: where and when it was f
                               SHA-256 (exactly the bytes that were entered into the log)
 data/leaves/inclusion_proofs.jsonl  the proof that each of those lines is in the signed log
 data/leaves/snapshots.csv     the same responses as a table, with their file names
-data/snapshots/<sha256>.bin   the raw responses, each named by its own SHA-256
+data/snapshots/<sha256>.bin   the raw responses, each named by its own SHA-256; those of kind
+                              liqrisk.activity.v1 record who did what (console logins and failed
+                              logins, logouts, acknowledgements, account changes, exports) as JSON
 data/rows/*.csv               the figures derived from the responses (liquidation volumes, funding
                               rates, open interest, ...), each row naming the response it came from
 data/checks/*.csv             the limit checks of each day: runs, results, details, acknowledgements

@@ -12,6 +12,7 @@ from audit_store import (  # noqa: F401 (imported for the tables they declare)
     models,
     tables_export,
     tables_ingest,
+    tables_intraday,
     tables_limits,
     tables_outbox,
     tables_publication,

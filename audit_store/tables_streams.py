@@ -87,7 +87,10 @@ class StreamRejectedFrame(SQLModel, table=True):
 
 class StreamMinute(SQLModel, table=True):
     __tablename__ = "stream_minute"
-    __table_args__ = (Index("ix_stream_minute_key", "venue", "asset", "minute"),)
+    __table_args__ = (
+        Index("ix_stream_minute_key", "venue", "asset", "minute"),
+        Index("ix_stream_minute_asset", "asset", "minute"),  # 0013: an asset's window, all venues
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     snapshot_id: int = Field(foreign_key="snapshot.id", index=True)

@@ -352,13 +352,15 @@ class Anchor(_Strict):
 
 
 class Web(_Strict):
-    """``liqrisk serve``, the officer console: its session key and session lifetimes."""
+    """``liqrisk serve``, the officer console: its session key, session lifetimes, packages."""
 
     # The key that signs session cookies: $LIQRISK_SESSION_KEY wins; else this file, made on the
     # first `serve` (mode 0600). Keep it outside the repository.
     session_key_file: Path = Path("~/.config/liqrisk/session.key")
     idle_minutes: int = Field(default=30, ge=1, le=24 * 60)  # a session unused this long ends
     absolute_hours: int = Field(default=12, ge=1, le=7 * 24)  # and every session after this
+    # Where the console writes the audit packages an admin makes; default <reports_dir>/exports.
+    exports_dir: Path | None = None
 
 
 class JobTrigger(_Strict):
@@ -607,7 +609,7 @@ def load_limits(path: Path) -> LimitSet:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            key = ".".join(str(part) for part in err["loc"])
+            key = ".".join(str(part) for part in _limit_key(err["loc"]))
             value = err.get("input")
             shown = "" if isinstance(value, dict | list) else f" = {value!r}"
             if err["type"] == "missing":
@@ -619,13 +621,24 @@ def load_limits(path: Path) -> LimitSet:
         raise ConfigError("; ".join(problems)) from None
 
 
+def _limit_key(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The key as the file spells it: an intraday table (``velocity_usd_15m``) is a table of its
+    own there, and its window is its name."""
+    if loc[:1] == ("intraday",):
+        loc = loc[1:]
+        if loc[1:] == ("window",):
+            loc = loc[:1]
+    return loc
+
+
 def _unknown_key_hint(key: str) -> str:
     parts = key.split(".")
     if len(parts) == 2 and parts[1] in ("exchange", "jurisdiction", "asset_exchange"):
         return f" ({parts[0]} is checked per asset; those scopes apply to per-exchange checks)"
     if len(parts) == 1:
-        known = ", ".join(n for n in LimitSet.model_fields)
-        return f" (the checks are: {known})"
+        known = ", ".join(n for n in LimitSet.model_fields if n != "intraday")
+        intraday = "velocity_usd_<window>, velocity_count_<window>"
+        return f" (the checks are: {known}; intraday: {intraday})"
     return ""
 
 

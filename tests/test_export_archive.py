@@ -17,6 +17,7 @@ import pytest
 from audit_store.errors import IntegrityError, UnsafeArchiveError
 from audit_store.export_verify import ArchiveLimits, verify_export
 from reporting.cli import main
+from reporting.web.evidence_views import activity
 from tests.export_helpers import DAY, NEXT_DAY, build_store
 
 
@@ -107,6 +108,7 @@ def test_cli_export_then_verify_export(
     assert f"audit package: {out}" in stdout and "4 raw snapshots" in stdout
     fingerprint = stdout.split("signing key fingerprint (SHA-256): ")[1].splitlines()[0]
     first_sha256 = stdout.split("  sha256 ")[1].splitlines()[0]
+    first_tree = int(stdout.split("checkpoint: ")[1].split(" leaves")[0])
 
     code, stdout, err = run(["verify-export", str(out), "--expect-key", fingerprint])
     assert code == 0, stdout + err
@@ -119,9 +121,16 @@ def test_cli_export_then_verify_export(
     code, stdout, _ = run(["verify-export", str(out), "--expect-key", "ab" * 32])
     assert code == 1 and "not the expected" in stdout
 
-    code, stdout, _ = run([*argv, "--json"])  # the same range again: the same bytes
+    # The same range again: the first export is itself a leaf now (who made it), outside the
+    # range, so the package holds the same 4 snapshots under a checkpoint one leaf larger.
+    code, stdout, _ = run([*argv, "--json"])
     again = json.loads(stdout)
-    assert code == 0 and again["sha256"] == first_sha256 and again["leaves"] == 4
+    assert code == 0 and again["leaves"] == 4 and again["tree_size"] == first_tree + 1
+    assert again["sha256"] != first_sha256
+    made = [a for a in activity(built.store) if a["action"] == "export"]
+    assert [a["subject"] for a in made] == [f"export {again['export_id']}", "export 1"]
+    assert made[0]["actor"].startswith("cli:") and made[0]["via"] == "cli"
+    assert made[0]["details"]["package_sha256"] == again["sha256"]
     built.store.dispose()
 
 

@@ -13,6 +13,7 @@ from audit_store.db import Store
 from reporting.cli import main
 from reporting.config import load_settings
 from reporting.web.accounts import cli_actor
+from reporting.web.evidence_views import activity
 from tests.factories import store_hours
 from tests.limit_factories import flat_day, hour
 
@@ -94,6 +95,12 @@ def test_ack_and_the_trail(cli_store: Path, capsys: pytest.CaptureFixture[str]) 
     assert trail["acks"][0]["check"] == breach["check"]
     code, out, _ = run(["limits", "acks", "--date", str(D1 + timedelta(days=1))], capsys)
     assert code == 0 and "1 acknowledgement(s); chain ok" in out
+    store = Store(f"sqlite:///{cli_store / 'cli.db'}")
+    (signed,) = [a for a in activity(store) if a["action"] == "acknowledge"]  # the refused: none
+    store.dispose()
+    assert (signed["actor"], signed["via"]) == (f"A. Risk ({cli_actor()})", "cli")
+    assert signed["subject"] == f"check_result {breach['id']}"
+    assert signed["details"]["comment"] == "hedged"
 
 
 def test_limits_history(cli_store: Path, capsys: pytest.CaptureFixture[str]) -> None:

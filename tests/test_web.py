@@ -7,7 +7,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,11 +16,14 @@ from starlette.testclient import TestClient
 
 from audit_store.db import Store
 from audit_store.models import Artifact, CheckResult
+from audit_store.snapshots import log_size
 from audit_store.tables_limits import Acknowledgement
 from reporting.config import Settings, load_settings
+from reporting.evidence import prepare_key
 from reporting.notify import enqueue_breach_notices
 from reporting.web.accounts import add_user, set_disabled
 from reporting.web.app import CSP, REPORT_CSP, ROUTES, create_app
+from reporting.web.exports import make_console_export
 from reporting.web.history_views import diff
 from tests.notify_helpers import store_results
 
@@ -52,8 +55,15 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/evidence"): "viewer",
     ("GET", "/api/evidence"): "viewer",
     ("POST", "/evidence/verify"): "admin",
+    ("POST", "/evidence/export"): "admin",
+    ("GET", "/exports/{export_id:int}"): "viewer",
+    ("GET", "/activity"): "admin",
+    ("GET", "/api/activity"): "admin",
     ("GET", "/users"): "admin",
     ("GET", "/api/users"): "admin",
+    ("GET", "/live"): "viewer",
+    ("GET", "/api/live"): "viewer",
+    ("GET", "/static/live.js"): None,
 }
 RANK = {"viewer": 0, "officer": 1, "admin": 2}
 
@@ -88,6 +98,7 @@ class Base:
     result_id: int
     html_id: int
     pdf_id: int
+    export_id: int
 
 
 @pytest.fixture(scope="module")
@@ -98,10 +109,12 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
         env={
             "LIQRISK_DATABASE_URL": f"sqlite:///{root / 'store.db'}",
             "LIQRISK_REPORTS_DIR": str(root / "reports"),
+            "LIQRISK_SIGNING_KEY_FILE": str(root / "signing.key"),
         }
     )
     store = Store(settings.database_url)
     store.create_schema()
+    prepare_key(store, settings)
     store_results(store, DAY, {("daily_usd", "BTC"): "breach", ("daily_usd", "ETH"): "warn"})
     with store.read_session() as session:
         result_id = session.scalars(
@@ -114,7 +127,10 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
         enqueue_breach_notices(session, settings, DAY)  # one breach email waiting
     html_id = register(store, settings, f"{DAY}/report-{DAY}.html", "report.html", HTML)
     pdf_id = register(store, settings, f"{DAY}/report-{DAY}.pdf", "report.pdf", b"%PDF-1.7 test")
-    yield Base(store, settings, result_id, html_id, pdf_id)
+    made = make_console_export(
+        store, settings, start=DAY, end=DAY + timedelta(days=1), by="admin", address="127.0.0.1"
+    )
+    yield Base(store, settings, result_id, html_id, pdf_id, made.result.export_id)
     store.dispose()
 
 
@@ -181,10 +197,12 @@ def test_route_by_role(console: Console, who: str | None, method: str, path: str
         assert login(client, who)[0] == 303
     url = path.replace("{result_id:int}", str(console.result_id))
     url = url.replace("{artifact_id:int}", str(console.base.html_id))
+    url = url.replace("{export_id:int}", str(console.base.export_id))
     if method == "GET":
         answer = client.get(url)
     else:
         data = {"csrf": csrf_of(client) if who else "", "comment": "reviewed"}
+        data |= {"start": str(DAY), "end": str(DAY)}  # an export's days
         answer = client.post(url, data=data)
     needed = EXPECTED[(method, path)]
     if needed is None:
@@ -260,6 +278,17 @@ def test_sessions_expire_when_idle_and_absolutely(console: Console) -> None:
     for _ in range(30):  # busy all day: still ends after 12 hours
         console.clock.now += 25 * 60
         client.get("/")
+    assert client.get("/").status_code == 303
+
+
+def test_the_live_pages_polling_does_not_keep_a_session_alive(console: Console) -> None:
+    client = console.client
+    assert login(client, "viewer")[0] == 303
+    for _ in range(5):  # an open Live tab polling for 25 minutes, nobody at the screen
+        console.clock.now += 5 * 60
+        assert client.get("/api/live").status_code == 200
+    console.clock.now += 6 * 60
+    assert client.get("/api/live").status_code == 401  # idle 31 minutes since the login: ended
     assert client.get("/").status_code == 303
 
 
@@ -377,7 +406,9 @@ def test_an_admin_runs_verify_and_the_evidence_page_shows_it(console: Console) -
     client = console.client
     assert login(client, "admin")[0] == 303
     assert "Run verify now" in client.get("/evidence").text
+    with console.store.read_session() as session:
+        leaves = log_size(session)  # the accounts, the export, the logins: activity leaves
     assert client.post("/evidence/verify", data={"csrf": csrf_of(client)}).status_code == 303
     runs = client.get("/api/evidence").json()["verify_runs"]
-    assert runs and runs[0]["leaves"] == 0  # the test store's log is empty, and consistent
+    assert runs and runs[0]["leaves"] == leaves > 0  # every activity leaf re-read, consistent
     assert runs[0]["ok"] is True

@@ -32,15 +32,27 @@ import difflib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
 """A limit value: a number (an integer reads as one), never a boolean or a string."""
 _ASSET = re.compile(r"^[A-Za-z0-9]+$")
 _EXCHANGE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _JURISDICTION = re.compile(r"^[A-Z]{2}$")
+_INTRADAY_NAME = re.compile(r"^velocity_(usd|count)_([0-9][0-9A-Za-z]*)$")
+_WINDOW = re.compile(r"^([1-9][0-9]*)(m|h)$")
+MAX_WINDOW_MINUTES = 24 * 60
 
 
 class _Strict(BaseModel):
@@ -260,6 +272,68 @@ class ExchangeShareLimits(ExchangeLimits):
     min_usd: NonNegative = 0.0
 
 
+def window_minutes(window: str) -> int:
+    """``"15m"`` -> 15, ``"4h"`` -> 240; a window outside 1m..24h, or written otherwise, raises
+    :class:`ValueError`."""
+    found = _WINDOW.match(window)
+    minutes = int(found.group(1)) * (60 if found.group(2) == "h" else 1) if found else 0
+    if not 1 <= minutes <= MAX_WINDOW_MINUTES:
+        raise ValueError(
+            f"window {window!r}: must be 1m to 24h, written as <n>m or <n>h (5m, 15m, 4h)"
+        )
+    return minutes
+
+
+def intraday_name(name: str) -> tuple[str, str] | None:
+    """``"velocity_usd_15m"`` -> ``("usd", "15m")``; ``None`` for a name of another form."""
+    found = _INTRADAY_NAME.match(name)
+    return (found.group(1), found.group(2)) if found else None
+
+
+class Hysteresis(_Strict):
+    """When an intraday episode is over: the window's value stayed under ``resolve_below_pct`` of
+    the warn level for ``resolve_after_minutes`` (each minute's trailing window), so a value
+    hovering at the limit crosses once and does not flap."""
+
+    resolve_below_pct: Annotated[float, Field(gt=0, lt=100, allow_inf_nan=False)] = 90.0
+    resolve_after_minutes: Annotated[int, Field(ge=0, le=MAX_WINDOW_MINUTES, strict=True)] = 10
+
+
+class IntradayLimits(ExchangeLimits):
+    """An intraday velocity limit, ``[velocity_usd_15m]`` or ``[velocity_count_5m]``: the trailing
+    window's USD (or count of liquidations) evaluated on every committed stream batch.
+
+    ``per = "asset_exchange"`` (default) measures an asset on one exchange (result scope
+    ``BTC/binc``) and takes all four override kinds, narrowest first, as the ``_exchange`` daily
+    checks do; ``per = "asset"`` measures an asset across every streamed exchange (scope ``BTC``)
+    and takes ``asset`` overrides only. An episode that stays over is stored (and announced) again
+    every ``repeat_minutes`` (0: never); ``hysteresis`` says when it is over.
+    """
+
+    window: str = Field(exclude=True)  # from the table's name, set by :class:`LimitSet`
+    per: Literal["asset_exchange", "asset"] = "asset_exchange"
+    repeat_minutes: Annotated[int, Field(ge=0, le=MAX_WINDOW_MINUTES, strict=True)] = 60
+    hysteresis: Hysteresis = Hysteresis()
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        window_minutes(value)
+        return value
+
+    @model_validator(mode="after")
+    def _per_asset(self) -> IntradayLimits:
+        if self.per == "asset" and (self.exchange or self.jurisdiction or self.asset_exchange):
+            raise ValueError(
+                'per = "asset" measures an asset across exchanges: it takes asset overrides only'
+            )
+        return self
+
+    @property
+    def minutes(self) -> int:
+        return window_minutes(self.window)
+
+
 class ClusterLevels(_Strict):
     """An hour is a *cluster hour* of an asset when its liquidations reach this many USD."""
 
@@ -305,8 +379,37 @@ class LimitSet(_Strict):
     concentration: ExchangeShareLimits | None = None  # the exchange's share of the asset's USD
     # the Weibull time-to-cluster estimate of `liqrisk limits calibrate`
     clusters: ClusterLevels = ClusterLevels()
+    # intraday limits, evaluated on every committed stream batch, by table name
+    # ("velocity_usd_15m"); in the file and in the canonical form each is a table of its own
+    intraday: dict[str, IntradayLimits] = Field(default_factory=dict)
 
     _loaded_from: str = PrivateAttr(default="<built in code>")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _intraday_tables(cls, data: Any) -> Any:
+        """Tables named ``velocity_<usd|count>_<window>`` are intraday limits."""
+        if not isinstance(data, dict):
+            return data
+        out = {k: v for k, v in data.items() if intraday_name(str(k)) is None}
+        intraday = {}
+        for key, value in data.items():
+            named = intraday_name(str(key))
+            if named is not None:
+                intraday[key] = {**value, "window": named[1]} if isinstance(value, dict) else value
+        if intraday:
+            out["intraday"] = {**(out.get("intraday") or {}), **intraday}
+        return out
+
+    @model_serializer(mode="wrap")
+    def _flat(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Each intraday limit under its own name, and nothing when there are none: a limit set
+        without intraday tables keeps the canonical form (and SHA-256) it always had."""
+        data = handler(self)
+        if isinstance(data, dict):
+            intraday = data.pop("intraday", None) or {}
+            data.update(intraday)
+        return data
 
     @property
     def loaded_from(self) -> str:
@@ -362,9 +465,13 @@ def scope_problems(
             why = f"not an exchange code of exchanges.toml ({', '.join(sorted(jurisdictions))})"
             problems.append(("error", key, code, why))
 
+    tables: list[tuple[str, AssetLimits]] = []
     for check in limits.configured_checks():
         table = limits.for_check(check)
         assert table is not None
+        tables.append((check, table))
+    tables.extend(sorted(limits.intraday.items()))
+    for check, table in tables:
         for asset in table.asset:
             check_asset(f"{check}.asset.{asset}", asset)
         if isinstance(table, ExchangeLimits):

@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col
 
 from audit_store import SOFTWARE_VERSION
+from audit_store.activity import Activity, record_activity
 from audit_store.canonical import as_utc, canonical_json
 from audit_store.db import Store
 from audit_store.models import CheckResult, CheckRun
@@ -416,9 +417,16 @@ def acknowledge(
     *,
     by: str,
     comment: str,
+    via: str = "cli",
+    address: str | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> tuple[Acknowledgement, CheckResult]:
-    """Record that ``by`` acknowledged result ``result_id``; the result itself is never touched."""
+    """Record that ``by`` acknowledged result ``result_id``; the result itself is never touched.
+
+    The acknowledgement joins its hash chain and, in the same transaction, the log as an activity
+    leaf (``via`` the console or the CLI, from ``address``): an audit package shows who signed off
+    what.
+    """
     by, comment = by.strip(), comment.strip()
     if not by:
         raise CheckError("an acknowledgement needs the name of who gives it (--by)")
@@ -454,6 +462,25 @@ def acknowledge(
         ack.entry_sha256 = ack_entry_sha256(ack)
         session.add(ack)
         session.flush()
+        signed_off = Activity(
+            action="acknowledge",
+            actor=by,
+            via=via,
+            at=ack.acked_at,
+            address=address,
+            subject=f"check_result {result_id}",
+            details={
+                "acknowledgement_id": ack.id,
+                "entry_sha256": ack.entry_sha256,
+                "result_sha256": ack.result_sha256,
+                "check": result.check,
+                "scope": result.scope,
+                "day": result.day.isoformat(),
+                "status": result.status,
+                "comment": comment,
+            },
+        )
+        record_activity(session, signed_off)
     return ack, result
 
 

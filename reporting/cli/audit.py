@@ -327,30 +327,19 @@ def export_cmd(
     """Write the audit package of [start, end) that a regulator checks with python3 alone.
 
     Signs a checkpoint of the log first (or reuses the latest); report files come from reports_dir.
-    The same store and range give the same bytes.
+    The same store and range give the same bytes. The export is recorded as a leaf naming the OS
+    user who made it, so the next export's checkpoint covers one leaf more.
     """
-    from audit_store.export import export_package
-    from reporting.evidence import key_path, sign_latest
-    from reporting.notify.anchor import stamp_latest
+    from reporting.web.accounts import cli_actor
+    from reporting.web.exports import make_export
 
     days = parse_day_range(start, end, end_included=False)
     settings = app_settings()
     store = open_store(settings)
-    anchor = None
-    if settings.anchor.tsa_url is not None:  # the package's checkpoint, stamped before it goes in
-        sign_latest(store, settings)
-        anchor = stamp_latest(store, settings)
-    result = export_package(
-        store,
-        start=days[0],
-        end=days[1],
-        out=out,
-        origin=settings.audit.origin,
-        key_path=key_path(settings),
-        reports_dir=settings.reports_dir,
-        tsa_ca_file=settings.anchor.tsa_ca_file,
-        max_skew_seconds=settings.anchor.max_skew_seconds,
+    made = make_export(
+        store, settings, start=days[0], end=days[1], out=out, by=cli_actor(), via="cli"
     )
+    result, anchor = made.result, made.anchor
     if as_json:
         print_json({**vars(result), "path": str(result.path), "notes": list(result.notes)})
         return

@@ -24,6 +24,8 @@ from reporting.cli.common import (
 if TYPE_CHECKING:
     from reporting.config import Settings
     from reporting.fetch.streams.runner import CollectResult
+    from reporting.fetch.streams.writer import BatchHook
+    from reporting.notify.intraday import Deliverer
 
 VENUES = ("binance", "bybit", "okx")
 EVENT_COLUMNS = (
@@ -84,16 +86,33 @@ def collect(
         fail("--demo replays Binance's stream only: leave --source out")
     if sample is not None and not demo:
         fail("--sample goes with --demo")
+    from reporting.notify.intraday import Deliverer, IntradayAlerts
+
     settings = app_settings()
     store = open_store(settings, create=True)  # one command from nothing to collecting
-    if demo:
-        result = asyncio.run(_demo(store, settings, sample, for_seconds))
-    else:
-        specs = prepare_specs(store, settings, venues or None)
-        typer.echo("collecting " + ", ".join(s.stream for s in specs) + " (Ctrl-C stops)", err=True)
-        result = asyncio.run(
-            run_streams(store, settings, specs, seconds=for_seconds, handle_signals=True)
-        )
+    # The intraday limits are evaluated in each batch's transaction; their alerts go at once.
+    hook = IntradayAlerts(settings) if settings.limits.intraday else None
+    deliverer = Deliverer(store, settings)
+    try:
+        if demo:
+            result = asyncio.run(_demo(store, settings, sample, for_seconds, hook, deliverer))
+        else:
+            specs = prepare_specs(store, settings, venues or None)
+            streams = ", ".join(s.stream for s in specs)
+            typer.echo(f"collecting {streams} (Ctrl-C stops)", err=True)
+            result = asyncio.run(
+                run_streams(
+                    store,
+                    settings,
+                    specs,
+                    seconds=for_seconds,
+                    handle_signals=True,
+                    after_batch=hook,
+                    on_batch=deliverer.on_batch,
+                )
+            )
+    finally:
+        deliverer.close()
     if as_json:
         print_json(result.to_json())
         return
@@ -114,7 +133,12 @@ def collect(
 
 
 async def _demo(
-    store: Store, settings: Settings, sample: Path | None, seconds: float | None
+    store: Store,
+    settings: Settings,
+    sample: Path | None,
+    seconds: float | None,
+    hook: BatchHook | None = None,
+    deliverer: Deliverer | None = None,
 ) -> CollectResult:
     from reporting.fetch.streams.demo import find_sample, replay_server, sample_frames
     from reporting.fetch.streams.runner import run_streams
@@ -135,6 +159,8 @@ async def _demo(
             seconds=seconds or 120.0,
             until=lambda stats: sum(s.frames for s in stats.values()) >= len(frames),
             handle_signals=True,
+            after_batch=hook,
+            on_batch=deliverer.on_batch if deliverer is not None else None,
         )
 
 

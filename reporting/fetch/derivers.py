@@ -25,6 +25,8 @@ Kinds, with their endpoint and the table their rows go to:
   ``bybit.ws.all_liquidation.v1``, ``okx.ws.liquidation_orders.v1``:
   batches of websocket frames (:mod:`reporting.fetch.streams`) -> stream_event,
   stream_rejected_frame
+* ``liqrisk.activity.v1``: who did what (logins, acknowledgements, account changes, exports,
+  :mod:`audit_store.activity`) -> no rows; quarantined when the body is not an activity record
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
+from audit_store import activity
 from audit_store.db import Store
 from audit_store.models import Snapshot
 from audit_store.snapshots import SnapshotRecord, SnapshotView
@@ -91,6 +94,15 @@ def _body(parser: BodyParser) -> Callable[[SnapshotRecord], Derived]:
     return derive
 
 
+def _activity(snapshot: SnapshotRecord) -> Derived:
+    """An activity leaf yields no rows: its body is the record, read back strictly."""
+    try:
+        activity.read_activity(snapshot.body)
+    except ValueError as exc:
+        return Derived.quarantined(f"not an activity record: {exc}")
+    return Derived(Derivation(()))
+
+
 DERIVERS: Mapping[str, Callable[[SnapshotRecord], Derived]] = {
     kaiko_format.KIND: _kaiko,
     binance_format.FUNDING_KIND: _body(binance_format.derive_funding),
@@ -101,9 +113,10 @@ DERIVERS: Mapping[str, Callable[[SnapshotRecord], Derived]] = {
     okx_format.INSTRUMENTS_KIND: _body(okx_format.derive_instruments),
     binance_coinm.EXCHANGE_INFO_KIND: _body(binance_coinm.derive_exchange_info),
     **dict.fromkeys(STREAM_KINDS, derive_batch),  # websocket frame batches: HTTP 101, no status
+    activity.KIND: _activity,
 }
 
-TABLE_KINDS: frozenset[str] = frozenset(DERIVERS) - {kaiko_format.KIND}
+TABLE_KINDS: frozenset[str] = frozenset(DERIVERS) - {kaiko_format.KIND, activity.KIND}
 """The kinds whose rows go to the ingestion tables rather than ``interval_volume``."""
 
 

@@ -6,7 +6,8 @@ parameters) and checked in constant time; a name that has no account is checked 
 hash, so the answer takes as long whether the name exists or not. A password is at least
 :data:`MIN_PASSWORD` characters and not the account's name. The hash stays in ``console_user``:
 nothing here returns it, and :class:`Account` (what callers see) does not carry it. Every change
-is a new version of the account (``console_user`` is append-only) naming who made it.
+is a new version of the account (``console_user`` is append-only) naming who made it, and a leaf
+of the log in the same transaction (:mod:`audit_store.activity`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from audit_store.activity import Activity, record_activity
 from audit_store.db import Store
 from audit_store.tables_users import ROLES, ConsoleUser
 from reporting.errors import ConfigError, NotFound
@@ -30,6 +32,14 @@ MAX_PASSWORD = 1024
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _HASHER = PasswordHasher()
 _DUMMY = _HASHER.hash("liqrisk: no such account, same work")
+_ACTIONS = {
+    "created": "account_created",
+    "password": "account_password",
+    "disabled": "account_disabled",
+    "enabled": "account_enabled",
+    "rehash": "account_rehash",
+}
+"""A ``console_user`` change -> the activity leaf that records it."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +168,7 @@ def _latest(session: Session, name: str) -> ConsoleUser:
 def _append(
     session: Session, name: str, role: str, password_hash: str, disabled: bool, change: str, by: str
 ) -> None:
+    at = datetime.now(UTC)
     session.add(
         ConsoleUser(
             name=name,
@@ -166,10 +177,15 @@ def _append(
             disabled=disabled,
             change=change,
             by=by,
-            at=datetime.now(UTC),
+            at=at,
         )
     )
     session.flush()
+    via = "cli" if by.startswith("cli:") else "console"
+    details = {"role": role, "disabled": disabled}  # never the hash
+    record_activity(
+        session, Activity(_ACTIONS[change], by, via, at, None, f"account {name}", details)
+    )
 
 
 def _account(versions: list[ConsoleUser]) -> Account:

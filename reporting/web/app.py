@@ -13,36 +13,59 @@ script, ``frame-ancestors 'none'``), ``X-Content-Type-Options: nosniff`` and
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
-import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route as StarletteRoute
 
 from audit_store.db import Store
 from reporting.checks.store import acknowledge
 from reporting.config import Settings
 from reporting.errors import CheckError, NotFound
-from reporting.render.formatting import FILTERS
 from reporting.resources import templates_dir
-from reporting.web import evidence_views, history_views, views
-from reporting.web.accounts import Account, authenticate, find_account, list_users
+from reporting.web import history_views, live_views, views
+from reporting.web.accounts import NAME, Account, authenticate, find_account
+from reporting.web.common import (
+    RANK,
+    Console,
+    Handler,
+    client_address,
+    csrf_token,
+    environment,
+    error_page,
+    page,
+    record_action,
+)
+from reporting.web.evidence_pages import (
+    activity_api,
+    activity_page,
+    evidence_api,
+    evidence_page,
+    export_file,
+    export_now,
+    users_api,
+    users_page,
+    verify_now,
+)
 from reporting.web.sessions import LOGIN_COOKIE, SESSION_COOKIE, Session, Sessions, csrf_ok
 from reporting.web.throttle import LoginThrottle
+from reporting.web.verified_files import attachment, open_verified, stream
 
 log = logging.getLogger("liqrisk.web")
 
-RANK = {"viewer": 0, "officer": 1, "admin": 2}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -61,6 +84,9 @@ class Route:
     method: str
     path: str  # Starlette's form, e.g. /breaches/{result_id:int}
     role: str | None  # the least role that may use it; None: anyone
+    # Whether using it counts as activity for the idle timeout: the Live page's own polling does
+    # not, or an open tab would keep a session alive until its absolute end.
+    renews: bool = True
 
 
 ROUTES: tuple[Route, ...] = (
@@ -85,49 +111,16 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/evidence", "viewer"),
     Route("GET", "/api/evidence", "viewer"),
     Route("POST", "/evidence/verify", "admin"),
+    Route("POST", "/evidence/export", "admin"),
+    Route("GET", "/exports/{export_id:int}", "viewer"),
+    Route("GET", "/activity", "admin"),
+    Route("GET", "/api/activity", "admin"),
     Route("GET", "/users", "admin"),
     Route("GET", "/api/users", "admin"),
+    Route("GET", "/live", "viewer"),
+    Route("GET", "/api/live", "viewer", renews=False),
+    Route("GET", "/static/live.js", None),
 )
-
-
-@dataclass(frozen=True)
-class Console:
-    """What the handlers share."""
-
-    store: Store
-    settings: Settings
-    sessions: Sessions
-    throttle: LoginThrottle
-    secure_cookies: bool
-    clock: Callable[[], float]
-    env: jinja2.Environment
-
-
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir() / "web")),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(FILTERS)
-    env.filters["when"] = _when
-    return env
-
-
-def _when(iso: str | None) -> str:
-    """An ISO time as ``2026-12-07 13:04 UTC``."""
-    if not iso:
-        return "–"
-    try:
-        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return iso
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-Handler = Callable[[Request, Console, Account | None, Session | None], Awaitable[Response]]
 
 
 def create_app(
@@ -147,7 +140,7 @@ def create_app(
         LoginThrottle(),
         secure_cookies,
         clock,
-        _environment(),
+        environment(),
     )
     handlers: dict[tuple[str, str], Handler] = {
         ("GET", "/login"): login_form,
@@ -171,8 +164,15 @@ def create_app(
         ("GET", "/evidence"): evidence_page,
         ("GET", "/api/evidence"): evidence_api,
         ("POST", "/evidence/verify"): verify_now,
+        ("POST", "/evidence/export"): export_now,
+        ("GET", "/exports/{export_id:int}"): export_file,
+        ("GET", "/activity"): activity_page,
+        ("GET", "/api/activity"): activity_api,
         ("GET", "/users"): users_page,
         ("GET", "/api/users"): users_api,
+        ("GET", "/live"): live_page,
+        ("GET", "/api/live"): live_api,
+        ("GET", "/static/live.js"): live_script,
     }
     routes = [
         StarletteRoute(
@@ -196,17 +196,20 @@ def _guarded(console: Console, route: Route, handler: Handler) -> Callable[[Requ
                 response.delete_cookie(SESSION_COOKIE, path="/")
                 return _secured(response)
             if RANK[account.role] < RANK[route.role]:
-                return _secured(_error(request, console, 403, "your role may not do this"))
+                return _secured(error_page(request, console, 403, "your role may not do this"))
             if route.method == "POST":
                 form = await request.form()
                 if session is None or not csrf_ok(session, str(form.get("csrf", ""))):
-                    return _secured(_error(request, console, 403, "the form is stale; reload it"))
+                    return _secured(
+                        error_page(request, console, 403, "the form is stale; reload it")
+                    )
         try:
             response = await handler(request, console, account, session)
         except NotFound as exc:
-            response = _error(request, console, 404, str(exc))
+            response = error_page(request, console, 404, str(exc))
         if (
-            session is not None
+            route.renews
+            and session is not None
             and account is not None
             and SESSION_COOKIE not in str(response.headers.get("set-cookie", ""))
         ):
@@ -232,12 +235,6 @@ def _anonymous(request: Request) -> Response:
     return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
-def _error(request: Request, console: Console, status: int, message: str) -> Response:
-    if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": message}, status_code=status)
-    return _page(console, "error.html", None, status=status, message=message, code=status)
-
-
 def _secured(response: Response) -> Response:
     """The security headers; a handler may have set a stricter policy of its own (report files)."""
     for name, value in HEADERS.items():
@@ -257,15 +254,6 @@ def _set_session(console: Console, response: Response, value: str) -> None:
     )
 
 
-def _page(
-    console: Console, template: str, account: Account | None, status: int = 200, **context: Any
-) -> HTMLResponse:
-    html = console.env.get_template(template).render(
-        account=account, firm=console.settings.firm_name, csrf=context.pop("csrf", ""), **context
-    )
-    return HTMLResponse(html, status_code=status)
-
-
 def _safe_next(target: str) -> str:
     """Only a path of this site: never an open redirect."""
     return target if target.startswith("/") and not target.startswith("//") else "/"
@@ -278,7 +266,7 @@ async def login_form(
     request: Request, console: Console, account: Account | None, session: Session | None
 ) -> Response:
     token, cookie = console.sessions.login_token()
-    response = _page(
+    response = page(
         console,
         "login.html",
         None,
@@ -299,12 +287,12 @@ async def login(
     form = await request.form()
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "/")))
-    address = request.client.host if request.client else "-"
+    address = client_address(request)
     now = console.clock()
 
     def again(message: str, status: int) -> Response:
         token, cookie = console.sessions.login_token()
-        response = _page(
+        response = page(
             console, "login.html", None, status=status, csrf=token, next=target, message=message
         )
         response.set_cookie(
@@ -323,9 +311,15 @@ async def login(
     found = authenticate(console.store, name, password)
     if found is None:
         console.throttle.failed(name, address, now)
+        known = find_account(console.store, name) if NAME.match(name) else None
+        record_action(console, "login_failed", known.name if known else "", address, now, {
+            "reason": "account disabled" if known and known.disabled else
+                      "wrong password" if known else "no such account",
+        })  # fmt: skip
         return again("Wrong name or password, or the account is disabled.", 401)
     console.throttle.succeeded(name)
     log.info("console login: %s from %s", found.name, address)
+    record_action(console, "login", found.name, address, now, {"role": found.role})
     _, cookie = console.sessions.issue(found.name, now)
     response = RedirectResponse(target, status_code=303)
     _set_session(console, response, cookie)
@@ -338,6 +332,7 @@ async def logout(
 ) -> Response:
     if account is not None:
         log.info("console logout: %s", account.name)
+        record_action(console, "logout", account.name, client_address(request), console.clock(), {})
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -353,15 +348,11 @@ async def stylesheet(
 # -- pages and their JSON
 
 
-def _csrf(session: Session | None) -> str:
-    return session.csrf if session is not None else ""
-
-
 async def overview_page(
     request: Request, console: Console, account: Account | None, session: Session | None
 ) -> Response:
     data = views.overview(console.store, console.settings)
-    return _page(console, "overview.html", account, csrf=_csrf(session), overview=data)
+    return page(console, "overview.html", account, csrf=csrf_token(session), overview=data)
 
 
 async def overview_api(
@@ -374,7 +365,7 @@ async def breaches_page(
     request: Request, console: Console, account: Account | None, session: Session | None
 ) -> Response:
     rows = views.breaches(console.store)
-    return _page(console, "breaches.html", account, csrf=_csrf(session), rows=rows)
+    return page(console, "breaches.html", account, csrf=csrf_token(session), rows=rows)
 
 
 async def breaches_api(
@@ -399,12 +390,12 @@ def _breach(
 ) -> Response:
     data = views.breach(console.store, result_id)
     can_ack = account is not None and RANK[account.role] >= RANK["officer"]
-    return _page(
+    return page(
         console,
         "breach.html",
         account,
         status=status,
-        csrf=_csrf(session),
+        csrf=csrf_token(session),
         data=data,
         can_ack=can_ack,
         message=message,
@@ -425,7 +416,15 @@ async def ack(
     form = await request.form()
     comment = str(form.get("comment", ""))
     try:
-        record, _ = acknowledge(console.store, result_id, by=account.name, comment=comment)
+        record, _ = acknowledge(
+            console.store,
+            result_id,
+            by=account.name,
+            comment=comment,
+            via="console",
+            address=client_address(request),
+            clock=lambda: datetime.fromtimestamp(console.clock(), UTC),
+        )
     except CheckError as exc:
         # no comment, an ok result: said on the page, nothing stored
         return _breach(console, account, session, result_id, message=str(exc), status=400)
@@ -438,11 +437,11 @@ async def reports_page(
 ) -> Response:
     start, end = _day(request, "from"), _day(request, "to")
     rows = views.reports(console.store, start, end)
-    return _page(
+    return page(
         console,
         "reports.html",
         account,
-        csrf=_csrf(session),
+        csrf=csrf_token(session),
         periods=rows,
         start=start.isoformat() if start else "",
         end=end.isoformat() if end else "",
@@ -477,9 +476,9 @@ async def report_file(
     path = root.joinpath(*artifact.name.split("/")).resolve()
     if root not in path.parents or not path.is_file():
         raise NotFound(f"report {artifact.name} is not in the reports directory")
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != artifact.sha256:
-        return _error(
+    handle = await run_in_threadpool(open_verified, path, artifact.sha256)
+    if handle is None:
+        return error_page(
             request,
             console,
             409,
@@ -487,23 +486,17 @@ async def report_file(
             f"({artifact.sha256[:16]}…); it is not shown",
         )
     if artifact.kind == "report.inputs":
-        return Response(data, media_type="application/json")
+        return stream(handle, "application/json")
     if artifact.kind.endswith("pdf"):
-        return Response(
-            data,
-            media_type="application/pdf",
-            headers={"Content-Disposition": f'attachment; filename="{path.name}"'},
-        )
-    return Response(
-        data, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": REPORT_CSP}
-    )
+        return stream(handle, "application/pdf", attachment(path.name))
+    return stream(handle, "text/html; charset=utf-8", {"Content-Security-Policy": REPORT_CSP})
 
 
 async def limits_page(
     request: Request, console: Console, account: Account | None, session: Session | None
 ) -> Response:
     versions = history_views.limit_versions(console.store)
-    return _page(console, "limits.html", account, csrf=_csrf(session), versions=versions)
+    return page(console, "limits.html", account, csrf=csrf_token(session), versions=versions)
 
 
 async def limits_api(
@@ -516,7 +509,7 @@ async def deliveries_page(
     request: Request, console: Console, account: Account | None, session: Session | None
 ) -> Response:
     rows = history_views.deliveries(console.store)
-    return _page(console, "deliveries.html", account, csrf=_csrf(session), rows=rows)
+    return page(console, "deliveries.html", account, csrf=csrf_token(session), rows=rows)
 
 
 async def deliveries_api(
@@ -525,43 +518,29 @@ async def deliveries_api(
     return JSONResponse({"messages": history_views.deliveries(console.store)})
 
 
-async def evidence_page(
+def _live(console: Console) -> dict[str, Any]:
+    now = datetime.fromtimestamp(console.clock(), UTC)
+    return live_views.live(console.store, console.settings, now)
+
+
+async def live_page(
     request: Request, console: Console, account: Account | None, session: Session | None
 ) -> Response:
-    data = evidence_views.evidence(console.store)
-    is_admin = account is not None and account.role == "admin"
-    return _page(
-        console, "evidence.html", account, csrf=_csrf(session), data=data, is_admin=is_admin
-    )
+    return page(console, "live.html", account, csrf=csrf_token(session), live=_live(console))
 
 
-async def evidence_api(
+async def live_api(
     request: Request, console: Console, account: Account | None, session: Session | None
 ) -> Response:
-    return JSONResponse(evidence_views.evidence(console.store))
+    return JSONResponse(_live(console))
 
 
-async def verify_now(
+async def live_script(
     request: Request, console: Console, account: Account | None, session: Session | None
 ) -> Response:
-    """An admin runs `liqrisk verify` (in a worker thread: it reads the whole log)."""
-    assert account is not None
-    ok, found = await run_in_threadpool(evidence_views.run_verify, console.store, console.settings)
-    log.info("console verify by %s: %s", account.name, "OK" if ok else f"{found} discrepancies")
-    return RedirectResponse("/evidence#verify", status_code=303)
-
-
-async def users_page(
-    request: Request, console: Console, account: Account | None, session: Session | None
-) -> Response:
-    users = list_users(console.store)
-    return _page(console, "users.html", account, csrf=_csrf(session), users=users)
-
-
-async def users_api(
-    request: Request, console: Console, account: Account | None, session: Session | None
-) -> Response:
-    return JSONResponse({"users": [a.to_json() for a in list_users(console.store)]})
+    """The Live page's polling, a file of this site (the CSP allows no inline script)."""
+    script = (templates_dir() / "web" / "live.js").read_text(encoding="utf-8")
+    return Response(script, media_type="text/javascript")
 
 
 def loopback(host: str) -> bool:

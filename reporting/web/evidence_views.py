@@ -1,5 +1,6 @@
 """The console's evidence page as plain data: the signed checkpoints (where each went, whether an
-outside time stamp covers it), the verify runs, and the audit packages exported."""
+outside time stamp covers it), the verify runs, and the audit packages exported (who made each,
+whether the console can hand it out); and the activity leaves (who did what)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import col
+from sqlmodel import Session, col
 
+from audit_store import activity as activity_log
 from audit_store.canonical import as_utc
 from audit_store.db import Store
-from audit_store.models import Checkpoint
+from audit_store.models import Checkpoint, Snapshot
 from audit_store.tables_export import ExportRecord
 from audit_store.tables_publication import CheckpointPublication
 from audit_store.tables_schedule import VerifyRun
 from audit_store.tables_timestamps import STAMPED, TimestampRequest
 from audit_store.verify import record_verify
 from reporting.config import Settings
+from reporting.errors import NotFound
 from reporting.evidence import verify_everything
+from reporting.web.exports import exports_dir, package_name
 
 
-def evidence(store: Store, limit: int = 20) -> dict[str, Any]:
+def evidence(store: Store, settings: Settings, limit: int = 20) -> dict[str, Any]:
     with store.read_session() as session:
         checkpoints = list(
             session.scalars(select(Checkpoint).order_by(col(Checkpoint.id).desc()).limit(limit))
@@ -44,6 +48,7 @@ def evidence(store: Store, limit: int = 20) -> dict[str, Any]:
         exports = list(
             session.scalars(select(ExportRecord).order_by(col(ExportRecord.id).desc()).limit(limit))
         )
+        makers = _export_makers(session, [e.id for e in exports if e.id is not None])
         return {
             "checkpoints": [
                 {
@@ -79,10 +84,69 @@ def evidence(store: Store, limit: int = 20) -> dict[str, Any]:
                     "package_sha256": e.package_sha256,
                     "package_size": e.package_size,
                     "created_at": as_utc(e.created_at).isoformat(),
+                    "made_by": makers.get(e.id or 0),
+                    "downloadable": _kept(settings, e),
                 }
                 for e in exports
             ],
         }
+
+
+def _export_makers(session: Session, ids: list[int]) -> dict[int, str]:
+    """Export id -> who made it, from the exports' activity leaves."""
+    subjects = [f"export {i}" for i in ids]
+    if not subjects:
+        return {}
+    bodies = session.scalars(
+        select(col(Snapshot.body)).where(
+            col(Snapshot.source) == activity_log.SOURCE,
+            col(Snapshot.url) == "liqrisk:activity/export",
+            col(Snapshot.leaf_index) >= 0,
+        )
+    )
+    found: dict[int, str] = {}
+    for body in bodies:
+        done = activity_log.read_activity(body)
+        if done.subject is not None and done.subject in subjects:
+            found[int(done.subject.split()[1])] = f"{done.actor} ({done.via})"
+    return found
+
+
+def _kept(settings: Settings, record: ExportRecord) -> bool:
+    """Whether the console's copy is there at its size (the download re-checks the SHA-256)."""
+    assert record.id is not None
+    name = package_name(record.range_start, record.range_end, record.id)
+    path = exports_dir(settings) / name
+    return path.is_file() and path.stat().st_size == record.package_size
+
+
+def export_record(store: Store, export_id: int) -> ExportRecord:
+    with store.read_session() as session:
+        record = session.get(ExportRecord, export_id)
+        if record is None:
+            raise NotFound(f"there is no export {export_id}")
+        session.expunge(record)
+        return record
+
+
+def activity(store: Store, limit: int = 200) -> list[dict[str, Any]]:
+    """The latest activity leaves, newest first, each with its leaf index."""
+    with store.read_session() as session:
+        rows = session.execute(
+            select(col(Snapshot.leaf_index), col(Snapshot.body))
+            .where(col(Snapshot.source) == activity_log.SOURCE)
+            .order_by(col(Snapshot.leaf_index).desc())
+            .limit(limit)
+        ).all()
+    found = []
+    for leaf_index, body in rows:
+        try:
+            done = activity_log.read_activity(body)
+        except ValueError as exc:  # verify reports it too; shown, not hidden
+            found.append({"leaf_index": leaf_index, "problem": str(exc)})
+            continue
+        found.append({"leaf_index": leaf_index, "sentence": done.sentence(), **done.to_json()})
+    return found
 
 
 def run_verify(store: Store, settings: Settings) -> tuple[bool, int]:

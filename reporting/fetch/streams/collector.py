@@ -48,6 +48,7 @@ from reporting.fetch.streams.reading import unclosed_sessions
 from reporting.fetch.streams.settings import Streams
 from reporting.fetch.streams.venues import StreamSpec
 from reporting.fetch.streams.writer import (
+    BatchHook,
     PendingBatch,
     SessionEvent,
     StoredBatch,
@@ -130,8 +131,10 @@ class Collector:
         config_hash: str,
         clock: Clock = _utc_now,
         on_batch: Callable[[StreamSpec, StoredBatch, float], None] | None = None,
+        after_batch: BatchHook | None = None,
     ) -> None:
         self.store = store
+        self.after_batch = after_batch  # run in each batch's transaction (intraday limits)
         self.specs = specs
         self.config = config
         self.config_hash = config_hash
@@ -155,7 +158,7 @@ class Collector:
         url = make_url(self.store.url)
         in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
         if self.config.writer == "process" and not in_memory:
-            pool = writer_pool(self.store.url)
+            pool = writer_pool(self.store.url, self.after_batch)
             try:
                 pool.submit(ready).result(timeout=60)  # the worker up before the first batch
                 return pool
@@ -459,6 +462,7 @@ class Collector:
                         batch,
                         self.config_hash,
                         sessions,
+                        None if self._store_for_thread is None else self.after_batch,
                     )
                 except (StoreError, BrokenExecutor) as exc:  # keep the frames, retry next tick
                     log.error("stream %s: batch not stored, retrying: %s", spec.stream, exc)

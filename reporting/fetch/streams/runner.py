@@ -33,7 +33,7 @@ from reporting.fetch.sources.okx import stream as okx_stream
 from reporting.fetch.sources.okx.client import OkxClient
 from reporting.fetch.streams.collector import Collector, StreamStats
 from reporting.fetch.streams.venues import StreamSpec, stream_assets, stream_specs
-from reporting.fetch.streams.writer import StoredBatch
+from reporting.fetch.streams.writer import BatchHook, StoredBatch
 
 OKX_INSTRUMENT_TYPES = ("SWAP", "FUTURES")
 log = logging.getLogger("liqrisk.streams")
@@ -137,11 +137,18 @@ async def run_streams(
     until: Callable[[dict[str, StreamStats]], bool] | None = None,
     on_batch: Callable[[StreamSpec, StoredBatch, float], None] | None = None,
     handle_signals: bool = False,
+    after_batch: BatchHook | None = None,
 ) -> CollectResult:
-    """Collect until ``stop`` is set, ``seconds`` pass, a signal comes or ``until`` says so."""
+    """Collect until ``stop`` is set, ``seconds`` pass, a signal comes or ``until`` says so;
+    ``after_batch`` runs in each batch's transaction (:mod:`.writer`)."""
     stop = stop or asyncio.Event()
     collector = Collector(
-        store, specs, settings.streams, config_hash=settings.config_hash(), on_batch=on_batch
+        store,
+        specs,
+        settings.streams,
+        config_hash=settings.config_hash(),
+        on_batch=on_batch,
+        after_batch=after_batch,
     )
     why = {"by": "signal"}
     loop = asyncio.get_running_loop()

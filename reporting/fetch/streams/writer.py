@@ -7,13 +7,20 @@ say. An event whose venue key (``dedup_key``) is already stored, from an
 earlier batch or an earlier frame of this one, is stored with ``counted`` false and left out of the
 aggregates: a reconnect overlap or a venue re-sending is counted once, and the number dropped is
 on record.
+
+A caller may pass a *batch hook* (:data:`BatchHook`): run inside the same transaction once the
+batch's rows are written, told what the batch touched (:class:`CommittedBatch`), so what it derives
+(the intraday limit results and their alerts, :mod:`reporting.notify.intraday`) is committed with
+the batch or not at all. It runs in a savepoint: a hook that raises is rolled back alone and logged,
+and the batch is stored all the same (frames are never lost to a check).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +38,7 @@ from reporting.fetch.streams.derive import READERS, read_frames, rows_of
 from reporting.fetch.streams.frames import Frame, encode_batch
 
 _KEY_CHUNK = 500
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,22 @@ class StoredBatch:
     # (connection, control, detail, received_at) of the acknowledgements and refusals it held
     first_receive: datetime | None = None
     written_by: int = 0  # the process id of the writer (the collector's, or its writer process)
+    enqueued: int = 0  # messages the batch hook put in the outbox (to be delivered at once)
+
+
+@dataclass(frozen=True)
+class CommittedBatch:
+    """What a batch hook is told of the batch being stored, inside its transaction."""
+
+    snapshot_id: int
+    leaf_index: int
+    venue: str
+    minutes: Mapping[str, tuple[datetime, ...]]  # per asset, the minutes of its counted events
+    last_received: datetime  # the receive time of the batch's last frame (UTC)
+
+
+BatchHook = Callable[[Session, CommittedBatch], int]
+"""Runs in the batch's transaction; returns how many messages it enqueued."""
 
 
 def _params(batch: PendingBatch) -> dict[str, str]:
@@ -98,9 +122,10 @@ def store_batch(
     config_hash: str,
     sessions: Iterable[SessionEvent] = (),
     software_version: str = SOFTWARE_VERSION,
+    after: BatchHook | None = None,
 ) -> StoredBatch:
     """Keep ``batch`` as the next snapshot with everything derived from it, in one transaction
-    (with ``sessions``, the connection records since the last batch)."""
+    (with ``sessions``, the connection records since the last batch), then run ``after`` in it."""
     venue, _reader = READERS[batch.kind]
     params = _params(batch)
     raw = RawResponse(
@@ -126,7 +151,17 @@ def store_batch(
         rejected = append_derived_rows(
             session, snapshot, "stream_rejected_frame", tables["stream_rejected_frame"]
         )
-        _insert_minutes(session, snapshot.id, venue, events, counted)
+        minutes = _insert_minutes(session, snapshot.id, venue, events, counted)
+        enqueued = 0
+        if after is not None:
+            committed = CommittedBatch(
+                snapshot_id=snapshot.id,
+                leaf_index=snapshot.leaf_index,
+                venue=venue,
+                minutes=minutes,
+                last_received=batch.frames[-1][0].astimezone(UTC),
+            )
+            enqueued = run_hook(session, after, committed)
         controls = tuple(
             (r.frame.connection, r.reading.control, r.reading.detail, r.frame.received_at)
             for r in results
@@ -142,7 +177,19 @@ def store_batch(
         controls=controls,
         first_receive=batch.frames[0][0],
         written_by=os.getpid(),
+        enqueued=enqueued,
     )
+
+
+def run_hook(session: Session, hook: BatchHook, committed: CommittedBatch) -> int:
+    """``hook`` in a savepoint of the batch's transaction; one that raises is rolled back alone
+    (and logged), so the batch is stored all the same."""
+    try:
+        with session.begin_nested():
+            return hook(session, committed)
+    except Exception:
+        log.exception("batch %d: its hook failed; the batch is stored", committed.leaf_index)
+        return 0
 
 
 def _first_seen(session: Session, venue: str, events: list[dict[str, Any]]) -> list[bool]:
@@ -191,7 +238,8 @@ def _insert_minutes(
     venue: str,
     events: list[dict[str, Any]],
     counted: list[bool],
-) -> None:
+) -> dict[str, tuple[datetime, ...]]:
+    """Insert the minute sums of the counted events; return each asset's minutes."""
     sums = minute_sums(
         (e["asset"], e["exchange_time"], e["side"], e["usd"])
         for e, flag in zip(events, counted, strict=True)
@@ -212,6 +260,10 @@ def _insert_minutes(
             for (asset, minute), cell in sorted(sums.items())
         ]
         session.execute(insert(StreamMinute.__table__), payload)  # type: ignore[attr-defined]
+    minutes: dict[str, list[datetime]] = {}
+    for asset, minute in sorted(sums):
+        minutes.setdefault(asset, []).append(minute)
+    return {asset: tuple(m) for asset, m in minutes.items()}
 
 
 def write_sessions(session: Session, events: Iterable[SessionEvent], host: str = "") -> None:

@@ -13,6 +13,9 @@ batch is retried in a writer thread (:mod:`.collector`). A worker does not notic
 that the collector died (it holds its own queue's pipes open): it watches the collector's process
 and, once that is gone (killed with SIGKILL, say), finishes the batch it is writing and exits, so
 no orphan keeps the store open. What was committed stays, as with a thread.
+
+A batch hook (:data:`.writer.BatchHook`, the intraday limits) travels to the worker once, when the
+pool starts, so it must pickle; a writer thread is handed it with each batch.
 """
 
 from __future__ import annotations
@@ -25,16 +28,24 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from audit_store.db import Store
-from reporting.fetch.streams.writer import PendingBatch, SessionEvent, StoredBatch, store_batch
+from reporting.fetch.streams.writer import (
+    BatchHook,
+    PendingBatch,
+    SessionEvent,
+    StoredBatch,
+    store_batch,
+)
 
 _store: Store | None = None
+_hook: BatchHook | None = None
 _writing = threading.Lock()  # held while a batch is written: the watcher exits between batches
 WATCH_SECONDS = 1.0
 
 
-def _open(url: str, collector_pid: int) -> None:
-    global _store
+def _open(url: str, collector_pid: int, hook: BatchHook | None = None) -> None:
+    global _store, _hook
     _store = Store(url)
+    _hook = hook
     watcher = threading.Thread(
         target=_watch_collector, args=(collector_pid,), name="liqrisk-writer-watch", daemon=True
     )
@@ -68,15 +79,16 @@ def write_batch_in(
     batch: PendingBatch,
     config_hash: str,
     sessions: Sequence[SessionEvent],
+    hook: BatchHook | None = None,
 ) -> StoredBatch:
-    """Store ``batch`` in ``store`` (a writer thread's), or in the worker's own store when
-    ``store`` is ``None`` (run in the writer process)."""
+    """Store ``batch`` in ``store`` (a writer thread's, running ``hook``), or in the worker's own
+    store when ``store`` is ``None`` (run in the writer process, with the pool's hook)."""
     if store is not None:
-        return store_batch(store, batch, config_hash=config_hash, sessions=sessions)
+        return store_batch(store, batch, config_hash=config_hash, sessions=sessions, after=hook)
     if _store is None:
         raise RuntimeError("the writer process has no store")  # pragma: no cover - initializer
     with _writing:
-        return store_batch(_store, batch, config_hash=config_hash, sessions=sessions)
+        return store_batch(_store, batch, config_hash=config_hash, sessions=sessions, after=_hook)
 
 
 def ready() -> bool:
@@ -84,10 +96,10 @@ def ready() -> bool:
     return _store is not None
 
 
-def writer_pool(url: str) -> ProcessPoolExecutor:
-    """A one-worker pool writing into the store at ``url``."""
+def writer_pool(url: str, hook: BatchHook | None = None) -> ProcessPoolExecutor:
+    """A one-worker pool writing into the store at ``url``, running ``hook`` on each batch."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     return ProcessPoolExecutor(
-        max_workers=1, mp_context=context, initializer=_open, initargs=(url, os.getpid())
+        max_workers=1, mp_context=context, initializer=_open, initargs=(url, os.getpid(), hook)
     )
