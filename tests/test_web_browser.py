@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -19,6 +16,7 @@ from audit_store.db import Store
 from reporting.config import load_settings
 from reporting.web.accounts import add_user
 from reporting.web.app import create_app
+from tests.console_server import serving
 from tests.notify_helpers import store_results
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -33,26 +31,14 @@ PASSWORD = "officer password for the browser"
 
 @pytest.fixture
 def url(tmp_path: Path) -> Iterator[str]:
-    import uvicorn
-
     settings = load_settings(env={"LIQRISK_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"})
     store = Store(settings.database_url)
     store.create_schema()
     store_results(store, date(2025, 11, 3), {("daily_usd", "BTC"): "breach"})
     add_user(store, "olivia", "officer", PASSWORD, by="test")
     app = create_app(store, settings, session_key=b"s" * 48, secure_cookies=False)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as base:
+        yield base
     store.dispose()
 
 

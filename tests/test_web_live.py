@@ -7,9 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +27,7 @@ from reporting.fetch.streams.writer import PendingBatch, SessionEvent, record_se
 from reporting.web.accounts import add_user
 from reporting.web.app import CSP, create_app
 from reporting.web.live_views import heat, live
+from tests.console_server import serving
 from tests.test_web import PASSWORD, Clock, login
 from tests.ws_venues import binance_frame, bybit_frame
 
@@ -369,27 +367,22 @@ if (CHROMIUM is None or DRIVER is None) and os.environ.get("CI"):
 
 @pytest.mark.skipif(CHROMIUM is None or DRIVER is None, reason="no chromium and chromedriver")
 def test_the_page_polls_and_stops_when_the_session_ends(tmp_path: Path) -> None:
-    import uvicorn
-
     webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     store, settings = _new_store(tmp_path)
     _store_binance(store, [_binance("BTCUSDT", "SELL", "1", "100000", _at(3))])
     add_user(store, "viewer", "viewer", PASSWORD, by="test")
     clock = Clock(NOW.timestamp())
     app = create_app(store, settings, session_key=b"s" * 48, secure_cookies=False, clock=clock)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
+    with serving(app) as url:
+        _poll_in_a_browser(webdriver, url, store, clock)
+    store.dispose()
+
+
+def _poll_in_a_browser(webdriver: Any, url: str, store: Store, clock: Clock) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
     options = webdriver.ChromeOptions()
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"):
         options.add_argument(argument)
@@ -426,6 +419,3 @@ def test_the_page_polls_and_stops_when_the_session_ends(tmp_path: Path) -> None:
         assert problems == []
     finally:
         driver.quit()
-        server.should_exit = True
-        thread.join(10)
-        store.dispose()

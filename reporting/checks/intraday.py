@@ -37,16 +37,15 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session, col
 
 from audit_store.canonical import as_utc
 from audit_store.models import Snapshot
 from audit_store.tables_intraday import IntradayResult
-from audit_store.tables_limits import LimitSetVersion
 from audit_store.tables_streams import StreamEvent, StreamMinute
+from reporting.checks.engine import grade_value
 from reporting.checks.limits import IntradayLimits, LimitSet, Threshold, jurisdiction_code
-from reporting.checks.store import limit_set_canonical
+from reporting.checks.store import limit_set_canonical, record_limit_set
 from reporting.fetch.streams.venues import EXCHANGE_CODES
 from reporting.fetch.streams.writer import CommittedBatch, minute_of
 
@@ -208,25 +207,10 @@ def evaluate_batch(
                 session.add(result)
                 decisions.append(decision)
     if decisions:
-        record_limit_set(session, limits, limit_set_sha256, now)
+        canonical = limit_set_canonical(limits)
+        record_limit_set(session, limits, limit_set_sha256, canonical, now)
     session.flush()
     return decisions
-
-
-def record_limit_set(session: Session, limits: LimitSet, sha256: str, now: datetime) -> None:
-    """Keep the limit set's canonical JSON under its SHA-256 (once), as a check run does: the
-    hash on an intraday result always names content ``liqrisk limits history`` can show."""
-    table = SQLModel.metadata.tables[LimitSetVersion.__tablename__]
-    values = {
-        "sha256": sha256,
-        "canonical_json": limit_set_canonical(limits).decode("utf-8"),
-        "loaded_from": limits.loaded_from,
-        "recorded_at": now,
-    }
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(postgresql.insert(table).values(**values).on_conflict_do_nothing())
-    else:
-        session.execute(sqlite.insert(table).values(**values).on_conflict_do_nothing())
 
 
 def _decide(
@@ -242,15 +226,14 @@ def _decide(
     window = table.minutes
     held = max(table.hysteresis.resolve_after_minutes, 1)  # windows that must all be under
     first = end - (window + held - 2) * MINUTE
-    values = minute_values(session, scope, name.split("_")[1], first, end)
+    measure = name.split("_")[1]  # velocity_<measure>_<window>
+    values = minute_values(session, scope, measure, first, end)
 
     def trailing(at: datetime) -> float:
         return sum(v for m, v in values.items() if at - window * MINUTE < m <= at)
 
     observed = trailing(end)
-    status = (
-        "breach" if observed >= threshold.breach else "warn" if observed >= threshold.warn else "ok"
-    )
+    status: str = grade_value(observed, threshold)
     latest = latest_row(session, name, scope.name)
     is_open = latest is not None and latest.kind in OPEN_KINDS
     kind: str | None = None
@@ -284,7 +267,7 @@ def _decide(
     result = IntradayResult(
         snapshot_id=batch.snapshot_id,
         limit_name=name,
-        measure=name.split("_")[1],
+        measure=measure,
         window_minutes=window,
         scope=scope.name,
         source="",

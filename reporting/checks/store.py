@@ -250,7 +250,7 @@ def run_checks(
     canonical = limit_set_canonical(settings.limits)
     sha = hashlib.sha256(canonical).hexdigest()
     with store.session() as session:
-        _record_limit_set(session, settings.limits, sha, canonical, now)
+        record_limit_set(session, settings.limits, sha, canonical, now)
         previous = _previous_day(session, day, source)
         run = CheckRun(
             day=day,
@@ -311,10 +311,11 @@ def _detail(run_id: int, r: CheckResult, o: CheckOutcome, life: Lifecycle) -> Ch
     )
 
 
-def _record_limit_set(
+def record_limit_set(
     session: Session, limits: LimitSet, sha: str, canonical: bytes, now: datetime
 ) -> None:
-    """Keep the limit set's canonical JSON under its SHA-256, once."""
+    """Keep the limit set's canonical JSON under its SHA-256, once (a check run's, and the
+    intraday results': the hash on a result always names content ``limits history`` shows)."""
     values = {
         "sha256": sha,
         "canonical_json": canonical.decode("utf-8"),

@@ -152,6 +152,7 @@ def enqueue_alert(
     key = alert_key(result)
     sender = settings.email.sender
     subject, text = alert_text(settings, decision, signed)
+    attachments = (signed.attachment(),) if signed else ()
     email = build_email(
         sender=sender,
         to=to,
@@ -160,7 +161,7 @@ def enqueue_alert(
         html=None,
         msg_id=message_id(key, sender),
         when=now,
-        attachments=(signed.attachment(),) if signed else (),
+        attachments=attachments,
     )
     row = email_row(
         key=key,
@@ -170,7 +171,7 @@ def enqueue_alert(
         email=email,
         sender=sender,
         to=to,
-        attachments=(signed.attachment(),) if signed else (),
+        attachments=attachments,
     )
     added = insert_message(session, row)
     published(session, signed, added, now)

@@ -21,7 +21,7 @@ from reporting.web.common import (
     page,
     record_action,
 )
-from reporting.web.exports import make_console_export, package_name, served_package
+from reporting.web.exports import make_console_export, package_path, served_package
 from reporting.web.sessions import Session
 from reporting.web.verified_files import attachment, stream
 
@@ -107,7 +107,7 @@ async def export_file(
             f"made (SHA-256 {record.package_sha256[:16]}…); it is not served"
         )
         return error_page(request, console, 409, message)
-    name = package_name(record.range_start, record.range_end, int(record.id or 0))
+    name = package_path(console.settings, record).name
     return stream(handle, "application/zip", attachment(name))
 
 

@@ -21,9 +21,9 @@ from audit_store.tables_schedule import VerifyRun
 from audit_store.tables_timestamps import STAMPED, TimestampRequest
 from audit_store.verify import record_verify
 from reporting.config import Settings
-from reporting.errors import NotFound
 from reporting.evidence import verify_everything
-from reporting.web.exports import exports_dir, package_name
+from reporting.web.exports import kept_package
+from reporting.web.views import stored_row
 
 
 def evidence(store: Store, settings: Settings, limit: int = 20) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def evidence(store: Store, settings: Settings, limit: int = 20) -> dict[str, Any
                     "package_size": e.package_size,
                     "created_at": as_utc(e.created_at).isoformat(),
                     "made_by": makers.get(e.id or 0),
-                    "downloadable": _kept(settings, e),
+                    "downloadable": kept_package(settings, e) is not None,
                 }
                 for e in exports
             ],
@@ -112,21 +112,8 @@ def _export_makers(session: Session, ids: list[int]) -> dict[int, str]:
     return found
 
 
-def _kept(settings: Settings, record: ExportRecord) -> bool:
-    """Whether the console's copy is there at its size (the download re-checks the SHA-256)."""
-    assert record.id is not None
-    name = package_name(record.range_start, record.range_end, record.id)
-    path = exports_dir(settings) / name
-    return path.is_file() and path.stat().st_size == record.package_size
-
-
 def export_record(store: Store, export_id: int) -> ExportRecord:
-    with store.read_session() as session:
-        record = session.get(ExportRecord, export_id)
-        if record is None:
-            raise NotFound(f"there is no export {export_id}")
-        session.expunge(record)
-        return record
+    return stored_row(store, ExportRecord, export_id, "export")
 
 
 def activity(store: Store, limit: int = 200) -> list[dict[str, Any]]:

@@ -97,11 +97,21 @@ def make_console_export(
     return MadeExport(replace(made.result, path=final), made.anchor)
 
 
+def package_path(settings: Settings, record: ExportRecord) -> Path:
+    """Where the console keeps (or would keep) ``record``'s package."""
+    assert record.id is not None
+    return exports_dir(settings) / package_name(record.range_start, record.range_end, record.id)
+
+
+def kept_package(settings: Settings, record: ExportRecord) -> Path | None:
+    """The console's copy of ``record``'s package when it is there at its recorded size (cheap:
+    no hashing; :func:`served_package` hashes before it sends)."""
+    path = package_path(settings, record)
+    return path if path.is_file() and path.stat().st_size == record.package_size else None
+
+
 def served_package(settings: Settings, record: ExportRecord) -> BinaryIO | None:
     """The console's copy of ``record``'s package opened for sending, if it is there and
     unaltered (see :mod:`reporting.web.verified_files`); else None."""
-    assert record.id is not None
-    path = exports_dir(settings) / package_name(record.range_start, record.range_end, record.id)
-    if not path.is_file() or path.stat().st_size != record.package_size:
-        return None
-    return open_verified(path, record.package_sha256)
+    path = kept_package(settings, record)
+    return None if path is None else open_verified(path, record.package_sha256)

@@ -26,8 +26,9 @@ from sqlmodel import Session, col
 from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.models import Snapshot
-from audit_store.tables_streams import StreamLease, StreamMinute, StreamSession
+from audit_store.tables_streams import StreamMinute, StreamSession
 from reporting.config import Settings
+from reporting.fetch.streams.lease import latest_lease
 from reporting.fetch.streams.venues import EXCHANGE_CODES, stream_specs
 from reporting.render.formatting import count, usd, usd_compact, utc_time
 from reporting.render.streams import NOTES
@@ -323,15 +324,9 @@ def _collector_text(collector: dict[str, Any] | None) -> str:
 
 def _lease(session: Session, stream: str, now: datetime) -> dict[str, Any] | None:
     """Who holds the stream's lease (the latest row); None when no collector ever took one."""
-    lease = StreamLease
-    row = session.execute(
-        select(col(lease.holder), col(lease.event), col(lease.expires_at))
-        .where(col(lease.stream) == stream)
-        .order_by(col(lease.id).desc())
-        .limit(1)
-    ).first()
-    if row is None:
+    latest = latest_lease(session, stream)
+    if latest is None:
         return None
-    until = as_utc(row[2])
-    held = row[1] != "release" and until > now
-    return {"holder": str(row[0]), "held": held, "until": until.isoformat()}
+    holder, event, until = latest
+    held = event != "release" and until > now
+    return {"holder": holder, "held": held, "until": until.isoformat()}

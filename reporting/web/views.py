@@ -9,10 +9,10 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
 from audit_store.canonical import as_utc
 from audit_store.db import Store
@@ -24,6 +24,9 @@ from reporting.config import Settings
 from reporting.errors import NotFound
 
 FLAGGED = ("breach", "warn")
+
+
+_Row = TypeVar("_Row", bound=SQLModel)
 
 
 def _result_json(r: CheckResult, acks: int) -> dict[str, Any]:
@@ -210,10 +213,16 @@ def _period_end(period: str) -> date | None:
         return None
 
 
-def artifact(store: Store, artifact_id: int) -> Artifact:
+def stored_row(store: Store, model: type[_Row], row_id: int, what: str) -> _Row:
+    """The row ``row_id`` of ``model``, detached from its session; :class:`NotFound` (a 404)
+    naming ``what`` when there is none."""
     with store.read_session() as session:
-        found = session.get(Artifact, artifact_id)
+        found = session.get(model, row_id)
         if found is None:
-            raise NotFound(f"there is no report file {artifact_id}")
+            raise NotFound(f"there is no {what} {row_id}")
         session.expunge(found)
         return found
+
+
+def artifact(store: Store, artifact_id: int) -> Artifact:
+    return stored_row(store, Artifact, artifact_id, "report file")

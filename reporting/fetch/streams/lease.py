@@ -35,7 +35,8 @@ def current_holder(store: Store, stream: str, now: datetime) -> str | None:
         return _holder(session, stream, now)
 
 
-def _holder(session: Session, stream: str, now: datetime) -> str | None:
+def latest_lease(session: Session, stream: str) -> tuple[str, str, datetime] | None:
+    """The stream's latest lease row as (holder, event, expires_at in UTC); None: never taken."""
     m = StreamLease
     row = session.execute(
         select(col(m.holder), col(m.event), col(m.expires_at))
@@ -43,9 +44,14 @@ def _holder(session: Session, stream: str, now: datetime) -> str | None:
         .order_by(col(m.id).desc())
         .limit(1)
     ).first()
-    if row is None or row[1] == "release" or read_datetime(row[2]) <= now:
+    return None if row is None else (str(row[0]), str(row[1]), read_datetime(row[2]))
+
+
+def _holder(session: Session, stream: str, now: datetime) -> str | None:
+    latest = latest_lease(session, stream)
+    if latest is None or latest[1] == "release" or latest[2] <= now:
         return None
-    return str(row[0])
+    return latest[0]
 
 
 def try_hold(
