@@ -17,15 +17,27 @@ minutes of exchange time), the limit set's SHA-256, the snapshot (batch) evaluat
 indices of the batches whose minute sums make the window (``leaves_json``). ``episode`` names the
 episode by its limit, scope and first window end, so a message's idempotency key is derived from
 the data, and a batch evaluated again enqueues nothing twice.
+
+``intraday_acknowledgement`` (migration ``0015``, append-only too) records who acknowledged an
+intraday alert, when and why. It names the row it was given through and that row's episode (an
+episode is acknowledged as a whole, through any of its rows), and it is hash-chained like the
+daily ``acknowledgement`` but on a chain of its own: ``result_sha256`` is the SHA-256 of the row's
+canonical fields as the acker saw them, ``previous_sha256`` the entry hash of the intraday
+acknowledgement before it (the first: ``GENESIS_SHA256`` of :mod:`audit_store.tables_limits`),
+``entry_sha256`` the hash of its own canonical content (:func:`intraday_ack_entry_sha256`), so a
+removed or altered row shows.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Text
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from audit_store.canonical import canonical_json, utc_iso
 
 
 def _timestamp() -> Any:
@@ -57,5 +69,41 @@ class IntradayResult(SQLModel, table=True):
     created_at: datetime = _timestamp()
 
 
-INTRADAY_TABLES: tuple[str, ...] = ("intraday_result",)
-"""Every table of this module; all append-only."""
+class IntradayAcknowledgement(SQLModel, table=True):
+    __tablename__ = "intraday_acknowledgement"
+    __table_args__ = (
+        UniqueConstraint("entry_sha256", name="uq_intraday_acknowledgement_entry_sha256"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    result_id: int = Field(foreign_key="intraday_result.id", index=True)  # the row acked through
+    episode: str = Field(index=True)  # that row's episode: what is acknowledged
+    acked_by: str
+    comment: str = Field(sa_column=Column(Text, nullable=False))
+    acked_at: datetime = _timestamp()
+    result_sha256: str  # the row as the acker saw it: see intraday_ack_result_sha256
+    previous_sha256: str  # entry_sha256 of the intraday acknowledgement before, or GENESIS_SHA256
+    entry_sha256: str
+
+
+def intraday_ack_result_sha256(fields: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of the acknowledged row's fields as the acker saw them."""
+    return hashlib.sha256(canonical_json(fields)).hexdigest()
+
+
+def intraday_ack_entry_sha256(ack: IntradayAcknowledgement) -> str:
+    """The chained hash of one intraday acknowledgement: its content and the hash before it."""
+    content = {
+        "result_id": ack.result_id,
+        "episode": ack.episode,
+        "acked_by": ack.acked_by,
+        "comment": ack.comment,
+        "acked_at": utc_iso(ack.acked_at),
+        "result_sha256": ack.result_sha256,
+        "previous_sha256": ack.previous_sha256,
+    }
+    return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+INTRADAY_TABLES: tuple[str, ...] = ("intraday_result", "intraday_acknowledgement")
+"""Every table of this module, in the order they depend on each other; all append-only."""

@@ -75,6 +75,10 @@ class OutboxItem(SQLModel, table=True):
     severity: str  # "breach" | "warn": the level whose episode this is
     state: str  # "new" | "ongoing" | "resolved"
     result_id: int | None = Field(default=None, foreign_key="check_result.id")
+    # 0014: the intraday result an intraday alert's item announces (None for daily items)
+    intraday_result_id: int | None = Field(
+        default=None, foreign_key="intraday_result.id", index=True
+    )
 
 
 class OutboxAttempt(SQLModel, table=True):

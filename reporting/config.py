@@ -42,9 +42,9 @@ from pydantic import (
 )
 
 from audit_store.canonical import canonical_json
+from reporting.checks.limits import INTRADAY_FORMS, scope_problems
 from reporting.checks.limits import LimitSet as LimitSet
 from reporting.checks.limits import Threshold as Threshold
-from reporting.checks.limits import scope_problems
 from reporting.errors import ConfigError
 from reporting.fetch.registry import FETCH_SOURCES, JOIN, source_problem
 from reporting.fetch.sources.kaiko.format import interval_seconds
@@ -280,6 +280,9 @@ class Notify(_Strict):
     retry_max_seconds: float = Field(default=3600.0, gt=0)
     drain_wait_seconds: float = Field(default=120.0, ge=0)  # `liqrisk daily` retries this long
     lease_seconds: float = Field(default=600.0, gt=0)  # a sender's claim on a message
+    # Intraday alerts: the first goes at once; those that follow within this many seconds on the
+    # same route (or webhook) wait and go together as one message when it has passed. 0: each alone.
+    intraday_group_seconds: float = Field(default=30.0, ge=0, le=3600)
     webhooks: dict[WebhookName, Webhook] = Field(default_factory=dict)
 
     @field_validator("repeat_interval")
@@ -361,6 +364,16 @@ class Web(_Strict):
     absolute_hours: int = Field(default=12, ge=1, le=7 * 24)  # and every session after this
     # Where the console writes the audit packages an admin makes; default <reports_dir>/exports.
     exports_dir: Path | None = None
+    # The console's address as officers reach it (behind the TLS proxy), for the links in alert
+    # emails: "https://liqrisk.example.com". None: messages carry no links.
+    base_url: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("must be an http:// or https:// URL with no query")
+        return value.rstrip("/") if value else value
 
 
 class JobTrigger(_Strict):
@@ -637,8 +650,7 @@ def _unknown_key_hint(key: str) -> str:
         return f" ({parts[0]} is checked per asset; those scopes apply to per-exchange checks)"
     if len(parts) == 1:
         known = ", ".join(n for n in LimitSet.model_fields if n != "intraday")
-        intraday = "velocity_usd_<window>, velocity_count_<window>"
-        return f" (the checks are: {known}; intraday: {intraday})"
+        return f" (the checks are: {known}; intraday: {INTRADAY_FORMS})"
     return ""
 
 

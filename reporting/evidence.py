@@ -158,8 +158,10 @@ def verify_everything(
 ) -> VerifyReport:
     """``liqrisk verify``'s checks (the console's verify button runs the same): every stored hash,
     leaf, root and signature, every derived row re-derived, the stream tables, the kept RFC 3161
-    tokens. ``pinned``: verifier keys given on top of ``audit.trusted_keys``."""
+    tokens, the intraday acknowledgement chain. ``pinned``: verifier keys given on top of
+    ``audit.trusted_keys``."""
     from audit_store.verify import verify_store
+    from reporting.checks.intraday_acks import intraday_ack_findings
     from reporting.fetch.derivers import derived_rows, verify_derived_tables
     from reporting.fetch.streams.verify import verify_stream_tables
     from reporting.notify.anchor import kept_token_problems
@@ -171,4 +173,6 @@ def verify_everything(
         result.add(found.table, found.record_id, found.message)
     for problem in kept_token_problems(store, settings):  # RFC 3161 tokens, checked again
         result.add("timestamp_request", problem.record_id, problem.message)
+    for finding in intraday_ack_findings(store):  # each intraday ack, its chain and its row
+        result.add("intraday_acknowledgement", finding.ack_id, finding.message)
     return result

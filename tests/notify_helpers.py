@@ -14,18 +14,23 @@ import email
 import email.policy
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from sqlalchemy import select
+from sqlmodel import col
 
 from audit_store.db import Store
 from audit_store.models import CheckResult, CheckRun
+from audit_store.tables_outbox import OutboxMessage
 from reporting.config import Route, Settings
 
 DAY = date(2025, 11, 3)
@@ -274,3 +279,42 @@ def password_authenticator(user: str, password: str) -> Callable[..., AuthResult
         return AuthResult(success=ok, handled=False)
 
     return check
+
+
+class HookServer:
+    """Records every POST; answers with the scripted statuses, then 200."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.statuses: list[int] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(hook.statuses.pop(0) if hook.statuses else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/T0K3N/liqrisk"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def outbox_messages(store: Store) -> list[OutboxMessage]:
+    """Every message of the outbox, oldest first, detached from its session."""
+    with store.read_session() as session:
+        found = list(
+            session.execute(select(OutboxMessage).order_by(col(OutboxMessage.id))).scalars()
+        )
+        session.expunge_all()
+    return found

@@ -23,7 +23,7 @@ from audit_store.db import Store
 from audit_store.errors import AppendOnlyViolation
 from audit_store.note import NoteSigner
 from audit_store.tables_intraday import IntradayResult
-from audit_store.tables_outbox import OutboxMessage
+from audit_store.tables_outbox import OutboxItem, OutboxMessage
 from audit_store.tables_streams import StreamMinute
 from reporting.checks.limits import LimitSet, window_minutes
 from reporting.checks.store import limit_set_sha256
@@ -34,10 +34,10 @@ from reporting.fetch.streams import writer
 from reporting.fetch.streams.runner import run_streams
 from reporting.fetch.streams.venues import stream_specs
 from reporting.fetch.streams.writer import PendingBatch, StoredBatch, store_batch
-from reporting.notify import drain, outbox
-from reporting.notify import intraday as alerts
+from reporting.notify import drain, inserting
+from reporting.notify import intraday_groups as groups
 from reporting.notify.intraday import Deliverer, IntradayAlerts
-from tests.notify_helpers import SmtpServer, smtp_env, with_notify
+from tests.notify_helpers import SmtpServer, outbox_messages, smtp_env, with_notify
 from tests.stream_helpers import FAST, new_store
 from tests.ws_venues import VenueServer, binance_frame, venue_server
 
@@ -104,13 +104,14 @@ def _results(store: Store) -> list[tuple[str, str, str, float]]:
         return [(r.kind, r.status, r.scope, r.observed) for r in rows]
 
 
-def _messages(store: Store) -> list[OutboxMessage]:
+def _kinds(store: Store, message: OutboxMessage) -> list[str]:
+    """The kinds of the intraday results a message announces."""
     with store.read_session() as session:
-        found = list(
-            session.execute(select(OutboxMessage).order_by(col(OutboxMessage.id))).scalars()
+        query = select(col(IntradayResult.kind)).join(
+            OutboxItem, col(OutboxItem.intraday_result_id) == col(IntradayResult.id)
         )
-        session.expunge_all()
-        return found
+        query = query.where(col(OutboxItem.outbox_message_id) == message.id)
+        return list(session.execute(query.order_by(col(IntradayResult.id))).scalars())
 
 
 @pytest.fixture
@@ -212,7 +213,7 @@ def test_a_15_minute_velocity_crossing_gives_one_breach_and_one_resolved(
         ("new", "warn", "BTC/binc", 900_000),
         ("escalated", "breach", "BTC/binc", 1_000_000),
     ]  # staying over (minutes 10..20, up to 1.5M) adds nothing
-    assert [m.subject for m in _messages(store)] == [SUBJECT]  # warn is not routed here
+    assert [m.subject for m in outbox_messages(store)] == [SUBJECT]  # warn is not routed here
     for n in range(21, 36):
         feed.minute(n, {})  # the venue streams on, BTC is quiet
     assert len(_results(store)) == 2
@@ -226,8 +227,8 @@ def test_a_15_minute_velocity_crossing_gives_one_breach_and_one_resolved(
     for n in range(37, 45):
         feed.minute(n, {})
     assert len(_results(store)) == 3
-    messages = _messages(store)
-    assert [m.idempotency_key.rsplit(":", 1)[-1] for m in messages] == ["escalated", "resolved"]
+    messages = outbox_messages(store)
+    assert [_kinds(store, m) for m in messages] == [["escalated"], ["resolved"]]
     with store.read_session() as session:
         rows = list(session.execute(select(IntradayResult)).scalars())
         session.expunge_all()
@@ -256,11 +257,11 @@ def test_a_hovering_value_crosses_once_and_does_not_flap(store: Store) -> None:
     for n, usd in enumerate(hovering):
         feed.minute(n, {"BTC": usd})
     assert [r[:2] for r in _results(store)] == [("new", "breach")]
-    assert len(_messages(store)) == 1
+    assert len(outbox_messages(store)) == 1
     for n in range(len(hovering), len(hovering) + 10):
         feed.minute(n, {"BTC": 500_000})  # under 810k for 10 minutes
     assert [r[:2] for r in _results(store)] == [("new", "breach"), ("resolved", "ok")]
-    assert len(_messages(store)) == 2
+    assert len(outbox_messages(store)) == 2
 
 
 def test_an_episode_repeats_per_interval(store: Store) -> None:
@@ -269,7 +270,7 @@ def test_an_episode_repeats_per_interval(store: Store) -> None:
     for n in range(12):
         feed.minute(n, {"BTC": 2_000_000})
     assert [r[0] for r in _results(store)] == ["new", "repeat", "repeat"]
-    assert len({m.idempotency_key for m in _messages(store)}) == 3
+    assert len({m.idempotency_key for m in outbox_messages(store)}) == 3
 
 
 def test_per_asset_limits_sum_across_venues_and_warn_routes(store: Store) -> None:
@@ -282,33 +283,33 @@ def test_per_asset_limits_sum_across_venues_and_warn_routes(store: Store) -> Non
     for n in range(3):
         feed.minute(n, {"BTC": 10, "ETH": 10})
     assert [r[:3] for r in _results(store)] == [("new", "warn", "BTC"), ("new", "warn", "ETH")]
-    assert [json.loads(m.recipients_json) for m in _messages(store)] == [[BTC_DESK]]
+    assert [json.loads(m.recipients_json) for m in outbox_messages(store)] == [[BTC_DESK]]
 
 
 def test_the_result_and_its_message_are_stored_together_or_not_at_all(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     feed = Feed(store, _settings({"velocity_usd_1m": {"asset_exchange": {"BTC/binc": LEVELS}}}))
-    real = outbox.insert_message
+    real = inserting.insert_with_items
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         real(*args, **kwargs)
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(alerts, "insert_message", broken)
+    monkeypatch.setattr(groups, "insert_with_items", broken)
     stored = feed.minute(0, {"BTC": 2_000_000})
     # the batch is stored; neither the result nor the message; the failure is on record
     with store.read_session() as session:
         events = session.execute(text("SELECT count(*) FROM stream_event")).scalar_one()
         assert events == 1
     assert _results(store) == [("error", "error", "", 0.0)]
-    assert _messages(store) == [] and stored.enqueued == 0
+    assert outbox_messages(store) == [] and stored.enqueued == 0
     with store.read_session() as session:
         error = session.execute(select(IntradayResult)).scalars().one()
         session.expunge_all()
     assert "the disk is full" in error.detail and json.loads(error.leaves_json) == [0]
     # the next batch finds the crossing
-    monkeypatch.setattr(alerts, "insert_message", real)
+    monkeypatch.setattr(groups, "insert_with_items", real)
     assert feed.minute(1, {"BTC": 2_000_000}).enqueued == 1
     assert [r[:2] for r in _results(store)] == [("error", "error"), ("new", "breach")]
     # the same batch evaluated again (a retry) enqueues nothing twice
@@ -316,7 +317,7 @@ def test_the_result_and_its_message_are_stored_together_or_not_at_all(
         last = feed.stored[-1]
         batch = writer.CommittedBatch(last.snapshot_id, last.leaf_index, "binance", {}, feed.now)
         assert feed.hook(session, batch) == 0
-    assert len(_messages(store)) == 1
+    assert len(outbox_messages(store)) == 1
 
 
 def test_a_hook_that_raises_does_not_lose_the_batch(store: Store) -> None:
@@ -457,4 +458,10 @@ def test_the_packaged_examples_parse_when_uncommented(tmp_path: Path) -> None:
     path = tmp_path / "limits.toml"
     path.write_text(example)
     limits = load_limits(path)
-    assert sorted(limits.intraday) == ["velocity_count_5m", "velocity_usd_15m"]
+    assert sorted(limits.intraday) == [
+        "exposure_usd_day",
+        "imbalance_60m",
+        "velocity_count_5m",
+        "velocity_usd_15m",
+    ]
+    assert limits.intraday["imbalance_60m"].measure == "imbalance"

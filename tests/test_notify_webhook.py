@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import text
@@ -15,39 +13,10 @@ from audit_store.db import Store
 from reporting.config import Settings, Webhook
 from reporting.notify import drain, enqueue_breach_notices, list_outbox, sign, verify_signature
 from reporting.notify.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
-from tests.notify_helpers import DAY, FakeClock, store_results, with_notify
+from tests.notify_helpers import DAY, FakeClock, HookServer, store_results, with_notify
 
 SECRET = "hook-key-0123456789abcdef"
 SECRET_ENV = "LIQRISK_TEST_HOOK_KEY"
-
-
-class HookServer:
-    """Records every POST; answers with the scripted statuses, then 200."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.statuses: list[int] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(hook.statuses.pop(0) if hook.statuses else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/T0K3N/liqrisk"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

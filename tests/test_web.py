@@ -25,6 +25,7 @@ from reporting.web.accounts import add_user, set_disabled
 from reporting.web.app import CSP, REPORT_CSP, ROUTES, create_app
 from reporting.web.exports import make_console_export
 from reporting.web.history_views import diff
+from tests.alert_helpers import quiet_alert
 from tests.notify_helpers import store_results
 
 DAY = date(2025, 11, 3)
@@ -45,6 +46,11 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/breaches/{result_id:int}"): "viewer",
     ("GET", "/api/breaches/{result_id:int}"): "viewer",
     ("POST", "/breaches/{result_id:int}/ack"): "officer",
+    ("GET", "/alerts"): "viewer",
+    ("GET", "/api/alerts"): "viewer",
+    ("GET", "/alerts/{result_id:int}"): "viewer",
+    ("GET", "/api/alerts/{result_id:int}"): "viewer",
+    ("POST", "/alerts/{result_id:int}/ack"): "officer",
     ("GET", "/reports"): "viewer",
     ("GET", "/api/reports"): "viewer",
     ("GET", "/reports/{artifact_id:int}"): "viewer",
@@ -99,6 +105,7 @@ class Base:
     html_id: int
     pdf_id: int
     export_id: int
+    alert_id: int  # an intraday result: the alert pages' {result_id}
 
 
 @pytest.fixture(scope="module")
@@ -125,12 +132,13 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
         add_user(store, role, role, PASSWORD, by="test")
     with store.session() as session:
         enqueue_breach_notices(session, settings, DAY)  # one breach email waiting
+    alert_id = quiet_alert(store, settings)
     html_id = register(store, settings, f"{DAY}/report-{DAY}.html", "report.html", HTML)
     pdf_id = register(store, settings, f"{DAY}/report-{DAY}.pdf", "report.pdf", b"%PDF-1.7 test")
     made = make_console_export(
         store, settings, start=DAY, end=DAY + timedelta(days=1), by="admin", address="127.0.0.1"
     )
-    yield Base(store, settings, result_id, html_id, pdf_id, made.result.export_id)
+    yield Base(store, settings, result_id, html_id, pdf_id, made.result.export_id, alert_id)
     store.dispose()
 
 
@@ -195,7 +203,8 @@ def test_route_by_role(console: Console, who: str | None, method: str, path: str
     client = console.new_client()
     if who is not None:
         assert login(client, who)[0] == 303
-    url = path.replace("{result_id:int}", str(console.result_id))
+    url = path.replace("/alerts/{result_id:int}", f"/alerts/{console.base.alert_id}")
+    url = url.replace("{result_id:int}", str(console.result_id))
     url = url.replace("{artifact_id:int}", str(console.base.html_id))
     url = url.replace("{export_id:int}", str(console.base.export_id))
     if method == "GET":

@@ -1,6 +1,7 @@
 """The console's Live page: the last hour of the streams' minute sums per asset and exchange (every
-batch of a minute summed, nothing outside the window), each stream's connection state, no intraday
-alert invented, escaping, the polling script under the CSP, and the page polling in a browser."""
+batch of a minute summed, nothing outside the window), each stream's connection state, the latest
+intraday alerts (stored through the real collector path; none invented), escaping, the polling
+script under the CSP, and the page polling in a browser, the alerts table with it."""
 
 from __future__ import annotations
 
@@ -18,16 +19,26 @@ from sqlalchemy import insert
 from starlette.testclient import TestClient
 
 from audit_store.db import Store
+from audit_store.tables_intraday import IntradayResult
 from audit_store.tables_streams import StreamMinute
 from reporting.config import Settings, load_settings
 from reporting.fetch.sources.binance import stream as binance
 from reporting.fetch.sources.bybit import stream as bybit
 from reporting.fetch.streams.lease import try_hold
-from reporting.fetch.streams.writer import PendingBatch, SessionEvent, record_sessions, store_batch
+from reporting.fetch.streams.writer import (
+    CommittedBatch,
+    PendingBatch,
+    SessionEvent,
+    record_sessions,
+    store_batch,
+)
+from reporting.notify.intraday import record_failure
 from reporting.web.accounts import add_user
 from reporting.web.app import CSP, create_app
 from reporting.web.live_views import heat, live
+from tests.alert_helpers import ONE_MINUTE
 from tests.console_server import serving
+from tests.intraday_helpers import LEVELS, T0, Feed, intraday_rows, intraday_settings
 from tests.test_web import PASSWORD, Clock, login
 from tests.ws_venues import binance_frame, bybit_frame
 
@@ -262,9 +273,98 @@ def test_a_connection_left_open_by_a_killed_collector_shows_stale(tmp_path: Path
 
 def test_no_intraday_alert_is_invented(client: TestClient) -> None:
     data = client.get("/api/live").json()
-    assert data["intraday_alerts"] == []
-    assert "not built yet" in data["intraday_alerts_note"]
-    assert "Intraday alerts are not built yet" in client.get("/live").text
+    assert data["intraday_alerts"] == [] and data["open_episodes"] == []
+    html = client.get("/live").text
+    assert "No intraday alert yet." in html and "No episode is open." in html
+    assert "not built yet" not in html and "not shown yet" not in html
+
+
+@dataclass(frozen=True)
+class Alerts:
+    store: Store
+    settings: Settings
+    rows: list[IntradayResult]  # oldest first, the error row among them
+
+
+@pytest.fixture(scope="module")
+def alerts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alerts]:
+    """Through the real collector path: BTC over 2M USD a minute for 25 minutes with a repeat
+    every minute (a new row and 24 repeats, still open), an ETH episode that crossed and
+    resolved, and a failed evaluation."""
+    root = tmp_path_factory.mktemp("live-alerts")
+    base = load_settings(env={"LIQRISK_DATABASE_URL": f"sqlite:///{root / 'store.db'}"})
+    tables = {
+        "velocity_usd_1m": {
+            "asset_exchange": {"BTC/binc": LEVELS, "ETH/binc": LEVELS},
+            "repeat_minutes": 1,
+            "hysteresis": {"resolve_after_minutes": 1},
+        }
+    }
+    settings = intraday_settings(tables, base=base)
+    store = Store(settings.database_url)
+    store.create_schema()
+    feed = Feed(store, settings)
+    feed.minute(0, {"ETH": 1_500_000})
+    feed.minute(1, {"ETH": 0})
+    for n in range(2, 27):
+        feed.minute(n, {"BTC": 2_000_000})
+    last = feed.stored[-1]
+    with store.session() as session:
+        batch = CommittedBatch(last.snapshot_id, last.leaf_index, "binance", {}, feed.now)
+        record_failure(session, batch, RuntimeError("the disk is full"), "0" * 64, feed.now)
+    add_user(store, "viewer", "viewer", PASSWORD, by="test")
+    yield Alerts(store, settings, intraday_rows(store))
+    store.dispose()
+
+
+def test_the_latest_intraday_alerts_newest_first(alerts: Alerts) -> None:
+    rows = alerts.rows
+    assert [(r.scope, r.kind) for r in rows[:2]] == [("ETH/binc", "new"), ("ETH/binc", "resolved")]
+    assert [r.kind for r in rows[2:]] == ["new"] + ["repeat"] * 24 + ["error"]
+    client = _client(alerts.store, alerts.settings, T0 + timedelta(minutes=30))
+    assert login(client, "viewer")[0] == 303
+    data = client.get("/api/live").json()
+    shown = data["intraday_alerts"]
+    assert data["intraday_alerts_limit"] == 20 and len(shown) == 20
+    newest = [r for r in rows if r.kind != "error"][::-1][:20]  # no failed evaluation
+    assert [a["id"] for a in shown] == [r.id for r in newest]
+    top = shown[0]
+    assert (top["kind"], top["status"], top["scope"], top["episode_open"]) == (
+        "repeat",
+        "breach",
+        "BTC/binc",
+        True,
+    )
+    assert top["limit_title"] == "velocity_usd_1m (1 min)" and top["url"] == f"/alerts/{top['id']}"
+    assert top["versus_text"] == "$2,000,000 of $1,000,000 (200%)"
+    assert top["at"] == (T0 + timedelta(minutes=26, seconds=31)).isoformat()
+    (still_open,) = data["open_episodes"]  # ETH's resolved: BTC's alone is open
+    btc_new = rows[2]
+    assert still_open == {
+        "episode": btc_new.episode,
+        "limit_title": "velocity_usd_1m (1 min)",
+        "scope": "BTC/binc",
+        "status": "breach",
+        "since": (T0 + timedelta(minutes=2, seconds=31)).isoformat(),
+        "first_id": btc_new.id,
+        "latest_id": rows[-2].id,
+        "url": f"/alerts/{btc_new.id}",
+    }
+    html = client.get("/live").text
+    table = re.search(r'<table id="live-alerts">(.*?)</table>', html, re.S)
+    assert table is not None
+    cells = re.findall(r"<tr>\s*<td class=\"nowrap\">([^<]*)</td>\s*<td class=\"nowrap\">([^<]*)"
+                       r"</td>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>", table.group(1))  # fmt: skip
+    assert len(cells) == 20
+    assert cells[0] == ("2025-10-22 09:26:31", "velocity_usd_1m (1 min)", "BTC/binc", "repeat")
+    assert f'<a href="/alerts/{top["id"]}">Alert page</a>' in table.group(1)
+    assert "$2,000,000 of $1,000,000 (200%)" in table.group(1)
+    assert (
+        f'Open now: <a href="/alerts/{btc_new.id}"><span class="pill breach">breach</span>' in html
+    )
+    assert "since 2025-10-22 09:02:31 UTC" in html
+    # the heatmap's section first, then the alerts, then the streams
+    assert html.index('id="live-heat"') < html.index('id="live-alerts"') < html.index("Streams")
 
 
 def test_the_page_shows_the_heatmap_without_javascript(client: TestClient) -> None:
@@ -375,11 +475,13 @@ def test_the_page_polls_and_stops_when_the_session_ends(tmp_path: Path) -> None:
     clock = Clock(NOW.timestamp())
     app = create_app(store, settings, session_key=b"s" * 48, secure_cookies=False, clock=clock)
     with serving(app) as url:
-        _poll_in_a_browser(webdriver, url, store, clock)
+        _poll_in_a_browser(webdriver, url, store, settings, clock)
     store.dispose()
 
 
-def _poll_in_a_browser(webdriver: Any, url: str, store: Store, clock: Clock) -> None:
+def _poll_in_a_browser(
+    webdriver: Any, url: str, store: Store, settings: Settings, clock: Clock
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -407,6 +509,30 @@ def _poll_in_a_browser(webdriver: Any, url: str, store: Store, clock: Clock) -> 
         assert driver.find_element(By.CSS_SELECTOR, "#live-heat svg.spark rect:not(.base)")
         cells = driver.find_elements(By.CSS_SELECTOR, "#live-heat tbody tr td.num")
         assert [c.text for c in cells[:2]] == ["–", "$500.0k"]  # rebuilt in the columns' order
+        assert driver.find_element(By.ID, "live-alerts").text.endswith("No intraday alert yet.")
+        # an alert stored by the collector (2M USD of BTC at 10:31, two hours before) appears
+        intraday = intraday_settings(ONE_MINUTE, base=settings)
+        Feed(store, intraday, t0=NOW - timedelta(hours=2)).minute(0, {"BTC": 2_000_000})
+        (alert,) = intraday_rows(store)
+        wait.until(lambda d: "Alert page" in d.find_element(By.ID, "live-alerts").text)
+        row = driver.find_elements(By.CSS_SELECTOR, "#live-alerts tbody tr td")
+        assert [c.text for c in row] == [
+            "2025-11-03 10:31:01",
+            "velocity_usd_1m (1 min)",
+            "BTC/binc",
+            "new",
+            "breach",
+            "$2,000,000 of $1,000,000 (200%)",
+            "open",
+            "Alert page",
+        ]
+        link = driver.find_element(By.LINK_TEXT, "Alert page")
+        assert link.get_attribute("href") == f"{url}/alerts/{alert.id}"
+        opened = driver.find_element(By.ID, "live-open").text
+        assert (
+            opened
+            == "Open now: breach BTC/binc velocity_usd_1m (1 min) since 2025-11-03 10:31:01 UTC"
+        )
         clock.now += 13 * 3600  # past the absolute session lifetime
         status = driver.find_element(By.ID, "live-status")
         wait.until(lambda d: status.is_displayed())

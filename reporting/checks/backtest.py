@@ -6,6 +6,13 @@ as
 :func:`reporting.checks.evaluate` grades a daily run, as of the end of the day
 (:func:`statuses`: the same measurements and statuses, without the messages). Measuring is kept
 apart from grading so calibration (:mod:`reporting.checks.calibrate`) reads the same figures.
+
+A candidate with intraday tables (``[velocity_usd_15m]``, ``[exposure_usd_day]``,
+``[imbalance_60m]``) is also replayed over the stored stream minutes of the range, every minute's
+end an evaluation point, episode by episode as the live evaluation decides them
+(:mod:`reporting.checks.intraday_history`); :attr:`Backtest.intraday` holds what each intraday
+limit on each scope would have opened, when, and its peak. Without intraday tables it is empty
+and nothing of the streams is read.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from reporting.checks.engine import (
     resolve_threshold,
     status_of,
 )
+from reporting.checks.intraday_history import IntradayTally, intraday_backtest
 from reporting.checks.limits import LimitSet, Resolved
 from reporting.checks.metrics import (
     HOUR,
@@ -149,6 +157,7 @@ class Backtest:
     limit_set_sha256: str
     loaded_from: str
     tallies: tuple[LimitTally, ...]
+    intraday: tuple[IntradayTally, ...] = ()  # the intraday limits' episodes, by limit and scope
 
     @property
     def days(self) -> int:
@@ -212,7 +221,8 @@ def backtest(
                 tally.ok_days += 1
     ordered = sorted(tallies.values(), key=lambda t: (CATALOGUE_ORDER.get(t.check, 99), t.scope))
     sha = limit_set_sha256(limits)
-    return Backtest(start, end, source, sha, limits.loaded_from, tuple(ordered))
+    intraday = intraday_backtest(store, limits, start, end, settings.jurisdiction)
+    return Backtest(start, end, source, sha, limits.loaded_from, tuple(ordered), intraday)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,12 @@ With ``n`` days, a percentile above ``100 * (1 - 1/n)`` lies beyond what the sam
 estimate sits at the sample maximum and the bootstrap cannot reach above it. Such proposals are
 flagged; they need more history, or judgement.
 
+**Intraday tables** (``[velocity_usd_15m]``, ``[exposure_usd_day]``, ``[imbalance_60m]`` of the
+limit set in force, or those asked for with ``--check``) are calibrated the same way on the
+stored stream minutes: the day values are each day's peak window value per scope (the window
+ending at every minute measured, :func:`reporting.checks.intraday_history.day_peaks`), so a
+breach at the p99 is crossed on about 1 day in 100. An imbalance counts graded windows only.
+
 **Time to the next cluster.** An hour is a cluster hour of an asset when its liquidations reach the
 configured level (``[clusters]`` in ``limits.toml``); consecutive cluster hours make one cluster.
 The gaps, in hours, between successive cluster starts are fitted with a two-parameter Weibull
@@ -39,7 +45,13 @@ from audit_store.db import Store
 from reporting.checks.backtest import MeasuredHistory, history_by_day, measure_history
 from reporting.checks.catalogue import CATALOGUE, CATALOGUE_ORDER
 from reporting.checks.engine import resolve_threshold
-from reporting.checks.limits import LimitSet, Threshold
+from reporting.checks.intraday_history import (
+    day_peaks,
+    lead_minutes,
+    load_stream_history,
+    measure_unit,
+)
+from reporting.checks.limits import AssetLimits, LimitSet, Threshold
 from reporting.checks.measures import HOUR
 from reporting.checks.metrics import AssetDay, day_bounds
 from reporting.checks.overlays import RangeOverlays
@@ -143,6 +155,7 @@ class Calibration:
     proposals: tuple[Proposal, ...]
     clusters: tuple[ClusterFit, ...]
     problems: tuple[str, ...]
+    intraday: tuple[str, ...] = ()  # the intraday tables calibrated (on stream minutes)
 
 
 def _values_by_scope(
@@ -184,40 +197,118 @@ def propose(
     ``jurisdictions`` gives an exchange's jurisdiction (a mapping, or a lookup such as
     :meth:`reporting.config.Settings.jurisdiction`), to show the threshold in force.
     """
+    _check_percentiles(percentile, warn_percentile)
+    jurisdiction_of = jurisdictions.get if isinstance(jurisdictions, Mapping) else jurisdictions
+    values = _values_by_scope(history)
+    return [
+        _proposal(
+            check,
+            scope,
+            asset,
+            exchange,
+            xs,
+            limits.for_check(check),
+            CATALOGUE[check].unit,
+            jurisdiction_of,
+            percentile=percentile,
+            warn_percentile=warn_percentile,
+            confidence=confidence,
+            resamples=resamples,
+            seed=seed,
+        )
+        for (check, scope, asset, exchange), xs in sorted(
+            values.items(), key=lambda kv: (CATALOGUE_ORDER.get(kv[0][0], 99), kv[0][1])
+        )
+    ]
+
+
+def _check_percentiles(percentile: float, warn_percentile: float) -> None:
     if not 0 < warn_percentile <= percentile < 100:
         raise ValueError(
             f"need 0 < warn percentile ({warn_percentile}) <= percentile ({percentile}) < 100"
         )
-    jurisdiction_of = jurisdictions.get if isinstance(jurisdictions, Mapping) else jurisdictions
+
+
+def _proposal(
+    check: str,
+    scope: str,
+    asset: str,
+    exchange: str | None,
+    xs: Sequence[float],
+    table: AssetLimits | None,
+    unit: str,
+    jurisdiction_of: Callable[[str], str | None],
+    *,
+    percentile: float,
+    warn_percentile: float,
+    confidence: float,
+    resamples: int,
+    seed: int,
+) -> Proposal:
+    """One proposal from the day values ``xs`` of one check (or intraday table) and scope."""
+    warn, breach = percentile_cis(
+        xs, (warn_percentile, percentile), confidence=confidence, resamples=resamples, seed=seed
+    )
+    resolved = (
+        resolve_threshold(table, asset, exchange, jurisdiction_of) if table is not None else None
+    )
+    key = f'asset_exchange."{scope}"' if exchange is not None else f"asset.{asset}"
+    return Proposal(
+        check=check,
+        scope=scope,
+        unit=unit,
+        key=key,
+        n=len(xs),
+        warn=warn,
+        breach=breach,
+        current=resolved.threshold if resolved else None,
+        current_source=resolved.source if resolved else None,
+        unresolved=percentile > 100.0 * (1.0 - 1.0 / len(xs)),
+    )
+
+
+def propose_intraday(
+    store: Store,
+    limits: LimitSet,
+    names: Sequence[str],
+    start: date,
+    end: date,
+    jurisdiction_of: Callable[[str], str | None],
+    *,
+    percentile: float = 99.0,
+    warn_percentile: float = 95.0,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> list[Proposal]:
+    """A warn and breach proposal for each intraday table of ``names`` (of ``limits``) and each
+    scope with stream minutes in ``start`` .. ``end``, from the days' peak window values."""
+    _check_percentiles(percentile, warn_percentile)
+    if not names:
+        return []
+    history = load_stream_history(store, start, end, lead_minutes(limits))
     proposals = []
-    values = _values_by_scope(history)
-    for (check, scope, asset, exchange), xs in sorted(
-        values.items(), key=lambda kv: (CATALOGUE_ORDER.get(kv[0][0], 99), kv[0][1])
-    ):
-        warn, breach = percentile_cis(
-            xs, (warn_percentile, percentile), confidence=confidence, resamples=resamples, seed=seed
-        )
-        table = limits.for_check(check)
-        resolved = (
-            resolve_threshold(table, asset, exchange, jurisdiction_of)
-            if table is not None
-            else None
-        )
-        key = f'asset_exchange."{scope}"' if exchange is not None else f"asset.{asset}"
-        proposals.append(
-            Proposal(
-                check=check,
-                scope=scope,
-                unit=CATALOGUE[check].unit,
-                key=key,
-                n=len(xs),
-                warn=warn,
-                breach=breach,
-                current=resolved.threshold if resolved else None,
-                current_source=resolved.source if resolved else None,
-                unresolved=percentile > 100.0 * (1.0 - 1.0 / len(xs)),
+    for name in names:
+        table = limits.intraday[name]
+        peaks = day_peaks(history, table, jurisdiction_of)
+        for (scope, asset, exchange), xs in sorted(peaks.items()):
+            proposals.append(
+                _proposal(
+                    name,
+                    scope,
+                    asset,
+                    exchange,
+                    xs,
+                    table,
+                    measure_unit(table.measure),
+                    jurisdiction_of,
+                    percentile=percentile,
+                    warn_percentile=warn_percentile,
+                    confidence=confidence,
+                    resamples=resamples,
+                    seed=seed,
+                )
             )
-        )
     return proposals
 
 
@@ -244,6 +335,12 @@ def proposals_toml(calibration: Calibration) -> str:
         f"# [low, high]: {pct} percentile-bootstrap intervals ({c.resamples} resamples, "
         f"seed {c.seed}). Review every line before use.",
     ]
+    if c.intraday:
+        lines.insert(
+            2,
+            "# intraday tables (" + ", ".join(c.intraday) + "): of each day's peak window value "
+            "over the stored stream minutes;",
+        )
     current_check = None
     for p in c.proposals:
         if p.check != current_check:
@@ -361,15 +458,27 @@ def cluster_fits(
 
 
 def measured_checks(limits: LimitSet, chosen: Iterable[str] | None) -> list[str]:
-    """The checks to calibrate: those asked for, else the calibratable ones configured."""
+    """The daily checks to calibrate: those asked for, else the calibratable ones configured
+    (an intraday table asked for is :func:`measured_intraday`'s)."""
     if chosen:
-        names = list(dict.fromkeys(chosen))
+        names = [n for n in dict.fromkeys(chosen) if n not in limits.intraday]
         unknown = [n for n in names if n not in CATALOGUE or not CATALOGUE[n].calibrate]
         if unknown:
             known = ", ".join(n for n, s in CATALOGUE.items() if s.calibrate)
-            raise ValueError(f"cannot calibrate {', '.join(unknown)}; the checks are: {known}")
+            tables = ", ".join(sorted(limits.intraday)) or "none in the limit set in force"
+            raise ValueError(
+                f"cannot calibrate {', '.join(unknown)}; the checks are: {known}; "
+                f"intraday tables: {tables}"
+            )
         return names
     return [n for n in limits.configured_checks() if CATALOGUE[n].calibrate]
+
+
+def measured_intraday(limits: LimitSet, chosen: Iterable[str] | None) -> list[str]:
+    """The intraday tables to calibrate: those asked for, else every one configured."""
+    if chosen:
+        return [n for n in dict.fromkeys(chosen) if n in limits.intraday]
+    return sorted(limits.intraday)
 
 
 def calibrate(
@@ -408,10 +517,29 @@ def calibrate(
         resamples=resamples,
         seed=seed,
     )
+    intraday = measured_intraday(settings.limits, checks)
+    proposals += propose_intraday(
+        store,
+        settings.limits,
+        intraday,
+        start,
+        end,
+        settings.jurisdiction,
+        percentile=percentile,
+        warn_percentile=warn_percentile,
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+    )
     problems = [f"{p.source}: {p.message}" for p in history.problems]
     proposed = {p.check for p in proposals}
     problems += [
         f"{n}: no day could be measured, nothing to propose" for n in names if n not in proposed
+    ]
+    problems += [
+        f"{n}: no stream minutes in the range, nothing to propose"
+        for n in intraday
+        if n not in proposed
     ]
     return Calibration(
         start=start,
@@ -426,4 +554,5 @@ def calibrate(
         proposals=tuple(proposals),
         clusters=tuple(cluster_fits(days, settings.limits, finish)),
         problems=tuple(problems),
+        intraday=tuple(intraday),
     )

@@ -1,19 +1,24 @@
 """Intraday limits evaluated on every committed stream batch, in the batch's own transaction.
 
 For each intraday limit of the limit set (``[velocity_usd_15m]``, ``[velocity_count_5m]``,
-:class:`.limits.IntradayLimits`) and each scope the batch touched (an asset the batch has counted
-events of, on the batch's exchange, or across exchanges for ``per = "asset"``), the value is the
-trailing window's sum over ``stream_minute`` (counted events only, summed across batches) ending at
-the batch's newest minute: minutes ``end - window + 1 .. end``. Scopes with an open episode on the
-batch's exchange are evaluated too, so an episode resolves when its asset falls quiet while the
-venue streams on.
+``[exposure_usd_day]``, ``[imbalance_60m]``, :class:`.limits.IntradayLimits`) and each scope the
+batch touched (an asset the batch has counted events of, on the batch's exchange, or across
+exchanges for ``per = "asset"``), the value is that of the window ending at the batch's newest
+minute, over ``stream_minute`` (counted events only, summed across batches): the trailing minutes
+``end - window + 1 .. end``, or for exposure the minutes since 00:00 UTC. What each measure's
+window and value are is :mod:`.intraday_measures`'. Scopes with an open episode on the batch's
+exchange are evaluated too, so an episode resolves when its asset falls quiet while the venue
+streams on.
 
 Incremental: one grouped query per limit and scope reads only the minutes of the window (plus the
-hysteresis minutes), through ``ix_stream_minute_key`` (venue, asset, minute) or, across venues,
-``ix_stream_minute_asset`` (asset, minute). Its cost is the window's minute rows of one scope,
-never the day's events. Minute sums were chosen over running sums kept in memory: they are already
-stored (verify recomputes them), a restart or a second writer needs no warm-up, and a late event
-lands in its own minute and is counted by the next evaluation.
+hysteresis minutes while an episode is open), through ``ix_stream_minute_key`` (venue, asset,
+minute) or, across venues, ``ix_stream_minute_asset`` (asset, minute). Its cost is the window's
+minute rows of one scope, never the day's events. For exposure the minutes before the hysteresis
+minutes are one sum (the day so far; in the first hysteresis minutes after midnight with an
+episode open, the day before's as well, for the windows that ended before midnight). Minute sums
+were chosen over running sums kept in memory: they are already stored (verify recomputes them), a
+restart or a second writer needs no warm-up, and a late event lands in its own minute and is
+counted by the next evaluation.
 
 Each decision (:func:`evaluate_batch`) follows the episode of its limit and scope, read from the
 latest ``intraday_result`` row (:mod:`audit_store.tables_intraday`):
@@ -21,11 +26,18 @@ latest ``intraday_result`` row (:mod:`audit_store.tables_intraday`):
 * no open episode, value at or over ``warn`` (or ``breach``): a ``new`` row;
 * open at ``warn``, value at or over ``breach``: ``escalated``;
 * open, and the window stayed under ``resolve_below_pct`` of ``warn`` for each of the last
-  ``resolve_after_minutes`` minutes' windows: ``resolved`` (status ``ok``);
-* open, and ``repeat_minutes`` since its last row: ``repeat``;
+  ``resolve_after_minutes`` minutes' windows: ``resolved`` (status ``ok``); an imbalance window
+  under its ``min_usd`` (not enough volume) counts as under, and the resolved row says so;
+* open, and ``repeat_minutes`` since its last row (the value graded): ``repeat``;
 * anything else, staying over or hovering between the hysteresis level and the limit: no row.
 
+An imbalance window under ``min_usd`` is never graded: it opens nothing. An exposure episode
+opened yesterday resolves by the same rule once today's value (from midnight) is under.
+
 A status is ``breach`` at or above ``breach``, ``warn`` at or above ``warn``, as for daily checks.
+The instruments behind a crossing (``top``) are read from the events of the window, or of its last
+:data:`TOP_MINUTES` for a longer window (exposure, a 4-hour velocity): a crossing's message costs
+an hour of events at most, and the ``detail`` says so.
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import numpy as np
 from sqlalchemy import Select, func, select
 from sqlmodel import Session, col
 
@@ -44,14 +57,26 @@ from audit_store.models import Snapshot
 from audit_store.tables_intraday import IntradayResult
 from audit_store.tables_streams import StreamEvent, StreamMinute
 from reporting.checks.engine import grade_value
+from reporting.checks.intraday_measures import (
+    MINUTE,
+    MinuteSeries,
+    Sums,
+    Values,
+    WindowSums,
+    format_measure,
+    spec_of,
+    window_first,
+    window_length,
+    window_note,
+)
 from reporting.checks.limits import IntradayLimits, LimitSet, Threshold, jurisdiction_code
 from reporting.checks.store import limit_set_canonical, record_limit_set
 from reporting.fetch.streams.venues import EXCHANGE_CODES
 from reporting.fetch.streams.writer import CommittedBatch, minute_of
 
-MINUTE = timedelta(minutes=1)
 OPEN_KINDS = ("new", "escalated", "repeat")
 TOP = 3
+TOP_MINUTES = 60
 
 
 @dataclass(frozen=True)
@@ -87,21 +112,65 @@ def _filtered(query: _Q, scope: Scope) -> _Q:
     return query
 
 
-def minute_values(
-    session: Session, scope: Scope, measure: str, first: datetime, last: datetime
-) -> dict[datetime, float]:
-    """The scope's summed USD (or count) per minute, from ``first`` to ``last`` inclusive."""
+def _sums_query(scope: Scope) -> Select[float, float, int, int]:
     m = StreamMinute
-    value = (
-        func.sum(col(m.long_usd) + col(m.short_usd))
-        if measure == "usd"
-        else func.sum(col(m.long_count) + col(m.short_count))
+    query = select(
+        func.sum(col(m.long_usd)),
+        func.sum(col(m.short_usd)),
+        func.sum(col(m.long_count)),
+        func.sum(col(m.short_count)),
     )
-    query = _filtered(select(col(m.minute), value), scope).where(
-        col(m.minute) >= first, col(m.minute) <= last
+    return _filtered(query, scope)
+
+
+def minute_sums(
+    session: Session, scope: Scope, first: datetime, last: datetime
+) -> dict[datetime, Sums]:
+    """The scope's long and short USD and counts per minute, from ``first`` to ``last``
+    inclusive (minutes without counted events are absent)."""
+    m = StreamMinute
+    query = (
+        _sums_query(scope)
+        .add_columns(col(m.minute))
+        .where(col(m.minute) >= first, col(m.minute) <= last)
     )
     rows = session.execute(query.group_by(col(m.minute)))
-    return {as_utc(minute): float(total or 0) for minute, total in rows}
+    return {
+        as_utc(minute): (float(lu or 0), float(su or 0), float(lc or 0), float(sc or 0))
+        for lu, su, lc, sc, minute in rows
+    }
+
+
+def range_sums(session: Session, scope: Scope, first: datetime, last: datetime) -> Sums:
+    """The scope's sums over the minutes ``first .. last`` inclusive, as one row."""
+    m = StreamMinute
+    query = _sums_query(scope).where(col(m.minute) >= first, col(m.minute) <= last)
+    row = session.execute(query).one()
+    return (float(row[0] or 0), float(row[1] or 0), float(row[2] or 0), float(row[3] or 0))
+
+
+def window_values(
+    session: Session, scope: Scope, table: IntradayLimits, end: datetime, count: int
+) -> tuple[Values, WindowSums]:
+    """The values (and sums) of ``table``'s windows ending at ``end``, ``end - 1 minute``, ...:
+    ``count`` of them, index 0 the window ending at ``end``.
+
+    Trailing windows read the minutes of the oldest window's start to ``end``. A window from
+    midnight reads the minutes of the ``count`` window ends, and what lies before them as one sum
+    per day (:func:`range_sums`)."""
+    points = [end - k * MINUTE for k in range(count)]
+    firsts = [window_first(table, p) for p in points]
+    lo = points[-1] if spec_of(table).since_midnight else min(firsts)
+    series = MinuteSeries.of(minute_sums(session, scope, lo, end), lo, end)
+    sums = series.windows(table, [series.index(p) for p in points])
+    before = {f: range_sums(session, scope, f, lo - MINUTE) for f in set(firsts) if f < lo}
+    if before:
+        add = np.array([before.get(f, (0.0, 0.0, 0.0, 0.0)) for f in firsts])
+        table_sums = np.column_stack(
+            [sums.long_usd, sums.short_usd, sums.long_count, sums.short_count]
+        )
+        sums = WindowSums.of(table_sums + add)
+    return spec_of(table).value(sums, table), sums
 
 
 def window_leaves(session: Session, scope: Scope, first: datetime, last: datetime) -> list[int]:
@@ -118,7 +187,9 @@ def window_leaves(session: Session, scope: Scope, first: datetime, last: datetim
 def top_instruments(
     session: Session, scope: Scope, start: datetime, end: datetime
 ) -> tuple[tuple[str, str, float, int], ...]:
-    """The venues and instruments with the most USD in [start, end) (counted events)."""
+    """The venues and instruments with the most USD in [start, end) (counted events), of its last
+    :data:`TOP_MINUTES` minutes for a longer window."""
+    start = max(start, end - TOP_MINUTES * MINUTE)
     e = StreamEvent
     query = select(col(e.venue), col(e.instrument), func.sum(col(e.usd)), func.count()).where(
         col(e.asset) == scope.asset,
@@ -223,38 +294,31 @@ def _decide(
     batch: CommittedBatch,
     now: datetime,
 ) -> Decision | None:
-    window = table.minutes
-    held = max(table.hysteresis.resolve_after_minutes, 1)  # windows that must all be under
-    first = end - (window + held - 2) * MINUTE
-    measure = name.split("_")[1]  # velocity_<measure>_<window>
-    values = minute_values(session, scope, measure, first, end)
-
-    def trailing(at: datetime) -> float:
-        return sum(v for m, v in values.items() if at - window * MINUTE < m <= at)
-
-    observed = trailing(end)
-    status: str = grade_value(observed, threshold)
     latest = latest_row(session, name, scope.name)
     is_open = latest is not None and latest.kind in OPEN_KINDS
+    last_end = as_utc(latest.window_end) - MINUTE if latest is not None else end
+    if is_open and end < last_end:
+        return None  # a late batch: the episode has been judged on newer minutes
+    held = max(table.hysteresis.resolve_after_minutes, 1)  # windows that must all be under
+    values, sums = window_values(session, scope, table, end, held if is_open else 1)
+    observed, graded = float(values.value[0]), bool(values.graded[0])
+    status: str = grade_value(observed, threshold) if graded else "ok"
     kind: str | None = None
     level = threshold.breach if status == "breach" else threshold.warn
     if not is_open:
         kind = "new" if status != "ok" else None
     else:
         assert latest is not None
-        last_end = as_utc(latest.window_end) - MINUTE
         quiet = threshold.warn * table.hysteresis.resolve_below_pct / 100
-        if end < last_end:
-            return None  # a late batch: the episode has been judged on newer minutes
         if latest.status == "warn" and status == "breach":
             kind = "escalated"
-        elif all(trailing(end - n * MINUTE) < quiet for n in range(held)):
+        elif bool(np.all(~values.graded | (values.value < quiet))):
             kind, status, level = "resolved", "ok", quiet
-        elif table.repeat_minutes and end - last_end >= table.repeat_minutes * MINUTE:
+        elif graded and table.repeat_minutes and end - last_end >= table.repeat_minutes * MINUTE:
             kind, status = "repeat", latest.status
     if kind is None:
         return None
-    start = end - (window - 1) * MINUTE
+    start = window_first(table, end)
     stop = end + MINUTE
     episode = (
         f"{name}|{scope.name}|{stop.isoformat()}"
@@ -267,8 +331,8 @@ def _decide(
     result = IntradayResult(
         snapshot_id=batch.snapshot_id,
         limit_name=name,
-        measure=measure,
-        window_minutes=window,
+        measure=table.measure,
+        window_minutes=window_length(table, end),
         scope=scope.name,
         source="",
         kind=kind,
@@ -286,8 +350,33 @@ def _decide(
     )
     top = top_instruments(session, scope, start, stop) if kind != "resolved" else ()
     if kind == "resolved":
-        result.detail = f"under {level:,.0f} (hysteresis) for {held} minute(s)"
+        result.detail = _resolved_detail(table, level, held, values)
     else:
-        result.detail = "; ".join(f"{v} {i}: {u:.0f} USD in {n}" for v, i, u, n in top)
+        result.detail = _detail(table, sums.at(0), top, stop - start)
     episode_status = latest.status if kind == "resolved" and latest is not None else status
     return Decision(result, top, level, episode_status)
+
+
+def _detail(
+    table: IntradayLimits,
+    sums: Sums,
+    top: tuple[tuple[str, str, float, int], ...],
+    span: timedelta,
+) -> str:
+    """The window's own note (an imbalance's side) and the instruments behind it."""
+    behind = "; ".join(f"{v} {i}: {u:.0f} USD in {n}" for v, i, u, n in top)
+    if behind and span > TOP_MINUTES * MINUTE:
+        behind = f"top in the last {TOP_MINUTES} min: {behind}"
+    return "; ".join(part for part in (window_note(table, sums), behind) if part)
+
+
+def _resolved_detail(table: IntradayLimits, level: float, held: int, values: Values) -> str:
+    text = f"under {format_measure(level, table.measure)} (hysteresis) for {held} minute(s)"
+    thin = int(np.count_nonzero(~values.graded))
+    if thin:
+        floor = getattr(table, "min_usd", 0.0)
+        text += (
+            f"; {thin} of those windows had not enough volume (under min_usd "
+            f"{format_measure(floor, 'usd')}), counted as under"
+        )
+    return text

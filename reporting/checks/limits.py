@@ -38,7 +38,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PrivateAttr,
+    SerializeAsAny,
     SerializerFunctionWrapHandler,
     field_validator,
     model_serializer,
@@ -50,9 +52,17 @@ NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
 _ASSET = re.compile(r"^[A-Za-z0-9]+$")
 _EXCHANGE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _JURISDICTION = re.compile(r"^[A-Z]{2}$")
-_INTRADAY_NAME = re.compile(r"^velocity_(usd|count)_([0-9][0-9A-Za-z]*)$")
+_INTRADAY_NAME = re.compile(
+    r"^(?:velocity_(?P<velocity>usd|count)|(?P<imbalance>imbalance)|(?P<exposure>exposure)_usd)"
+    r"_(?P<window>[0-9][0-9A-Za-z]*|day)$"
+)
+INTRADAY_FORMS = (
+    "velocity_usd_<window>, velocity_count_<window>, imbalance_<window>, exposure_usd_day"
+)
+"""The intraday tables' names, for messages (a window is 1m to 24h, written as <n>m or <n>h)."""
 _WINDOW = re.compile(r"^([1-9][0-9]*)(m|h)$")
 MAX_WINDOW_MINUTES = 24 * 60
+_WRITTEN = "_written_in_file"  # an intraday table's own measure or window keys, to refuse
 
 
 class _Strict(BaseModel):
@@ -285,35 +295,67 @@ def window_minutes(window: str) -> int:
 
 
 def intraday_name(name: str) -> tuple[str, str] | None:
-    """``"velocity_usd_15m"`` -> ``("usd", "15m")``; ``None`` for a name of another form."""
+    """The measure and window a table's name gives, ``None`` for a name of another form:
+    ``"velocity_usd_15m"`` -> ``("usd", "15m")``, ``"velocity_count_5m"`` -> ``("count", "5m")``,
+    ``"imbalance_60m"`` -> ``("imbalance", "60m")``, ``"exposure_usd_day"`` -> ``("exposure",
+    "day")``. The window is checked by the table's model (``exposure_usd_15m`` is an error)."""
     found = _INTRADAY_NAME.match(name)
-    return (found.group(1), found.group(2)) if found else None
+    if not found:
+        return None
+    measure = found.group("velocity") or found.group("imbalance") or found.group("exposure")
+    return measure, found.group("window")
 
 
 class Hysteresis(_Strict):
     """When an intraday episode is over: the window's value stayed under ``resolve_below_pct`` of
-    the warn level for ``resolve_after_minutes`` (each minute's trailing window), so a value
-    hovering at the limit crosses once and does not flap."""
+    the warn level for ``resolve_after_minutes`` (each minute's window), so a value hovering at the
+    limit crosses once and does not flap. For an imbalance limit a window below its ``min_usd``
+    (not enough volume to grade) counts as under."""
 
     resolve_below_pct: Annotated[float, Field(gt=0, lt=100, allow_inf_nan=False)] = 90.0
     resolve_after_minutes: Annotated[int, Field(ge=0, le=MAX_WINDOW_MINUTES, strict=True)] = 10
 
 
 class IntradayLimits(ExchangeLimits):
-    """An intraday velocity limit, ``[velocity_usd_15m]`` or ``[velocity_count_5m]``: the trailing
-    window's USD (or count of liquidations) evaluated on every committed stream batch.
+    """An intraday limit, evaluated on every committed stream batch: a table named by measure and
+    window. Validating this class gives the subclass of the table's measure:
+
+    * ``[velocity_usd_15m]``, ``[velocity_count_5m]`` (:class:`IntradayVelocityLimits`): the
+      trailing window's USD (or count of liquidations);
+    * ``[exposure_usd_day]`` (:class:`IntradayExposureLimits`): USD since 00:00 UTC;
+    * ``[imbalance_60m]`` (:class:`IntradayImbalanceLimits`): the dominant side's share of the
+      trailing window's USD, graded from ``min_usd``.
 
     ``per = "asset_exchange"`` (default) measures an asset on one exchange (result scope
     ``BTC/binc``) and takes all four override kinds, narrowest first, as the ``_exchange`` daily
     checks do; ``per = "asset"`` measures an asset across every streamed exchange (scope ``BTC``)
     and takes ``asset`` overrides only. An episode that stays over is stored (and announced) again
     every ``repeat_minutes`` (0: never); ``hysteresis`` says when it is over.
+
+    ``window`` and ``measure`` come from the table's name (set by :class:`LimitSet`) and are not
+    part of the canonical form: the name is.
     """
 
-    window: str = Field(exclude=True)  # from the table's name, set by :class:`LimitSet`
+    window: str = Field(exclude=True)
+    measure: str = Field(exclude=True)  # "usd" | "count" | "exposure" | "imbalance"
     per: Literal["asset_exchange", "asset"] = "asset_exchange"
     repeat_minutes: Annotated[int, Field(ge=0, le=MAX_WINDOW_MINUTES, strict=True)] = 60
     hysteresis: Hysteresis = Hysteresis()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _by_measure(cls, data: Any, handler: ModelWrapValidatorHandler[IntradayLimits]) -> Any:
+        """``IntradayLimits`` itself validates as the class of the table's measure (so an error's
+        key is the file's: ``imbalance_60m.min_usd``, with no class name in between)."""
+        if cls is IntradayLimits and isinstance(data, dict):
+            if data.get(_WRITTEN):
+                raise ValueError(
+                    f"{', '.join(data[_WRITTEN])}: not a key of an intraday table (its name gives "
+                    f"the measure and window: {INTRADAY_FORMS})"
+                )
+            kind = INTRADAY_KINDS.get(str(data.get("measure")), IntradayVelocityLimits)
+            return kind.model_validate(data)
+        return handler(data)
 
     @field_validator("window")
     @classmethod
@@ -331,7 +373,58 @@ class IntradayLimits(ExchangeLimits):
 
     @property
     def minutes(self) -> int:
+        """The window's length in minutes (for ``exposure_usd_day``, the longest it gets)."""
         return window_minutes(self.window)
+
+
+class IntradayVelocityLimits(IntradayLimits):
+    """``[velocity_usd_<window>]`` and ``[velocity_count_<window>]``: the trailing window's USD,
+    or its count of liquidations."""
+
+    measure: Literal["usd", "count"] = Field(exclude=True)
+
+
+class IntradayExposureLimits(IntradayLimits):
+    """``[exposure_usd_day]``: the USD liquidated since 00:00 UTC of the batch's newest minute
+    (the window runs from the day's start to that minute, and starts again at midnight)."""
+
+    measure: Literal["exposure"] = Field(exclude=True)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        if value != "day":
+            raise ValueError(
+                f"window {value!r}: exposure runs from 00:00 UTC to the batch's minute; "
+                "the table is [exposure_usd_day]"
+            )
+        return value
+
+    @property
+    def minutes(self) -> int:
+        return MAX_WINDOW_MINUTES
+
+
+class IntradayImbalanceLimits(IntradayLimits):
+    """``[imbalance_<window>]``: the dominant side's share of the trailing window's USD in percent
+    (50 is balanced), as the daily ``[imbalance]`` check measures a day; so ``warn`` and
+    ``breach`` lie in 50..100. A window whose USD is under ``min_usd`` (required, above 0) has not
+    enough volume to mean anything: it opens no episode, and counts as under for the hysteresis."""
+
+    bounds: ClassVar[tuple[float, float | None]] = (50.0, 100.0)
+    unit_hint: ClassVar[str] = " (percent of USD on the dominant side)"
+
+    measure: Literal["imbalance"] = Field(exclude=True)
+    min_usd: Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
+
+
+INTRADAY_KINDS: dict[str, type[IntradayLimits]] = {
+    "usd": IntradayVelocityLimits,
+    "count": IntradayVelocityLimits,
+    "exposure": IntradayExposureLimits,
+    "imbalance": IntradayImbalanceLimits,
+}
+"""The class of each measure's table."""
 
 
 class ClusterLevels(_Strict):
@@ -380,25 +473,32 @@ class LimitSet(_Strict):
     # the Weibull time-to-cluster estimate of `liqrisk limits calibrate`
     clusters: ClusterLevels = ClusterLevels()
     # intraday limits, evaluated on every committed stream batch, by table name
-    # ("velocity_usd_15m"); in the file and in the canonical form each is a table of its own
-    intraday: dict[str, IntradayLimits] = Field(default_factory=dict)
+    # ("velocity_usd_15m", "imbalance_60m", "exposure_usd_day"); in the file and in the canonical
+    # form each is a table of its own
+    intraday: dict[str, SerializeAsAny[IntradayLimits]] = Field(default_factory=dict)
 
     _loaded_from: str = PrivateAttr(default="<built in code>")
 
     @model_validator(mode="before")
     @classmethod
     def _intraday_tables(cls, data: Any) -> Any:
-        """Tables named ``velocity_<usd|count>_<window>`` are intraday limits."""
+        """Tables named as :func:`intraday_name` reads them are intraday limits; each is told its
+        measure and window (from its name)."""
         if not isinstance(data, dict):
             return data
         out = {k: v for k, v in data.items() if intraday_name(str(k)) is None}
-        intraday = {}
-        for key, value in data.items():
+        given = out.get("intraday") or {}
+        if not isinstance(given, dict):
+            return out  # let validation name it
+        intraday = {**given, **{k: v for k, v in data.items() if intraday_name(str(k))}}
+        for key, value in intraday.items():
             named = intraday_name(str(key))
-            if named is not None:
-                intraday[key] = {**value, "window": named[1]} if isinstance(value, dict) else value
+            if named is not None and isinstance(value, dict):
+                written = sorted(k for k in ("measure", "window") if k in value)
+                told = {"measure": named[0], "window": named[1]}
+                intraday[key] = {**value, **told, **({_WRITTEN: written} if written else {})}
         if intraday:
-            out["intraday"] = {**(out.get("intraday") or {}), **intraday}
+            out["intraday"] = intraday
         return out
 
     @model_serializer(mode="wrap")

@@ -93,6 +93,8 @@ def collect(
     # The intraday limits are evaluated in each batch's transaction; their alerts go at once.
     hook = IntradayAlerts(settings) if settings.limits.intraday else None
     deliverer = Deliverer(store, settings)
+    if hook is not None:  # what a group window held, or a killed collector left, goes now
+        deliverer.start()
     try:
         if demo:
             result = asyncio.run(_demo(store, settings, sample, for_seconds, hook, deliverer))

@@ -54,16 +54,39 @@ def _days(days: list[date]) -> str:
 
 @limits_app.command("history")
 def history(as_json: JsonOption = False) -> None:
-    """Every limit-set version with when it came into force (its first check run)."""
+    """Every limit-set version with when it came into force (its first check run) and what it
+    changed from the one before (intraday tables included); then the limit sets the live
+    intraday evaluation stored results under."""
+    from reporting.checks.intraday_history import intraday_limit_versions
     from reporting.checks.store import limit_history, limit_set_hash
+    from reporting.cli.limits_intraday import change_lines, changes, intraday_version_lines
 
     settings = app_settings()
-    versions = limit_history(open_store(settings))
+    store = open_store(settings)
+    versions = limit_history(store)
+    intraday = intraday_limit_versions(store)
     current = limit_set_hash(settings)
+    diffs = [
+        changes(versions[n - 1].content, v.content)
+        if n and versions[n - 1].content is not None and v.content is not None
+        else []
+        for n, v in enumerate(versions)
+    ]
     if as_json:
         print_json(
             {
                 "configured": {"sha256": current, "file": settings.limits.loaded_from},
+                "intraday_versions": [
+                    {
+                        "sha256": v.sha256,
+                        "first_result_at": v.first_at.isoformat(),
+                        "last_result_at": v.last_at.isoformat(),
+                        "results": v.results,
+                        "loaded_from": v.loaded_from,
+                        "limit_set": v.content,
+                    }
+                    for v in intraday
+                ],
                 "versions": [
                     {
                         "sha256": v.sha256,
@@ -75,20 +98,25 @@ def history(as_json: JsonOption = False) -> None:
                         "last_day": v.last_day.isoformat(),
                         "loaded_from": v.loaded_from,
                         "limit_set": v.content,
+                        "changes": diffs[n],
                     }
-                    for v in versions
+                    for n, v in enumerate(versions)
                 ],
             }
         )
         return
     if not versions:
         typer.echo("no check run yet: no limit set has come into force")
-    for v in versions:
+    for v, found in zip(versions, diffs, strict=True):
         typer.echo(
             f"{v.sha256[:16]}  in force from {v.in_force_from:%Y-%m-%d %H:%M:%S} UTC "
             f"(run {v.first_run_id}); {v.runs} run(s) checking {v.first_day}..{v.last_day}, "
             f"last {v.last_run_at:%Y-%m-%d %H:%M:%S} UTC; from {v.loaded_from or 'unknown file'}"
         )
+        for line in change_lines(found):
+            typer.echo(line)
+    for line in intraday_version_lines(intraday):
+        typer.echo(line)
     in_force = versions[-1].sha256 if versions else None
     note = "in force" if current == in_force else "not yet used by a check run"
     typer.echo(f"configured: {current[:16]} ({settings.limits.loaded_from}): {note}")
@@ -106,9 +134,13 @@ def backtest_cmd(
 ) -> None:
     """Replay stored history against a candidate limit set: per limit, its warn and breach days.
 
-    Nothing is stored. Exits 0 whatever the candidate would have found.
+    Intraday tables ([velocity_usd_15m], [exposure_usd_day], [imbalance_60m]) are replayed on
+    the stored stream minutes, every minute's end evaluated: per limit and scope, the episodes
+    it would have opened, when, and their peak. Nothing is stored. Exits 0 whatever the
+    candidate would have found.
     """
     from reporting.checks.backtest import backtest
+    from reporting.cli.limits_intraday import tallies_json, tally_lines
     from reporting.config import check_limit_scopes, load_limits
 
     settings = app_settings()
@@ -141,6 +173,7 @@ def backtest_cmd(
                     }
                     for t in result.tallies
                 ],
+                **({"intraday": tallies_json(result.intraday)} if candidate.intraday else {}),
             }
         )
         return
@@ -169,6 +202,10 @@ def backtest_cmd(
         f"{len(result.tallies)} limits: {breach_days} breach and {warn_days} warn day(s) in all; "
         f"{quiet} limit(s) ok on every day"
     )
+    if candidate.intraday and not result.intraday:
+        typer.echo("intraday limits: no stream minutes stored in the range, nothing replayed")
+    for line in tally_lines(result.intraday):
+        typer.echo(line)
 
 
 @limits_app.command("calibrate")
@@ -188,15 +225,20 @@ def calibrate_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the resampling.")] = 0,
     check: Annotated[
         list[str] | None,
-        typer.Option("--check", help="A check to calibrate, repeatable (default: configured)."),
+        typer.Option(
+            "--check",
+            help="A check or intraday table to calibrate, repeatable (default: configured).",
+        ),
     ] = None,
     source: SourceOption = "",
     as_json: JsonOption = False,
 ) -> None:
     """Propose thresholds from history, with bootstrap intervals, as a TOML snippet to review.
 
-    Also fits the time to the next liquidation cluster per asset (Weibull, see [clusters] in
-    limits.toml) and prints shape, scale, P(cluster within 24h) and the fit's sample size.
+    Intraday tables of the limit set in force are proposed from each day's peak window value
+    over the stored stream minutes. Also fits the time to the next liquidation cluster per asset
+    (Weibull, see [clusters] in limits.toml) and prints shape, scale, P(cluster within 24h) and
+    the fit's sample size.
     """
     from reporting.checks.calibrate import calibrate, proposals_toml
 
@@ -295,6 +337,7 @@ def _calibration_json(result: Any, snippet: str) -> dict[str, Any]:
             for f in result.clusters
         ],
         "problems": list(result.problems),
+        **({"intraday_tables": list(result.intraday)} if result.intraday else {}),
         "toml": snippet,
     }
 
@@ -306,13 +349,22 @@ def acks_cmd(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The acknowledgement trail, oldest first, with its hash chain checked (exit 1 if broken)."""
+    """The acknowledgement trails, oldest first: check results', then intraday alerts', each
+    with its hash chain checked (exit 1 if either is broken)."""
+    from reporting.checks.intraday_acks import (
+        intraday_ack_json,
+        intraday_acknowledgements,
+        row_day,
+        verify_intraday_acknowledgements,
+    )
     from reporting.checks.store import ack_json, acknowledgements, verify_acknowledgements
 
     settings = app_settings()
     store = open_store(settings)
-    rows = acknowledgements(store, parse_day(date_) if date_ else None)
-    problems = verify_acknowledgements(store)
+    day = parse_day(date_) if date_ else None
+    rows = acknowledgements(store, day)
+    alerts = [(a, r) for a, r in intraday_acknowledgements(store) if day in (None, row_day(r))]
+    problems = verify_acknowledgements(store) + verify_intraday_acknowledgements(store)
     if as_json:
         print_json(
             {
@@ -326,6 +378,16 @@ def acks_cmd(
                     }
                     for a, r in rows
                 ],
+                "intraday_acks": [
+                    {
+                        **intraday_ack_json(a),
+                        "limit": r.limit_name,
+                        "scope": r.scope,
+                        "day": row_day(r).isoformat(),
+                        "status": r.status,
+                    }
+                    for a, r in alerts
+                ],
                 "chain_ok": not problems,
                 "problems": [f"{p.source}: {p.message}" for p in problems],
             }
@@ -336,7 +398,16 @@ def acks_cmd(
                 f"ack {a.id}: result {r.id} ({r.status} {r.check} {r.scope} on {r.day}) by "
                 f"{a.acked_by} at {a.acked_at:%Y-%m-%d %H:%M:%S}: {a.comment}"
             )
-        typer.echo(f"{len(rows)} acknowledgement(s); chain {'ok' if not problems else 'BROKEN'}")
+        for i, ir in alerts:
+            typer.echo(
+                f"intraday ack {i.id}: alert {ir.limit_name} {ir.scope} (episode {ir.episode}, "
+                f"result {ir.id}, {ir.status}) by {i.acked_by} at "
+                f"{i.acked_at:%Y-%m-%d %H:%M:%S}: {i.comment}"
+            )
+        of_alerts = f", {len(alerts)} of intraday alerts" if alerts else ""
+        typer.echo(
+            f"{len(rows)} acknowledgement(s){of_alerts}; chain {'ok' if not problems else 'BROKEN'}"
+        )
         for p in problems:
             typer.echo(f"  {p.source}: {p.message}", err=True)
     if problems:
@@ -344,25 +415,46 @@ def acks_cmd(
 
 
 def ack(
-    result_id: Annotated[int, typer.Argument(help="The check result's id (see `check --json`).")],
-    comment: Annotated[str, typer.Option("--comment", help="Why: what was done or decided.")],
+    result_id: Annotated[
+        int | None,
+        typer.Argument(help="The check result's id (see `check --json`).", show_default=False),
+    ] = None,
+    comment: Annotated[str, typer.Option("--comment", help="Why: what was done or decided.")] = "",
+    alert: Annotated[
+        int | None,
+        typer.Option(
+            "--alert",
+            metavar="RESULT_ID",
+            help="Acknowledge an intraday alert instead, through any of its warn or breach rows "
+            "(an intraday result's id, see the report's Intraday alerts section).",
+            show_default=False,
+        ),
+    ] = None,
     by: Annotated[
         str | None,
         typer.Option("--by", help="On whose behalf (recorded beside the OS user, as typed)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Acknowledge a check result; the result is never edited, the ack is kept in the audit log.
+    """Acknowledge a check result, or with --alert an intraday alert; the result is never edited,
+    the ack is kept in the audit log.
 
     For scripts: the ack records the OS user that ran it, marked "cli" (a name given with --by is
     kept beside it, unverified); the console (`liqrisk serve`) records the account it
     authenticated."""
-    from reporting.checks.store import ack_json, acknowledge
     from reporting.web.accounts import cli_actor
 
+    if (result_id is None) == (alert is None):
+        fail("give either a check result's id or --alert RESULT_ID for an intraday alert")
     settings = app_settings()
     actor = cli_actor()
     who = actor if not (by and by.strip()) else f"{by.strip()} ({actor})"
+    if alert is not None:
+        _ack_alert(settings, alert, who, comment, as_json)
+        return
+    from reporting.checks.store import ack_json, acknowledge
+
+    assert result_id is not None
     record, result = acknowledge(open_store(settings), result_id, by=who, comment=comment)
     if as_json:
         print_json({"ack": ack_json(record), "result": result_json(result)})
@@ -370,4 +462,24 @@ def ack(
     typer.echo(
         f"ack {record.id}: result {result_id} ({result.status} {result.check} {result.scope} on "
         f"{result.day}) acknowledged by {record.acked_by}; entry {record.entry_sha256[:16]}"
+    )
+
+
+def _ack_alert(settings: Any, result_id: int, who: str, comment: str, as_json: bool) -> None:
+    from reporting.checks.intraday_acks import (
+        acknowledge_alert,
+        intraday_ack_json,
+        intraday_result_json,
+    )
+
+    record, result = acknowledge_alert(open_store(settings), result_id, by=who, comment=comment)
+    if as_json:
+        print_json(
+            {"ack": intraday_ack_json(record), "intraday_result": intraday_result_json(result)}
+        )
+        return
+    typer.echo(
+        f"intraday ack {record.id}: alert {result.limit_name} {result.scope} (episode "
+        f"{result.episode}, through result {result_id}, {result.status}) acknowledged by "
+        f"{record.acked_by}; entry {record.entry_sha256[:16]}"
     )

@@ -45,11 +45,19 @@ def outbox_drain(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Deliver every message that is due, retrying with backoff; exit 1 if any was given up."""
+    """Deliver every message that is due, retrying with backoff; exit 1 if any was given up.
+
+    Intraday alerts a stopped collector stored but had not announced yet (held by the group
+    window) are enqueued first, once."""
     from reporting.notify import drain
+    from reporting.notify.intraday_groups import announce
+    from reporting.notify.outbox import utc_now
 
     settings = app_settings()
-    result = drain(open_store(settings), settings, wait_seconds=wait)
+    store = open_store(settings)
+    with store.session() as session:
+        announce(session, settings, utc_now())
+    result = drain(store, settings, wait_seconds=wait)
     if as_json:
         print_json(result.to_json())
     else:

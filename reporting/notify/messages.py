@@ -1,5 +1,9 @@
 """Building the emails: the daily report, a run's breach group, and the undeliverable notice.
 
+A breach group's email also lists the day's intraday alerts (:func:`already_alerted`) under
+"Already alerted intraday": they were announced as they happened, so the daily email names them,
+when they first crossed and who was told, rather than announcing them again as new.
+
 Bodies come from the Jinja2 templates in ``templates/email/`` (``*.html.j2`` autoescaped, so a
 scope or exchange code can never add markup). Header values are built by liqrisk and passed through
 :func:`header_text`, which drops every control character, so no external string (asset, exchange
@@ -20,9 +24,11 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
+from sqlmodel import Session
 
 from audit_store import SOFTWARE_VERSION
 from reporting.checks.catalogue import CHECK_TITLES, RESULT_UNITS, format_value
+from reporting.checks.intraday_alerts import IntradayAlert, read_alerts
 from reporting.config import Settings
 from reporting.errors import NotifyError
 from reporting.notify.lifecycle import BreachEvent
@@ -198,6 +204,68 @@ def _event_view(settings: Settings, event: BreachEvent) -> EventView:
     )
 
 
+@dataclass(frozen=True)
+class AlertedView:
+    """An intraday alert of the day as the breach email lists it; plain text."""
+
+    status: str  # the episode's level: breach | warn
+    limit: str  # "velocity_usd_15m (15-min window)"
+    scope: str  # "BTC on Binance (binc)"
+    first: str  # "09:08:31 UTC, 900,000 USD"
+    state: str  # "resolved 09:36:31 UTC" | "still open at the end of the day"
+    told: str  # "risk-desk@example.com (sent 09:09:33 UTC)" | "no one: no route takes it"
+
+
+def _alert_figure(value: float, measure: str) -> str:
+    return f"{value:,.0f} USD" if measure == "usd" else f"{value:,.0f} liquidations"
+
+
+def _told(alert: IntradayAlert) -> str:
+    parts = []
+    for n in alert.notices:
+        who = ", ".join(one_line(t, 120) for t in n.to)
+        who = f"webhook {who}" if n.channel == "webhook" else who
+        if n.state == "delivered" and n.at is not None:
+            when = f"sent {n.at:%H:%M:%S} UTC"
+        elif n.state == "failed":
+            when = "failed"
+        else:
+            when = "not yet sent"
+        parts.append(f"{who} ({', '.join(n.events)}: {when})")
+    return "; ".join(parts) if parts else "no one: no route or webhook takes its level and asset"
+
+
+def _alerted_view(settings: Settings, alert: IntradayAlert, day: date) -> AlertedView:
+    asset, sep, code = alert.scope.partition("/")
+    scope = one_line(asset, 60)
+    if sep:
+        name = one_line(settings.exchange_name(code), 60)
+        scope += f" on {code if name == code else f'{name} ({code})'}"
+    first, resolved = alert.first, alert.resolved
+    return AlertedView(
+        status=alert.status,
+        limit=f"{one_line(alert.limit_name, 60)} ({alert.window_minutes}-min window)",
+        scope=scope,
+        first=f"{first.at:{'%H:%M:%S' if first.at.date() == day else '%Y-%m-%d %H:%M:%S'}} UTC, "
+        f"{_alert_figure(first.observed, alert.measure)}",
+        state=(
+            f"resolved {resolved.at:%H:%M:%S} UTC"
+            if resolved is not None
+            else "still open at the end of the day"
+        ),
+        told=_told(alert),
+    )
+
+
+def already_alerted(
+    session: Session, settings: Settings, day: date, now: datetime
+) -> tuple[AlertedView, ...]:
+    """The intraday alerts of ``day`` as stored (:mod:`reporting.checks.intraday_alerts`), for a
+    breach email of ``day``: each with its first crossing and who was told, as of ``now``."""
+    alerts, _failures = read_alerts(session, [day], as_of=now)
+    return tuple(_alerted_view(settings, a, day) for a in alerts)
+
+
 def _plural(n: int, word: str, plural: str) -> str:
     return f"{n} {word if n == 1 else plural}"
 
@@ -226,9 +294,11 @@ def breach_email(
     msg_id: str,
     when: datetime,
     checkpoint: SignedCheckpoint | None = None,
+    intraday: Sequence[AlertedView] = (),
 ) -> EmailMessage:
     """One email for a run's breach group: every new, repeated and resolved breach it carries,
-    with the log's signed checkpoint attached when there is one."""
+    with the log's signed checkpoint attached when there is one. ``intraday``: the day's intraday
+    alerts (:func:`already_alerted`), listed as already alerted."""
     views = [_event_view(settings, e) for e in events]
     sections = [(s, [v for v in views if v.state == s]) for s in STATE_ORDER]
     context = {
@@ -238,6 +308,7 @@ def breach_email(
         "repeat_days": settings.notify.repeat_interval.days,
         "version": SOFTWARE_VERSION,
         "checkpoint": checkpoint.context() if checkpoint else None,
+        "alerted": list(intraday),
     }
     return build_email(
         sender=settings.email.sender,

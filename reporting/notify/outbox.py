@@ -44,10 +44,12 @@ from reporting.checks.catalogue import CHECK_TITLES
 from reporting.config import Route, Settings
 from reporting.errors import NotifyError
 from reporting.notify.checkpoints import published, signed_checkpoint
+from reporting.notify.inserting import has_key, insert_with_items
 from reporting.notify.lifecycle import BreachEvent, breach_events, latest_results
 from reporting.notify.messages import (
     Attachment,
     ResultLine,
+    already_alerted,
     breach_email,
     message_id,
     report_email,
@@ -59,11 +61,16 @@ from reporting.notify.records import (
     one_line,
 )
 from reporting.notify.smtp import EmlDirectory, MailTransport, SmtpTransport
-from reporting.notify.webhook import WebhookSender, breach_payload
+from reporting.notify.webhook import (
+    WEBHOOK,
+    WebhookSender,
+    breach_payload,
+    webhook_delivery_id,
+    webhook_row,
+)
 
 Clock = Callable[[], datetime]
 EMAIL = "email"
-WEBHOOK = "webhook"
 OUTBOX_DIR = "outbox"
 _STATUS_ORDER = {"breach": 0, "warn": 1, "error": 2}
 _ENQUEUE_LOCK = 0x6C69716E6F7469  # PostgreSQL advisory lock: "liqnoti"
@@ -92,41 +99,24 @@ class _ItemSpec:
     event: BreachEvent
 
 
-def has_key(session: Session, key: str) -> bool:
-    found = session.execute(
-        select(col(OutboxMessage.id)).where(col(OutboxMessage.idempotency_key) == key)
-    ).first()
-    return found is not None
-
-
 def insert_message(
     session: Session, message: OutboxMessage, items: Sequence[_ItemSpec] = ()
 ) -> OutboxMessage | None:
     """Add ``message`` and its items in a savepoint; ``None`` when its key or an item is taken."""
-    if has_key(session, message.idempotency_key):
-        return None
-    try:
-        with session.begin_nested():
-            session.add(message)
-            session.flush()
-            assert message.id is not None
-            session.add_all(
-                OutboxItem(
-                    outbox_message_id=message.id,
-                    channel=spec.channel,
-                    day=spec.event.day,
-                    check=spec.event.check,
-                    scope=spec.event.scope,
-                    severity=spec.event.severity,
-                    state=spec.event.state,
-                    result_id=spec.event.result_id,
-                )
-                for spec in items
-            )
-            session.flush()
-    except IntegrityError:  # a concurrent run enqueued it first
-        return None
-    return message
+    rows = [
+        OutboxItem(
+            outbox_message_id=0,
+            channel=spec.channel,
+            day=spec.event.day,
+            check=spec.event.check,
+            scope=spec.event.scope,
+            severity=spec.event.severity,
+            state=spec.event.state,
+            result_id=spec.event.result_id,
+        )
+        for spec in items
+    ]
+    return insert_with_items(session, message, rows)
 
 
 def email_row(
@@ -288,6 +278,7 @@ def enqueue_breach_notices(
     sender = settings.email.sender
     enqueued: list[OutboxMessage] = []
     signed = signed_checkpoint(session)
+    alerted = already_alerted(session, settings, day, now)  # named as already alerted, not new
 
     # Each recipient gets one email per run with all their events; recipients with the same
     # events share it.
@@ -305,7 +296,9 @@ def enqueue_breach_notices(
         group = [events[n] for n in numbers]
         key = f"breach:{day.isoformat()}:email.{_group_digest(to, group)}"
         msg_id = message_id(key, sender)
-        email = breach_email(settings, day, group, to, msg_id=msg_id, when=now, checkpoint=signed)
+        email = breach_email(
+            settings, day, group, to, msg_id=msg_id, when=now, checkpoint=signed, intraday=alerted
+        )
         row = email_row(
             key=key, kind="breach", day=day, now=now, email=email, sender=sender, to=to,
             attachments=(signed.attachment(),) if signed else (),
@@ -327,24 +320,11 @@ def enqueue_breach_notices(
         if not group:
             continue
         key = f"breach:{day.isoformat()}:webhook.{name}.{_group_digest((name,), group)}"
-        delivery_id = hashlib.sha256(key.encode()).hexdigest()[:32]
+        delivery_id = webhook_delivery_id(key)
         body = breach_payload(settings, day, group, delivery_id=delivery_id)
-        row = OutboxMessage(
-            idempotency_key=key,
-            kind="breach",
-            channel=WEBHOOK,
-            target=name,
-            day=day,
-            created_at=now,
-            sender="",
-            recipients_json="[]",
-            subject=f"breach group {day.isoformat()}: {len(group)} event(s)",
-            message_id=delivery_id,
-            content_type="application/json",
-            body=body,
-            body_sha256=hashlib.sha256(body).hexdigest(),
-            attachments_json="[]",
-        )
+        subject = f"breach group {day.isoformat()}: {len(group)} event(s)"
+        row = webhook_row(key=key, kind="breach", target=name, day=day, now=now,
+                          subject=subject, body=body)  # fmt: skip
         added = insert_message(session, row, [_ItemSpec(channel, e) for e in group])
         if added is not None:
             enqueued.append(added)

@@ -38,6 +38,7 @@ TIMESTAMP_HEADER = "X-Liqrisk-Timestamp"
 DELIVERY_HEADER = "X-Liqrisk-Delivery"
 EVENT_HEADER = "X-Liqrisk-Event"
 PAYLOAD_TYPE = "liqrisk.breach_group.v1"
+WEBHOOK = "webhook"  # the outbox channel
 RETRY_STATUSES = frozenset({408, 425, 429})
 
 
@@ -161,3 +162,30 @@ class WebhookSender:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def webhook_delivery_id(key: str) -> str:
+    """The delivery id a webhook's receiver de-duplicates by: derived from the message's key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def webhook_row(
+    *, key: str, kind: str, target: str, day: date, now: datetime, subject: str, body: bytes
+) -> OutboxMessage:
+    """An outbox message POSTing ``body`` (JSON) to the webhook named ``target``."""
+    return OutboxMessage(
+        idempotency_key=key,
+        kind=kind,
+        channel=WEBHOOK,
+        target=target,
+        day=day,
+        created_at=now,
+        sender="",
+        recipients_json="[]",
+        subject=subject,
+        message_id=webhook_delivery_id(key),
+        content_type="application/json",
+        body=body,
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        attachments_json="[]",
+    )

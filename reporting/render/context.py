@@ -47,6 +47,7 @@ from reporting.config import Settings
 from reporting.errors import RenderError
 from reporting.render import formatting as fmt
 from reporting.render.inputs import ReportInputs, capture_inputs, period_days
+from reporting.render.intraday import build_intraday
 from reporting.render.model import (
     AssetMarket,
     Badge,
@@ -211,6 +212,15 @@ def build_report(
         overlay_venues=_overlay_venues(settings, overlays),
         summary=build_summary(settings.fetch.assets, findings, every, day),
         streams=_streams(store, settings, source, metrics, start, end, tree_size, generated_at),
+        intraday=build_intraday(
+            store,
+            settings.limits,
+            days,
+            tree_size=tree_size,
+            bounds=inputs.intraday,
+            as_of=generated_at,
+            scope_of=lambda raw: scope_ref(settings, raw),
+        ),
     )
 
 

@@ -9,7 +9,7 @@ autoescape still applies to their output, so a filter can never smuggle markup i
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 NA = "n/a"
@@ -113,6 +113,23 @@ def london_time(value: datetime) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S ") + (local.tzname() or "Europe/London")
 
 
+def clock(value: datetime, days: tuple[date, ...] = ()) -> str:
+    """``09:09:31``, a UTC time of one of ``days`` (the report's); ``2 Nov 23:58:10`` for a time
+    of another day."""
+    utc = value.astimezone(UTC)
+    if utc.date() in days:
+        return utc.strftime("%H:%M:%S")
+    return f"{utc.day} {utc:%b} {utc:%H:%M:%S}"
+
+
+def minutes_span(start: datetime, end: datetime) -> str:
+    """``08:55\u201309:10``: a window of whole minutes, UTC (``2 Nov 23:50`` when it starts on
+    another day than it ends)."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    first = f"{start:%H:%M}" if start.date() == end.date() else f"{start.day} {start:%b %H:%M}"
+    return f"{first}\u2013{end:%H:%M}"
+
+
 def iso_utc(value: datetime) -> str:
     """``2025-11-04T07:00:00Z``, for machine-readable metadata."""
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -156,5 +173,7 @@ FILTERS = {
     "utc_time": utc_time,
     "london_time": london_time,
     "iso_utc": iso_utc,
+    "clock": clock,
+    "minutes_span": minutes_span,
     "short_hash": short_hash,
 }

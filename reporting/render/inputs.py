@@ -12,6 +12,11 @@ report compares the runs' hashes with them ("differs from the configuration now"
 bytes (firm name, exchange names, limits shown). Inputs written before these were recorded
 (format ``v1``) are still read; their reports compare with the configuration at reproduction.
 
+Format ``v3`` adds the bounds of the "Intraday alerts" section (:mod:`.intraday`): the newest
+intraday acknowledgement, outbox message and outbox attempt, so the section shows who was told
+and who acknowledged as the render saw it. Inputs of the formats before it were taken by a
+renderer without the section, and are reproduced without it.
+
 The inputs are written beside the report as canonical JSON (``<stem>.inputs.json``) and their
 SHA-256 is registered with the HTML's and the PDF's.
 """
@@ -31,14 +36,17 @@ from audit_store.canonical import canonical_json, utc_iso
 from audit_store.db import Store
 from audit_store.models import CheckRun
 from audit_store.snapshots import log_size
+from audit_store.tables_intraday import IntradayAcknowledgement
 from audit_store.tables_limits import Acknowledgement
+from audit_store.tables_outbox import OutboxAttempt, OutboxMessage
+from reporting.checks.intraday_alerts import AlertBounds
 from reporting.checks.store import limit_set_hash, of_source
 from reporting.config import Settings
 from reporting.errors import RenderError
 from reporting.render.model import Period
 
-INPUTS_FORMAT = "liqrisk.report-inputs.v2"
-_READABLE_FORMATS = ("liqrisk.report-inputs.v1", INPUTS_FORMAT)
+INPUTS_FORMAT = "liqrisk.report-inputs.v3"
+_READABLE_FORMATS = ("liqrisk.report-inputs.v1", "liqrisk.report-inputs.v2", INPUTS_FORMAT)
 
 
 def period_days(day: date, period: Period) -> tuple[date, ...]:
@@ -63,6 +71,7 @@ class ReportInputs:
     software_version: str
     config_hash: str | None = None  # Settings.config_hash() at render time (None: format v1)
     limit_set_sha256: str | None = None  # the limit set in force at render time (None: v1)
+    intraday: AlertBounds | None = None  # None: format v1 or v2, rendered without the section
 
     def run_id(self, day: date) -> int | None:
         return dict(self.runs).get(day)
@@ -80,6 +89,7 @@ class ReportInputs:
                 "software_version": self.software_version,
                 "config_hash": self.config_hash,
                 "limit_set_sha256": self.limit_set_sha256,
+                **({} if self.intraday is None else {"intraday": self.intraday.to_json()}),
             }
         )
 
@@ -98,6 +108,16 @@ class ReportInputs:
                 for r in doc["runs"]
             )
             generated = datetime.fromisoformat(str(doc["generated_at"]).replace("Z", "+00:00"))
+            bounds = doc.get("intraday") if doc["format"] == INPUTS_FORMAT else None
+            if doc["format"] == INPUTS_FORMAT and not isinstance(bounds, dict):
+                raise ValueError("format v3 names the intraday section's bounds")
+            intraday = (
+                None
+                if bounds is None
+                else AlertBounds(
+                    int(bounds["ack_id"]), int(bounds["message_id"]), int(bounds["attempt_id"])
+                )
+            )
             return cls(
                 generated_at=generated.astimezone(UTC),
                 period=cast(Period, period),
@@ -108,6 +128,7 @@ class ReportInputs:
                 software_version=str(doc["software_version"]),
                 config_hash=None if config_hash is None else str(config_hash),
                 limit_set_sha256=None if limit_set is None else str(limit_set),
+                intraday=intraday,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise RenderError(f"unreadable report inputs: {exc}") from exc
@@ -128,6 +149,12 @@ def capture_inputs(
     with store.session() as session:
         tree_size = log_size(session)
         acks: Any = session.execute(select(func.max(col(Acknowledgement.id)))).scalar()
+        intraday = AlertBounds(
+            *(
+                int(session.execute(select(func.max(col(c)))).scalar() or 0)
+                for c in (IntradayAcknowledgement.id, OutboxMessage.id, OutboxAttempt.id)
+            )
+        )
         run_rows = session.execute(
             select(col(CheckRun.day), func.max(col(CheckRun.id)))
             .where(col(CheckRun.day).in_(days), of_source(settings.fetch.default_source))
@@ -144,4 +171,5 @@ def capture_inputs(
         software_version=SOFTWARE_VERSION,
         config_hash=settings.config_hash(),
         limit_set_sha256=limit_set_hash(settings),
+        intraday=intraday,
     )

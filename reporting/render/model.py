@@ -7,10 +7,12 @@ Records are frozen dataclasses of tuples, strings, numbers and dates: nothing mu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
+from reporting.checks.intraday_alerts import FailedEvaluation, IntradayAlert
 from reporting.render.streams import StreamsSection
 
 Period = Literal["day", "week"]
@@ -357,6 +359,27 @@ class Summary:
     breaches: int
 
 
+# --- intraday alerts (built by reporting.render.intraday) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class IntradaySection:
+    """The "Intraday alerts" part of section 2: the period's episodes as stored."""
+
+    alerts: tuple[IntradayAlert, ...]
+    scopes: Mapping[str, ScopeRef]  # each alert's scope, named as the rest of the report does
+    limits: tuple[tuple[str, str], ...]  # the intraday limits configured: (name, what it sums)
+    failures: tuple[FailedEvaluation, ...]  # evaluations that failed in the period
+
+    @property
+    def unacknowledged(self) -> int:
+        return sum(not a.acks for a in self.alerts)
+
+    @property
+    def still_open(self) -> int:
+        return sum(a.resolved is None for a in self.alerts)
+
+
 @dataclass(frozen=True)
 class ReportModel:
     firm_name: str
@@ -387,6 +410,7 @@ class ReportModel:
     overlay_venues: tuple[OverlayVenue, ...] = ()
     summary: Summary | None = None
     streams: StreamsSection | None = None  # only when the store holds stream events
+    intraday: IntradaySection | None = None  # only with intraday limits or rows in the period
 
     @property
     def period_label(self) -> str:

@@ -48,8 +48,9 @@ from audit_store.tables_schedule import (
     claim_state,
 )
 from reporting.config import Settings
+from reporting.notify.inserting import has_key
 from reporting.notify.messages import build_email, message_id, render
-from reporting.notify.outbox import email_row, has_key, insert_message
+from reporting.notify.outbox import email_row, insert_message
 from reporting.notify.records import one_line
 
 log = logging.getLogger("liqrisk.schedule")

@@ -185,17 +185,34 @@ def _start_collectors(
     store: Store, settings: Settings, stop: threading.Event
 ) -> threading.Thread | None:
     """With ``streams.in_daemon``, the configured collectors in a thread of their own, stopped
-    (batches committed, disconnects recorded) with the daemon."""
+    (batches committed, disconnects recorded) with the daemon. They evaluate the intraday limits
+    on each batch and send the alerts at once, as ``liqrisk collect`` does."""
     if not settings.streams.in_daemon:
         return None
     from reporting.fetch.streams.runner import prepare_specs, run_streams
+    from reporting.notify.intraday import Deliverer, IntradayAlerts
 
     def collect() -> None:
+        hook = IntradayAlerts(settings) if settings.limits.intraday else None
+        deliverer = Deliverer(store, settings)
+        if hook is not None:
+            deliverer.start()
         try:
             specs = prepare_specs(store, settings, None)
-            asyncio.run(run_streams(store, settings, specs, until=lambda _stats: stop.is_set()))
+            asyncio.run(
+                run_streams(
+                    store,
+                    settings,
+                    specs,
+                    until=lambda _stats: stop.is_set(),
+                    after_batch=hook,
+                    on_batch=deliverer.on_batch,
+                )
+            )
         except Exception:  # the scheduled jobs go on; the gap is on record in stream_session
             log.exception("the collectors stopped")
+        finally:
+            deliverer.close()
 
     thread = threading.Thread(target=collect, name="liqrisk-collectors", daemon=True)
     thread.start()

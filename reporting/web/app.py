@@ -38,6 +38,7 @@ from reporting.errors import CheckError, NotFound
 from reporting.resources import templates_dir
 from reporting.web import history_views, live_views, views
 from reporting.web.accounts import NAME, Account, authenticate, find_account
+from reporting.web.alert_pages import alert_ack, alert_api, alert_page, alerts_api, alerts_page
 from reporting.web.common import (
     RANK,
     Console,
@@ -101,6 +102,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/breaches/{result_id:int}", "viewer"),
     Route("GET", "/api/breaches/{result_id:int}", "viewer"),
     Route("POST", "/breaches/{result_id:int}/ack", "officer"),
+    Route("GET", "/alerts", "viewer"),
+    Route("GET", "/api/alerts", "viewer"),
+    Route("GET", "/alerts/{result_id:int}", "viewer"),
+    Route("GET", "/api/alerts/{result_id:int}", "viewer"),
+    Route("POST", "/alerts/{result_id:int}/ack", "officer"),
     Route("GET", "/reports", "viewer"),
     Route("GET", "/api/reports", "viewer"),
     Route("GET", "/reports/{artifact_id:int}", "viewer"),
@@ -154,6 +160,11 @@ def create_app(
         ("GET", "/breaches/{result_id:int}"): breach_page,
         ("GET", "/api/breaches/{result_id:int}"): breach_api,
         ("POST", "/breaches/{result_id:int}/ack"): ack,
+        ("GET", "/alerts"): alerts_page,
+        ("GET", "/api/alerts"): alerts_api,
+        ("GET", "/alerts/{result_id:int}"): alert_page,
+        ("GET", "/api/alerts/{result_id:int}"): alert_api,
+        ("POST", "/alerts/{result_id:int}/ack"): alert_ack,
         ("GET", "/reports"): reports_page,
         ("GET", "/api/reports"): reports_api,
         ("GET", "/reports/{artifact_id:int}"): report_file,

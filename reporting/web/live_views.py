@@ -11,7 +11,8 @@ first by skipping through that index (one seek a value, never a scan of the year
 the report leaves them out. Stream figures are lower bounds: Binance sends at most the latest
 liquidation per symbol per second, and a minute no stream covered is missing, not zero.
 
-Intraday alerts are not built yet: the page says so, and shows none.
+Beside the heatmap, the latest intraday alerts and the episodes still open
+(:func:`.alert_views.live_alerts`), each linking to its alert page.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from reporting.fetch.streams.lease import latest_lease
 from reporting.fetch.streams.venues import EXCHANGE_CODES, stream_specs
 from reporting.render.formatting import count, usd, usd_compact, utc_time
 from reporting.render.streams import NOTES
+from reporting.web.alert_views import live_alerts
 
 HEAT_STEPS = (0.01, 0.05, 0.2, 0.5)
 """A cell's share of the window's largest cell from which it takes the next shade: ``heat-1``
@@ -46,8 +48,6 @@ busiest minute)."""
 SESSION_ROWS = 50
 """How many of a stream's latest connection records tell its state (a rollover overlaps two
 connections; a reconnecting stream writes a few records a minute)."""
-
-INTRADAY_NOTE = "Intraday alerts are not built yet: none are raised, so none are shown here."
 
 _OPEN = {"connect": "connected", "subscribed": "subscribed", "refused": "refused"}
 _CLOSING = frozenset({"disconnect", "gap", "connect_failed"})
@@ -71,6 +71,7 @@ def live(store: Store, settings: Settings, now: datetime, minutes: int = 60) -> 
         sums = _window(session, start, end)
         newest = _latest_batch_minute(session)
         streams = _streams(session, {s.stream: s.venue for s in configured}, moment)
+        alerts = live_alerts(session)
     exchanges = sorted(
         {EXCHANGE_CODES.get(s.venue, s.venue) for s in configured}
         | {EXCHANGE_CODES.get(venue, venue) for venue, _asset, _minute in sums}
@@ -87,8 +88,7 @@ def live(store: Store, settings: Settings, now: datetime, minutes: int = 60) -> 
         "totals": totals,
         "newest_minute": newest.isoformat() if newest else None,
         "streams": streams,
-        "intraday_alerts": [],
-        "intraday_alerts_note": INTRADAY_NOTE,
+        **alerts,
     }
 
 

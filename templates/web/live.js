@@ -1,4 +1,5 @@
-// The Live page: every 5 s, /api/live again, and the tables and times redrawn from it.
+// The Live page: every 5 s, /api/live again, and the tables (heatmap, intraday alerts, streams)
+// and times redrawn from it.
 // DOM methods and textContent only: a value from the store is never parsed as markup.
 "use strict";
 (function () {
@@ -102,6 +103,56 @@
     }));
   }
 
+  function link(href, text) {
+    var a = el("a", "", text);
+    a.href = href;  // a path of this console, built by the server ("/alerts/12")
+    return a;
+  }
+
+  function openEpisodes(data) {
+    var node = document.getElementById("live-open");
+    if (!node) { return; }
+    var parts = [];
+    if (!data.open_episodes.length) {
+      parts.push(el("span", "muted", "No episode is open."));
+    }
+    data.open_episodes.forEach(function (e, i) {
+      if (i === 0) { parts.push(document.createTextNode("Open now: ")); }
+      var a = link(e.url, "");
+      a.appendChild(el("span", "pill " + e.status, e.status));
+      a.appendChild(document.createTextNode(" " + e.scope + " " + e.limit_title));
+      parts.push(a);
+      parts.push(document.createTextNode(" "));
+      parts.push(el("span", "muted", "since " + stamp(e.since)));
+      if (i < data.open_episodes.length - 1) { parts.push(document.createTextNode("; ")); }
+    });
+    node.replaceChildren.apply(node, parts);
+  }
+
+  function alerts(data) {
+    var body = document.querySelector("#live-alerts tbody");
+    if (!body) { return; }
+    var rows = data.intraday_alerts.map(function (a) {
+      var tr = el("tr");
+      tr.appendChild(el("td", "nowrap", a.at.slice(0, 19).replace("T", " ")));  // UTC: the header says
+      tr.appendChild(el("td", "nowrap", a.limit_title));
+      tr.appendChild(el("td", "", a.scope));
+      tr.appendChild(el("td", "", a.kind));
+      tr.appendChild(el("td")).appendChild(el("span", "pill " + a.status, a.status));
+      tr.appendChild(el("td", "num nowrap", a.versus_text));
+      tr.appendChild(el("td", "", a.episode_open ? "open" : "resolved"));
+      tr.appendChild(el("td", "nowrap")).appendChild(link(a.url, "Alert page"));
+      return tr;
+    });
+    if (!rows.length) {
+      var empty = el("td", "muted", "No intraday alert yet.");
+      empty.colSpan = 8;
+      rows = [el("tr")];
+      rows[0].appendChild(empty);
+    }
+    body.replaceChildren.apply(body, rows);
+  }
+
   function status(text) {
     var node = document.getElementById("live-status");
     if (!node) { return; }
@@ -124,7 +175,8 @@
           setText("live-end", stamp(data.window.end));
           setText("live-updated", stamp(data.generated_at));
           setText("live-newest", data.newest_minute ? stamp(data.newest_minute) : "none yet");
-          setText("live-alerts", data.intraday_alerts_note);
+          alerts(data);
+          openEpisodes(data);
           status("");
           window.setTimeout(poll, EVERY_MS);
         });
