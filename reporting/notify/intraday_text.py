@@ -14,6 +14,7 @@ from typing import Any
 
 from audit_store.canonical import canonical_json, utc_iso
 from reporting.checks.intraday import Decision
+from reporting.checks.intraday_measures import format_measure, measure_title
 from reporting.config import Settings
 from reporting.notify.messages import SignedCheckpoint
 from reporting.notify.records import one_line
@@ -33,24 +34,12 @@ def title(kind: str) -> str:
 
 
 def figure(value: float, measure: str) -> str:
-    """A window's value in words: USD, a count of liquidations, or a share of one side."""
-    if measure == "count":
-        return f"{value:,.0f} liquidations"
-    if measure == "imbalance":
-        return f"{100 * value:.1f}% imbalance"
-    return f"{value:,.0f} USD"
+    """A window's value in words (:func:`.checks.intraday_measures.format_measure`)."""
+    return format_measure(value, measure)
 
 
 def _count(n: int) -> str:
     return "1 liquidation" if n == 1 else f"{n:,} liquidations"
-
-
-def _what(measure: str) -> str:
-    return {
-        "count": "liquidations",
-        "imbalance": "long/short imbalance of USD liquidated",
-        "exposure": "USD liquidated since 00:00 UTC",
-    }.get(measure, "USD liquidated")
 
 
 def one_subject(settings: Settings, decision: Decision) -> str:
@@ -85,8 +74,8 @@ def alert_block(decision: Decision, link: str | None = None) -> list[str]:
     start = r.window_start.strftime("%Y-%m-%d %H:%M")
     end = r.window_end.strftime("%H:%M")
     lines = [
-        f"Intraday limit {r.limit_name} ({_what(r.measure)} over a trailing {r.window_minutes}-"
-        f"minute window), scope {r.scope}: {title(r.kind)}.",
+        f"Intraday limit {r.limit_name} ({measure_title(r.measure)} over "
+        f"{r.window_minutes} minutes), scope {r.scope}: {title(r.kind)}.",
         "",
         f"Observed:  {figure(r.observed, r.measure)} in the window from {start} to {end} UTC "
         "(exchange time, the end exclusive)",
