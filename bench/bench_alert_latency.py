@@ -53,7 +53,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TypeVar
@@ -269,6 +269,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="frames (events) per second")
     parser.add_argument("--warmup", type=float, default=8.0, help="seconds before the first")
     parser.add_argument("--floor-sends", type=int, default=30, help="bare SMTP sends and POSTs")
+    parser.add_argument(
+        "--keep", type=Path, help="a new directory for the config, store and collector log, kept"
+    )
     args = parser.parse_args()
     if not 1 <= args.crossings <= 26 * 26 or args.spacing <= 0 or args.rate <= 0:
         parser.error("--crossings 1..676, --spacing and --rate above zero")
@@ -281,7 +284,11 @@ def main() -> None:
     hook.requests = posts
     server = PacedBinance("binance", [[("paced", plan), ("silent",)], [("silent",)]])
     try:
-        with tempfile.TemporaryDirectory() as tmp, venue_server(server) as url:
+        with (
+            tempfile.TemporaryDirectory() as scratch,
+            venue_server(server) as url,
+        ):
+            tmp = args.keep or Path(scratch)
             webhook = (
                 f'[notify.webhooks.bench]\nurl = "{hook.url}"\nsecret_env = "{HOOK_ENV}"\n'
                 'severity = ["breach"]\n'
@@ -336,10 +343,11 @@ def report(
     emails, grouped = by_asset([str(r.message["Subject"]) for r in mails], mails.times)
     bad = 0
     hook_subjects = []
-    for headers, body in requests:
+    for (headers, body), arrived in zip(requests, requests.times, strict=False):
         ok = verify_signature(
             HOOK_KEY.encode(), headers.get(TIMESTAMP_HEADER.lower(), ""), body,
             headers.get(SIGNATURE_HEADER.lower(), ""),
+            now=datetime.fromtimestamp(arrived, UTC),  # as the receiver did, on arrival
         )  # fmt: skip
         bad += not ok
         hook_subjects.append(body.decode("utf-8", "replace"))
@@ -395,6 +403,9 @@ def report(
             )
     worst = max([nearest_rank(v, 99) for v in (email_lat, hook_lat) if v], default=math.inf)
     missing = args.crossings - min(len(emails), len(posts))
+    for asset in sorted(set(sent) - set(emails) | set(sent) - set(posts)):
+        print(f"  not alerted: {asset} (email {asset in emails}, webhook {asset in posts}, "
+              f"stored {asset in found})")  # fmt: skip
     verdict = "met" if worst < 5 and missing == 0 else "NOT met"
     print(f"target p99 < 5 s (email and webhook, every crossing alerted): {verdict}")
 

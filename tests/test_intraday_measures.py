@@ -258,11 +258,13 @@ def test_without_intraday_tables_the_canonical_form_is_as_it_was() -> None:
             "[exposure_usd_day]\nwarn = 1\nbreach = 2\nwindow = '2h'\n",
             "key exposure_usd_day: Value error, window: not a key of an intraday table",
         ),
+        (
+            "[velocity_usd_15m]\nwarn = 1\nbreach = 2\nwindow = '1h'\nmeasure = 'count'\n",
+            "key velocity_usd_15m: Value error, measure, window: not a key of an intraday table",
+        ),
     ],
 )
-def test_errors_name_the_file_the_table_and_the_key(
-    tmp_path: Path, table: str, found: str
-) -> None:
+def test_errors_name_the_file_the_table_and_the_key(tmp_path: Path, table: str, found: str) -> None:
     path = tmp_path / "limits.toml"
     path.write_text(table)
     with pytest.raises(ConfigError) as info:

@@ -80,8 +80,8 @@ def tally_lines(tallies: Sequence[IntradayTally]) -> list[str]:
     episodes = sum(len(t.episodes) for t in tallies)
     breaches = sum(t.breach_episodes for t in tallies)
     lines.append(
-        f"{len(tallies)} intraday limit(s) on scopes with stream minutes: {episodes} episode(s), "
-        f"{breaches} at breach; {quiet} limit(s) never crossed"
+        f"{len(tallies)} intraday limit(s) by scope with stream minutes: {episodes} episode(s), "
+        f"{breaches} at breach; {quiet} never crossed"
     )
     return lines
 
