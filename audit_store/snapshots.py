@@ -241,8 +241,15 @@ def lock_sequencer(session: Session) -> None:
     PostgreSQL: a transaction-scoped advisory lock. SQLite: the store begins every transaction
     with ``BEGIN IMMEDIATE`` (see :mod:`audit_store.db`), which already holds the write lock.
     """
+    writer_lock(session, _LEAF_SEQUENCER_LOCK)
+
+
+def writer_lock(session: Session, key: int) -> None:
+    """Serialise one kind of writer (``key``) for the rest of the transaction: a PostgreSQL
+    transaction-scoped advisory lock; on SQLite nothing, ``BEGIN IMMEDIATE`` holds the write lock
+    already."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LEAF_SEQUENCER_LOCK})
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 _SNAPSHOT_TABLE = Snapshot.__table__  # type: ignore[attr-defined]

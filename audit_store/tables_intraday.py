@@ -81,14 +81,9 @@ class IntradayAcknowledgement(SQLModel, table=True):
     acked_by: str
     comment: str = Field(sa_column=Column(Text, nullable=False))
     acked_at: datetime = _timestamp()
-    result_sha256: str  # the row as the acker saw it: see intraday_ack_result_sha256
+    result_sha256: str  # the row as the acker saw it: tables_limits.ack_result_sha256
     previous_sha256: str  # entry_sha256 of the intraday acknowledgement before, or GENESIS_SHA256
     entry_sha256: str
-
-
-def intraday_ack_result_sha256(fields: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of the acknowledged row's fields as the acker saw them."""
-    return hashlib.sha256(canonical_json(fields)).hexdigest()
 
 
 def intraday_ack_entry_sha256(ack: IntradayAcknowledgement) -> str:

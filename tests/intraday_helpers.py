@@ -4,7 +4,7 @@ intraday limits and enqueues the alerts in the batch's transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,13 +53,20 @@ class Feed:
     def minute(self, n: int, usd: Mapping[str, float]) -> StoredBatch:
         """A batch at minute ``n`` after ``t0`` with one liquidation per asset of ``usd`` (0:
         none; an ETH event of 1 USD keeps the batch non-empty)."""
+        orders = [(f"{asset}USDT", "SELL", amount) for asset, amount in sorted(usd.items())]
+        return self.batch(n, orders)
+
+    def batch(self, n: int, orders: Sequence[tuple[str, str, float]]) -> StoredBatch:
+        """A batch at minute ``n`` after ``t0`` of one liquidation per ``(symbol, side, USD)``
+        (orders of 0 USD left out; an ETH event of 1 USD keeps the batch non-empty), stored
+        through the real writer with :attr:`hook`."""
         at = self.t0 + timedelta(minutes=n, seconds=30)
         self.now = at + timedelta(seconds=1)
         ms = int(at.timestamp() * 1000)
         frames = [
-            binance_frame(f"{asset}USDT", "SELL", "1", f"{amount:.0f}", ms + i)
-            for i, (asset, amount) in enumerate(sorted(usd.items()))
-            if amount > 0
+            binance_frame(symbol, side, "1", f"{usd:.0f}", ms + i)
+            for i, (symbol, side, usd) in enumerate(orders)
+            if usd > 0
         ] or [binance_frame("ETHUSDT", "SELL", "1", "1", ms)]
         batch = PendingBatch(
             self.spec.stream,

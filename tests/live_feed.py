@@ -5,7 +5,7 @@ call the alert hook of :mod:`reporting.notify.intraday` makes, without its messa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -17,9 +17,8 @@ from reporting.checks.intraday import evaluate_batch
 from reporting.checks.limits import LimitSet
 from reporting.checks.store import limit_set_sha256
 from reporting.config import Settings, load_settings
-from reporting.fetch.streams.venues import stream_specs
-from reporting.fetch.streams.writer import CommittedBatch, PendingBatch, StoredBatch, store_batch
-from tests.ws_venues import binance_frame
+from reporting.fetch.streams.writer import CommittedBatch, StoredBatch
+from tests.intraday_helpers import Feed
 
 
 def limit_settings(tables: Mapping[str, Any]) -> Settings:
@@ -29,20 +28,17 @@ def limit_settings(tables: Mapping[str, Any]) -> Settings:
     return base.model_copy(update={"limits": LimitSet.model_validate(data)})
 
 
-class LiveFeed:
-    """Binance batches, one a minute from ``t0``, stored through the real writer with
-    :func:`evaluate_batch` as the batch hook (the same call the alert hook makes)."""
+class LiveFeed(Feed):
+    """:class:`.intraday_helpers.Feed` with :func:`evaluate_batch` as the batch hook (the same call
+    the alert hook makes, without its messages), and BTC orders by side."""
 
     def __init__(self, store: Store, settings: Settings, t0: datetime) -> None:
-        self.store = store
-        self.settings = settings
-        self.t0 = t0
-        self.now = t0
-        self.spec = stream_specs(settings, ("binance",))[0]
+        super().__init__(store, settings, t0)
         self.sha = limit_set_sha256(settings.limits)
         self.jurisdictions = {c: e.jurisdiction for c, e in settings.exchanges.items()}
+        self.hook = self.evaluate  # type: ignore[assignment]
 
-    def hook(self, session: Session, batch: CommittedBatch) -> int:
+    def evaluate(self, session: Session, batch: CommittedBatch) -> int:
         found = evaluate_batch(
             session,
             self.settings.limits,
@@ -53,26 +49,11 @@ class LiveFeed:
         )
         return len(found)
 
-    def minute(self, n: int, btc: tuple[float, float] = (0.0, 0.0)) -> StoredBatch:
+    def minute(self, n: int, btc: tuple[float, float] = (0.0, 0.0)) -> StoredBatch:  # type: ignore[override]
         """A batch at minute ``n`` with BTC liquidations of ``(long USD, short USD)`` (an ETH
         event of 1 USD keeps a batch without BTC non-empty)."""
-        at = self.t0 + timedelta(minutes=n, seconds=30)
-        self.now = at + timedelta(seconds=1)
-        ms = int(at.timestamp() * 1000)
         long_usd, short_usd = btc
-        frames = [
-            binance_frame("BTCUSDT", side, "1", f"{usd:.0f}", ms + i)
-            for i, (side, usd) in enumerate((("SELL", long_usd), ("BUY", short_usd)))
-            if usd > 0
-        ] or [binance_frame("ETHUSDT", "SELL", "1", "1", ms)]
-        batch = PendingBatch(
-            self.spec.stream,
-            self.spec.kind,
-            self.spec.url,
-            dict(self.spec.params),
-            [(at, "c1", f.encode()) for f in frames],
-        )
-        return store_batch(self.store, batch, config_hash="test", after=self.hook)
+        return self.batch(n, [("BTCUSDT", "SELL", long_usd), ("BTCUSDT", "BUY", short_usd)])
 
 
 def rows(store: Store, limit: str | None = None) -> list[IntradayResult]:

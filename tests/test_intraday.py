@@ -9,7 +9,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +33,18 @@ from reporting.evidence import verify_everything
 from reporting.fetch.streams import writer
 from reporting.fetch.streams.runner import run_streams
 from reporting.fetch.streams.venues import stream_specs
-from reporting.fetch.streams.writer import PendingBatch, StoredBatch, store_batch
+from reporting.fetch.streams.writer import StoredBatch
 from reporting.notify import drain, inserting
 from reporting.notify import intraday_groups as groups
 from reporting.notify.intraday import Deliverer, IntradayAlerts
+from tests.intraday_helpers import LEVELS, RISK, T0, VELOCITY_15M, Feed
 from tests.notify_helpers import SmtpServer, outbox_messages, smtp_env, with_notify
 from tests.stream_helpers import FAST, new_store
 from tests.ws_venues import VenueServer, binance_frame, venue_server
 
 pytest_plugins = ["tests.pg"]  # any_store: SQLite and PostgreSQL
 
-T0 = datetime(2025, 10, 22, 9, 0, tzinfo=UTC)
-RISK = "risk-desk@example.com"
 BTC_DESK = "btc-desk@example.com"
-LEVELS = {"warn": 900_000, "breach": 1_000_000}
 
 
 def _settings(tables: dict[str, Any], env: dict[str, str] | None = None) -> Settings:
@@ -61,41 +59,6 @@ SUBJECT = (
     "[Example Derivatives Ltd] intraday BREACH: BTC/binc velocity_usd_15m escalated to breach, "
     "1,000,000 USD in 15 min"
 )
-VELOCITY_15M = {"velocity_usd_15m": {"asset_exchange": {"BTC/binc": LEVELS}, "repeat_minutes": 0}}
-
-
-class Feed:
-    """Batches of Binance frames stored through the real ``store_batch`` with the hook."""
-
-    def __init__(self, store: Store, settings: Settings) -> None:
-        self.store = store
-        self.settings = settings
-        self.hook = IntradayAlerts(settings, clock=lambda: self.now)
-        self.spec = stream_specs(settings, ("binance",))[0]
-        self.now = T0
-        self.stored: list[StoredBatch] = []
-
-    def minute(self, n: int, usd: dict[str, float]) -> StoredBatch:
-        """A batch at minute ``n`` after T0 with one liquidation per asset of ``usd`` (0: none;
-        an ETH event of 1 USD keeps the batch non-empty)."""
-        at = T0 + timedelta(minutes=n, seconds=30)
-        self.now = at + timedelta(seconds=1)
-        ms = int(at.timestamp() * 1000)
-        frames = [
-            binance_frame(f"{asset}USDT", "SELL", "1", f"{amount:.0f}", ms + i)
-            for i, (asset, amount) in enumerate(sorted(usd.items()))
-            if amount > 0
-        ] or [binance_frame("ETHUSDT", "SELL", "1", "1", ms)]
-        batch = PendingBatch(
-            self.spec.stream,
-            self.spec.kind,
-            self.spec.url,
-            dict(self.spec.params),
-            [(at, "c1", f.encode()) for f in frames],
-        )
-        stored = store_batch(self.store, batch, config_hash="test", after=self.hook)
-        self.stored.append(stored)
-        return stored
 
 
 def _results(store: Store) -> list[tuple[str, str, str, float]]:

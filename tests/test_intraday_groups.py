@@ -20,7 +20,7 @@ from reporting.config import Route, Settings, Webhook
 from reporting.notify import drain, verify_signature
 from reporting.notify.intraday import Deliverer
 from reporting.notify.intraday_groups import HORIZON, announce, channels
-from reporting.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from reporting.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, webhook_row
 from tests.intraday_helpers import LEVELS, RISK, Feed, intraday_settings
 from tests.notify_helpers import HookServer, outbox_messages, with_notify
 from tests.stream_helpers import new_store
@@ -172,3 +172,30 @@ def test_alerts_link_to_the_console_where_it_is_configured(store: Store) -> None
     with store.read_session() as session:
         result_id = session.execute(select(col(IntradayResult.id))).scalar_one()
     assert f"https://risk.example.com/alerts/{result_id}" in message.body.decode()
+
+
+def test_a_result_announced_before_groups_is_not_announced_again(store: Store) -> None:
+    """A store upgraded from 0013, whose alerts went one message per result under the key
+    ``intraday:<episode>:<kind>``: those results are not announced a second time."""
+    quiet = with_notify(_settings(group_seconds=0), routes=())  # stored, told to nobody
+    quiet = quiet.model_copy(
+        update={"email": quiet.email.model_copy(update={"risk": (), "compliance": ()})}
+    )
+    assert channels(quiet) == []
+    feed = Feed(store, quiet)
+    feed.minute(0, {"BTC": 2_000_000, "ETH": 2_000_000})
+    assert outbox_messages(store) == []
+    with store.session() as session:
+        btc = session.execute(
+            select(IntradayResult).where(col(IntradayResult.scope) == "BTC/binc")
+        ).scalar_one()
+        body = b"an 0013 alert"
+        session.add(
+            webhook_row(
+                key=f"intraday:{btc.episode}:{btc.kind}", kind="intraday", target="old",
+                day=feed.now.date(), now=feed.now, subject="0013", body=body,
+            )
+        )  # fmt: skip
+    with store.session() as session:
+        assert announce(session, _settings(group_seconds=0), feed.now).enqueued == 1
+    assert [kinds for _, kinds in _announced(store)] == [["ETH/binc new"]]

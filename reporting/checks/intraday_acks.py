@@ -25,19 +25,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from audit_store.activity import Activity, record_activity
 from audit_store.canonical import as_utc, utc_iso
 from audit_store.db import Store
+from audit_store.snapshots import writer_lock
 from audit_store.tables_intraday import (
     IntradayAcknowledgement,
     IntradayResult,
     intraday_ack_entry_sha256,
-    intraday_ack_result_sha256,
 )
-from audit_store.tables_limits import GENESIS_SHA256
+from audit_store.tables_limits import GENESIS_SHA256, ack_result_sha256
+from reporting.checks.store import chain_head, sign_off_text
 from reporting.errors import CheckError
 from reporting.records import Problem
 
@@ -145,36 +146,22 @@ def acknowledge_alert(
     intraday chain and, in the same transaction, the log as an activity leaf (``via`` the console
     or the CLI, from ``address``). Returns the acknowledgement and the row it was given through.
     """
-    by, comment = by.strip(), comment.strip()
-    if not by:
-        raise CheckError("an acknowledgement needs the name of who gives it (--by)")
-    if not comment:
-        raise CheckError("an acknowledgement needs a comment saying why (--comment)")
+    by, comment = sign_off_text(by, comment)
     with store.session() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _INTRADAY_ACK_LOCK})
+        writer_lock(session, _INTRADAY_ACK_LOCK)
         result = session.get(IntradayResult, result_id)
         if result is None:
             raise CheckError(f"there is no intraday result {result_id}")
         if result.status in UNACKABLE:
             raise CheckError(_refusal(session, result))
-        last = (
-            session.execute(
-                select(col(IntradayAcknowledgement.entry_sha256))
-                .order_by(col(IntradayAcknowledgement.id).desc())
-                .limit(1)
-            )
-            .scalars()
-            .first()
-        )
         ack = IntradayAcknowledgement(
             result_id=result_id,
             episode=result.episode,
             acked_by=by,
             comment=comment,
             acked_at=clock(),
-            result_sha256=intraday_ack_result_sha256(result_fields(result)),
-            previous_sha256=last or GENESIS_SHA256,
+            result_sha256=ack_result_sha256(result_fields(result)),
+            previous_sha256=chain_head(session, IntradayAcknowledgement),
             entry_sha256="",
         )
         ack.entry_sha256 = intraday_ack_entry_sha256(ack)
@@ -270,7 +257,7 @@ def intraday_ack_findings(store: Store) -> list[Finding]:
             findings.append(Finding(ack.id, "its content does not match its hash"))
         if ack.episode != result.episode:
             findings.append(Finding(ack.id, f"names another episode than result {result.id}"))
-        if intraday_ack_result_sha256(result_fields(result)) != ack.result_sha256:
+        if ack_result_sha256(result_fields(result)) != ack.result_sha256:
             findings.append(
                 Finding(ack.id, f"intraday result {result.id} differs from what was acknowledged")
             )

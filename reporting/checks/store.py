@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, text, true
+from sqlalchemy import or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col
 
@@ -34,6 +34,8 @@ from audit_store.activity import Activity, record_activity
 from audit_store.canonical import as_utc, canonical_json
 from audit_store.db import Store
 from audit_store.models import CheckResult, CheckRun
+from audit_store.snapshots import writer_lock
+from audit_store.tables_intraday import IntradayAcknowledgement
 from audit_store.tables_limits import (
     GENESIS_SHA256,
     Acknowledgement,
@@ -412,6 +414,25 @@ def _result_fields(result: CheckResult) -> dict[str, Any]:
     }
 
 
+def sign_off_text(by: str, comment: str) -> tuple[str, str]:
+    """Who signs off and why, stripped; a :class:`CheckError` when either is empty."""
+    by, comment = by.strip(), comment.strip()
+    if not by:
+        raise CheckError("an acknowledgement needs the name of who gives it (--by)")
+    if not comment:
+        raise CheckError("an acknowledgement needs a comment saying why (--comment)")
+    return by, comment
+
+
+def chain_head(
+    session: Session, table: type[Acknowledgement] | type[IntradayAcknowledgement]
+) -> str:
+    """The ``entry_sha256`` a new acknowledgement of ``table``'s chain follows (the genesis hash
+    for the first); call it under the chain's writer lock."""
+    query = select(col(table.entry_sha256)).order_by(col(table.id).desc()).limit(1)
+    return session.execute(query).scalars().first() or GENESIS_SHA256
+
+
 def acknowledge(
     store: Store,
     result_id: int,
@@ -428,14 +449,9 @@ def acknowledge(
     leaf (``via`` the console or the CLI, from ``address``): an audit package shows who signed off
     what.
     """
-    by, comment = by.strip(), comment.strip()
-    if not by:
-        raise CheckError("an acknowledgement needs the name of who gives it (--by)")
-    if not comment:
-        raise CheckError("an acknowledgement needs a comment saying why (--comment)")
+    by, comment = sign_off_text(by, comment)
     with store.session() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ACK_LOCK})
+        writer_lock(session, _ACK_LOCK)
         result = session.get(CheckResult, result_id)
         if result is None:
             raise CheckError(f"there is no check result {result_id}")
@@ -444,20 +460,13 @@ def acknowledge(
                 f"check result {result_id} ({result.check} {result.scope} on {result.day}) is ok: "
                 "there is nothing to acknowledge"
             )
-        last = (
-            session.execute(
-                select(col(Acknowledgement.entry_sha256)).order_by(col(Acknowledgement.id).desc())
-            )
-            .scalars()
-            .first()
-        )
         ack = Acknowledgement(
             result_id=result_id,
             acked_by=by,
             comment=comment,
             acked_at=clock(),
             result_sha256=ack_result_sha256(_result_fields(result)),
-            previous_sha256=last or GENESIS_SHA256,
+            previous_sha256=chain_head(session, Acknowledgement),
             entry_sha256="",
         )
         ack.entry_sha256 = ack_entry_sha256(ack)

@@ -29,16 +29,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from audit_store.canonical import as_utc, canonical_json
+from audit_store.snapshots import writer_lock
 from audit_store.tables_intraday import IntradayResult
 from audit_store.tables_outbox import OutboxItem, OutboxMessage
 from reporting.checks.intraday import OPEN_KINDS, Decision, Scope, top_instruments
 from reporting.config import Settings
+from reporting.fetch.streams.venues import EXCHANGE_CODES
 from reporting.notify.checkpoints import published, signed_checkpoint
-from reporting.notify.inserting import has_key, insert_with_items
+from reporting.notify.inserting import insert_with_items
 from reporting.notify.intraday_text import group_text, webhook_body
 from reporting.notify.messages import SignedCheckpoint, build_email, message_id
 from reporting.notify.outbox import EMAIL, email_row
@@ -115,8 +117,7 @@ def decision_of(session: Session, result: IntradayResult, level: str) -> Decisio
 
 
 def _venue_of(exchange: str) -> str:
-    from reporting.fetch.streams.venues import EXCHANGE_CODES
-
+    """The stream venue whose exchange code is ``exchange`` (``binc`` -> ``binance``)."""
     return next((v for v, code in EXCHANGE_CODES.items() if code == exchange), exchange)
 
 
@@ -140,6 +141,15 @@ def _legacy_key(result: IntradayResult) -> str:
     """The key one alert per result had before groups (0013): such a result was announced."""
     key = f"{KIND}:{result.episode}:{result.kind}"
     return key + f":{result.window_end.isoformat()}" if result.kind == "repeat" else key
+
+
+def _announced_before_groups(session: Session, results: Sequence[IntradayResult]) -> set[int]:
+    """The ids of ``results`` announced by a message of 0013's one-per-result keys (one query)."""
+    keys = {_legacy_key(r): r.id for r in results if r.id is not None}
+    query = select(col(OutboxMessage.idempotency_key)).where(
+        col(OutboxMessage.idempotency_key).in_(sorted(keys))
+    )
+    return {int(keys[k] or 0) for k in session.execute(query).scalars() if k in keys}
 
 
 def _last_sent(session: Session, channel: str) -> datetime | None:
@@ -166,14 +176,17 @@ def announce(session: Session, settings: Settings, now: datetime) -> Announced:
     targets = channels(settings)
     if not targets:
         return Announced(0, 0)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ANNOUNCE_LOCK})
+    writer_lock(session, _ANNOUNCE_LOCK)
     recent = _recent(session, now)
     if not recent:
         return Announced(0, 0)
     told = _announced(session, [r.id for r in recent if r.id is not None])
-    levels = {r.id: episode_level(session, r) for r in recent}
-    legacy = {r.id for r in recent if has_key(session, _legacy_key(r))}
+    # Only what some channel has not been told of yet is looked at further.
+    recent = [r for r in recent if any((c.name, r.id) not in told for c in targets)]
+    if not recent:
+        return Announced(0, 0)
+    legacy = _announced_before_groups(session, recent)
+    levels = {r.id: episode_level(session, r) for r in recent if r.id not in legacy}
     wait = timedelta(seconds=settings.notify.intraday_group_seconds)
     enqueued = held = 0
     signed: SignedCheckpoint | None = None

@@ -33,12 +33,13 @@ from pathlib import Path
 from typing import Protocol
 
 import httpx
-from sqlalchemy import exists, select, text
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from audit_store.canonical import as_utc, canonical_json
 from audit_store.db import Store
+from audit_store.snapshots import writer_lock
 from audit_store.tables_outbox import OutboxAttempt, OutboxItem, OutboxMessage, message_state
 from reporting.checks.catalogue import CHECK_TITLES
 from reporting.config import Route, Settings
@@ -270,8 +271,7 @@ def enqueue_breach_notices(
         return ()
     # One enqueuer at a time, so two runs of a day cannot both announce (SQLite's BEGIN IMMEDIATE
     # serialises writers already).
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ENQUEUE_LOCK})
+    writer_lock(session, _ENQUEUE_LOCK)
     events = breach_events(session, day, levels)
     interval = settings.notify.repeat_interval
     now = clock()
