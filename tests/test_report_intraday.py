@@ -81,10 +81,10 @@ def _model(day: Day) -> ReportModel:
 def test_the_section_shows_each_alert_as_stored(day: Day) -> None:
     rows = intraday_rows(day.store)
     kinds = [(r.kind, r.status) for r in rows]
-    assert kinds[:8] == [
+    assert kinds[:6] == [
         ("new", "warn"),
         ("escalated", "breach"),
-        *[("repeat", "breach")] * 5,  # every 5 minutes until resolved
+        *[("repeat", "breach")] * 3,  # 09:14, 09:19, 09:24: every 5 min while over the limit
         ("resolved", "ok"),
     ]
     escalated = rows[1]
@@ -102,6 +102,7 @@ def test_the_section_shows_each_alert_as_stored(day: Day) -> None:
     assert first.status == "breach" and first.source == "asset_exchange BTC/binc"
     assert (first.first.at, first.first.observed) == (_at(8), 900_000)
     assert (first.peak.at, first.peak.observed) == (_at(14), 1_500_000)  # the first repeat
+    assert rows[6].kind == "new"  # 09:29 (600,000) and 09:34: under the limit, no repeat
     assert first.escalated is not None and first.escalated.at == _at(9)
     assert first.resolved is not None and first.resolved.at == _at(36)
     assert first.first.batch_leaf == day.feed.stored[8].leaf_index

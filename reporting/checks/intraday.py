@@ -28,7 +28,8 @@ latest ``intraday_result`` row (:mod:`audit_store.tables_intraday`):
 * open, and the window stayed under ``resolve_below_pct`` of ``warn`` for each of the last
   ``resolve_after_minutes`` minutes' windows: ``resolved`` (status ``ok``); an imbalance window
   under its ``min_usd`` (not enough volume) counts as under, and the resolved row says so;
-* open, and ``repeat_minutes`` since its last row (the value graded): ``repeat``;
+* open, ``repeat_minutes`` since its last row, and the value still at the episode's level
+  (``warn`` or ``breach``; graded): ``repeat``;
 * anything else, staying over or hovering between the hysteresis level and the limit: no row.
 
 An imbalance window under ``min_usd`` is never graded: it opens nothing. An exposure episode
@@ -314,8 +315,13 @@ def _decide(
             kind = "escalated"
         elif bool(np.all(~values.graded | (values.value < quiet))):
             kind, status, level = "resolved", "ok", quiet
-        elif graded and table.repeat_minutes and end - last_end >= table.repeat_minutes * MINUTE:
-            kind, status = "repeat", latest.status
+        elif (
+            graded
+            and status == latest.status
+            and table.repeat_minutes
+            and end - last_end >= table.repeat_minutes * MINUTE
+        ):
+            kind = "repeat"  # still at the episode's level; under it but not yet quiet: no row
     if kind is None:
         return None
     start = window_first(table, end)
@@ -364,7 +370,9 @@ def _detail(
     span: timedelta,
 ) -> str:
     """The window's own note (an imbalance's side) and the instruments behind it."""
-    behind = "; ".join(f"{v} {i}: {u:.0f} USD in {n}" for v, i, u, n in top)
+    behind = "; ".join(
+        f"{v} {i}: {u:.0f} USD in {n} event{'s' if n != 1 else ''}" for v, i, u, n in top
+    )
     if behind and span > TOP_MINUTES * MINUTE:
         behind = f"top in the last {TOP_MINUTES} min: {behind}"
     return "; ".join(part for part in (window_note(table, sums), behind) if part)
