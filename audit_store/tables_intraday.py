@@ -1,4 +1,5 @@
-"""Intraday limit results: each crossing of an intraday limit found on a committed stream batch.
+"""Intraday limit results: each crossing of an intraday limit found on a committed stream batch,
+or on a fetched page of hourly interval volumes (``feed``, migration ``0016``).
 
 Append-only (migration ``0013``). One row per event of an *episode*, the time a limit and scope
 spend over it, never per evaluation:
@@ -39,6 +40,9 @@ from sqlmodel import Field, SQLModel
 
 from audit_store.canonical import canonical_json, utc_iso
 
+STREAMS_FEED = "streams"
+"""``intraday_result.feed`` of a row measured on a committed stream batch."""
+
 
 def _timestamp() -> Any:
     return Field(sa_column=Column(DateTime(timezone=True), nullable=False))
@@ -67,6 +71,11 @@ class IntradayResult(SQLModel, table=True):
     leaves_json: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of leaf indices
     detail: str = Field(default="", sa_column=Column(Text, nullable=False))
     created_at: datetime = _timestamp()
+    # 0016: which figures the row measured: "streams" (a committed stream batch) or the name of an
+    # hourly interval-volume source ("kaiko", "demo"); an episode is followed per feed
+    feed: str = Field(
+        default=STREAMS_FEED, sa_column=Column(Text, nullable=False, server_default=STREAMS_FEED)
+    )
 
 
 class IntradayAcknowledgement(SQLModel, table=True):

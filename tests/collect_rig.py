@@ -57,6 +57,7 @@ class CollectConfig:
     assets: tuple[str, ...] = ("btc", "eth")
     extra_toml: str = ""  # more tables, appended (``[notify.webhooks.<name>]``)
     extra_env: dict[str, str] = field(default_factory=dict)  # the webhooks' HMAC keys
+    fetch: dict[str, str] = field(default_factory=dict)  # more [fetch] keys (TOML values)
 
     @property
     def path(self) -> Path:
@@ -81,7 +82,7 @@ class CollectConfig:
             f'reports_dir = "{self.directory / "reports"}"\n'
             'limits_file = "limits.toml"\n\n'
             f'[audit]\nsigning_key_file = "{self.directory / "keys" / "signing.key"}"\n\n'
-            f"[fetch]\nassets = {list(self.assets)!r}\n\n".replace("'", '"')
+            + _table("fetch", {"assets": repr(list(self.assets)).replace("'", '"'), **self.fetch})
             + _table("streams", {**STREAMS, **self.streams})
             + '[email]\nsender = "liqrisk@example.com"\nallowed_domains = ["example.com"]\n\n'
             + routes

@@ -113,7 +113,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     last = feed.stored[-1]
     with store.session() as session:
         batch = CommittedBatch(last.snapshot_id, last.leaf_index, "binance", {}, feed.now)
-        record_failure(session, batch, RuntimeError("the disk is full"), "0" * 64, feed.now)
+        record_failure(
+            session, batch.snapshot_id, batch.leaf_index, RuntimeError("the disk is full"),
+            "0" * 64, feed.now,
+        )  # fmt: skip
     rows = intraday_rows(store)
     btc = [r for r in rows if r.scope == "BTC/binc"]
     (eth,) = [r for r in rows if r.scope == "ETH/binc"]

@@ -311,7 +311,10 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alerts]:
     last = feed.stored[-1]
     with store.session() as session:
         batch = CommittedBatch(last.snapshot_id, last.leaf_index, "binance", {}, feed.now)
-        record_failure(session, batch, RuntimeError("the disk is full"), "0" * 64, feed.now)
+        record_failure(
+            session, batch.snapshot_id, batch.leaf_index, RuntimeError("the disk is full"),
+            "0" * 64, feed.now,
+        )  # fmt: skip
     add_user(store, "viewer", "viewer", PASSWORD, by="test")
     yield Alerts(store, settings, intraday_rows(store))
     store.dispose()

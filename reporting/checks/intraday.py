@@ -55,7 +55,7 @@ from sqlmodel import Session, col
 
 from audit_store.canonical import as_utc
 from audit_store.models import Snapshot
-from audit_store.tables_intraday import IntradayResult
+from audit_store.tables_intraday import STREAMS_FEED, IntradayResult
 from audit_store.tables_streams import StreamEvent, StreamMinute
 from reporting.checks.engine import grade_value
 from reporting.checks.intraday_measures import (
@@ -104,6 +104,14 @@ class Decision:
 
 
 _Q = TypeVar("_Q", bound="Select[*tuple[Any, ...]]")
+
+
+def scope_label(result: IntradayResult) -> str:
+    """A result's scope, with the feed it was measured on unless it is the streams':
+    ``BTC/binc``, ``BTC (kaiko hourly)``."""
+    if result.feed == STREAMS_FEED:
+        return result.scope
+    return f"{result.scope} ({result.feed} hourly)"
 
 
 def _filtered(query: _Q, scope: Scope) -> _Q:
@@ -206,22 +214,26 @@ def top_instruments(
     )
 
 
-def latest_row(session: Session, limit_name: str, scope: str) -> IntradayResult | None:
+def latest_row(
+    session: Session, limit_name: str, scope: str, feed: str = STREAMS_FEED
+) -> IntradayResult | None:
+    """The newest row of ``limit_name`` and ``scope`` measured on ``feed``'s figures."""
+    r = IntradayResult
     query = (
-        select(IntradayResult)
-        .where(col(IntradayResult.limit_name) == limit_name, col(IntradayResult.scope) == scope)
+        select(r)
+        .where(col(r.limit_name) == limit_name, col(r.scope) == scope, col(r.feed) == feed)
         .order_by(col(IntradayResult.id).desc())
         .limit(1)
     )
     return session.execute(query).scalars().first()
 
 
-def open_scopes(session: Session, limit_name: str) -> set[str]:
-    """The scopes of ``limit_name`` whose latest row leaves an episode open."""
+def open_scopes(session: Session, limit_name: str, feed: str = STREAMS_FEED) -> set[str]:
+    """The scopes of ``limit_name`` whose latest row on ``feed`` leaves an episode open."""
     r = IntradayResult
     latest = (
         select(func.max(col(r.id)))
-        .where(col(r.limit_name) == limit_name, col(r.kind) != "error")
+        .where(col(r.limit_name) == limit_name, col(r.kind) != "error", col(r.feed) == feed)
         .group_by(col(r.scope))
     )
     query = select(col(r.scope)).where(col(r.id).in_(latest), col(r.kind).in_(OPEN_KINDS))
@@ -302,28 +314,10 @@ def _decide(
         return None  # a late batch: the episode has been judged on newer minutes
     held = max(table.hysteresis.resolve_after_minutes, 1)  # windows that must all be under
     values, sums = window_values(session, scope, table, end, held if is_open else 1)
-    observed, graded = float(values.value[0]), bool(values.graded[0])
-    status: str = grade_value(observed, threshold) if graded else "ok"
-    kind: str | None = None
-    level = threshold.breach if status == "breach" else threshold.warn
-    if not is_open:
-        kind = "new" if status != "ok" else None
-    else:
-        assert latest is not None
-        quiet = threshold.warn * table.hysteresis.resolve_below_pct / 100
-        if latest.status == "warn" and status == "breach":
-            kind = "escalated"
-        elif bool(np.all(~values.graded | (values.value < quiet))):
-            kind, status, level = "resolved", "ok", quiet
-        elif (
-            graded
-            and status == latest.status
-            and table.repeat_minutes
-            and end - last_end >= table.repeat_minutes * MINUTE
-        ):
-            kind = "repeat"  # still at the episode's level; under it but not yet quiet: no row
+    kind, status, level = judge(latest, values, threshold, table, end - last_end)
     if kind is None:
         return None
+    observed = float(values.value[0])
     start = window_first(table, end)
     stop = end + MINUTE
     episode = (
@@ -361,6 +355,37 @@ def _decide(
         result.detail = _detail(table, sums.at(0), top, stop - start)
     episode_status = latest.status if kind == "resolved" and latest is not None else status
     return Decision(result, top, level, episode_status)
+
+
+def judge(
+    latest: IntradayResult | None,
+    values: Values,
+    threshold: Threshold,
+    table: IntradayLimits,
+    since_last: timedelta,
+) -> tuple[str | None, str, float]:
+    """The kind of row to store (``None``: none), its status and the level it crossed, for the
+    window values ``values`` (index 0 the newest window; while an episode is open, one per window
+    the hysteresis must find under), given the scope's ``latest`` row and the time from that row's
+    window end to the newest window's (``since_last``)."""
+    observed, graded = float(values.value[0]), bool(values.graded[0])
+    status: str = grade_value(observed, threshold) if graded else "ok"
+    level = threshold.breach if status == "breach" else threshold.warn
+    if latest is None or latest.kind not in OPEN_KINDS:
+        return ("new" if status != "ok" else None), status, level
+    quiet = threshold.warn * table.hysteresis.resolve_below_pct / 100
+    if latest.status == "warn" and status == "breach":
+        return "escalated", status, level
+    if bool(np.all(~values.graded | (values.value < quiet))):
+        return "resolved", "ok", quiet
+    if (
+        graded
+        and status == latest.status
+        and table.repeat_minutes
+        and since_last >= table.repeat_minutes * MINUTE
+    ):
+        return "repeat", status, level  # still at the episode's level (under it: no row)
+    return None, status, level
 
 
 def _detail(

@@ -122,6 +122,7 @@ class IntradayAlert:
     measure: str  # "usd" | "count"
     window_minutes: int
     scope: str  # "BTC/binc" or "BTC"
+    feed: str  # what it measured: "streams", or an hourly source's name ("kaiko")
     source: str  # where its levels came from: "asset_exchange BTC/binc", "global", ...
     warn_at: float
     limit: float
@@ -344,6 +345,7 @@ def _alert(
         measure=first.measure,
         window_minutes=first.window_minutes,
         scope=first.scope,
+        feed=first.feed,
         source=first.source,
         warn_at=first.warn_at,
         limit=first.limit,

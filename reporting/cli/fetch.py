@@ -79,6 +79,7 @@ def fetch_cmd(
     """
     from reporting.fetch.ingest import fetch
     from reporting.fetch.registry import FETCH_SOURCES
+    from reporting.notify.intraday_hourly import HourlyAlerts, deliver_now
 
     settings = app_settings()
     chosen = fetched_source(settings, source)
@@ -95,6 +96,7 @@ def fetch_cmd(
     refuse_unserved(chosen, dataset, begin, finish)
     wanted = configured_assets(settings, asset)
     store = open_store(settings, create=True)
+    alerts = HourlyAlerts(settings)
     fetches = fetch(
         store,
         settings,
@@ -103,12 +105,22 @@ def fetch_cmd(
         start=begin,
         end=finish,
         datasets=dataset,
+        after_store=alerts,
     )
+    delivered = deliver_now(store, settings) if alerts.decided else None
     if as_json:
-        print_json({"fetches": [fetch_json(f) for f in fetches]})
+        found: dict[str, object] = {"fetches": [fetch_json(f) for f in fetches]}
+        if delivered is not None:
+            found["intraday"] = {"alerts": alerts.decided, "outbox": delivered.to_json()}
+        print_json(found)
         errors = sum(p.severity == "error" for f in fetches for p in f.problems)
     else:
         errors = print_fetches(fetches)
+        if delivered is not None:
+            typer.echo(
+                f"intraday: {alerts.decided} alert row(s) on the hours fetched; "
+                f"outbox: {delivered.summary()}"
+            )
     if errors:
         raise typer.Exit(1)
 

@@ -28,7 +28,7 @@ import httpx
 from audit_store.db import Store
 from reporting.config import Settings
 from reporting.fetch import watermarks
-from reporting.fetch.ingest import StoredPage, check_request, fetch
+from reporting.fetch.ingest import PageHook, StoredPage, check_request, fetch
 from reporting.fetch.normalise import asset_code
 from reporting.records import FetchSummary, Problem
 
@@ -106,8 +106,10 @@ def backfill(
     transport: httpx.BaseTransport | None = None,
     clock: Callable[[], datetime] | None = None,
     on_progress: ProgressListener | None = None,
+    after_store: PageHook | None = None,
 ) -> BackfillResult:
-    """Fetch ``datasets`` of ``source`` for ``assets`` over [start, end), chunk by chunk."""
+    """Fetch ``datasets`` of ``source`` for ``assets`` over [start, end), chunk by chunk
+    (``after_store`` as for :func:`reporting.fetch.ingest.fetch`)."""
     chosen = check_request(source, datasets)
     wanted = [asset_code(a).lower() for a in assets]
     start, end = start.astimezone(UTC), end.astimezone(UTC)
@@ -165,6 +167,7 @@ def backfill(
                     transport=transport,
                     clock=now,
                     on_page=on_page,
+                    after_store=after_store,
                 )
                 result.chunks += 1
                 done += width

@@ -15,19 +15,20 @@ value is another version but no correction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import col
+from sqlalchemy import Executable, Table, bindparam, literal_column, select
+from sqlmodel import Session, SQLModel, col
 
 from audit_store.canonical import as_utc, utc_iso
 from audit_store.db import Store
 from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
 from reporting.fetch.sources.kaiko.format import query_block
-from reporting.records import HOUR, Volumes, day_bounds
+from reporting.records import HOUR, IntervalValues, Volumes, day_bounds
 
 FIELDS = ("long_count", "short_count", "total_count", "long_usd", "short_usd", "total_usd")
 
@@ -195,3 +196,75 @@ def corrections_for_day(
 ) -> list[Correction]:
     start, end = day_bounds(day)
     return corrections(store, source=source, start=start, end=end, assets=assets)
+
+
+# -- what a new page changes (used by ingest, in the page's transaction)
+
+_ASSET_OF, _EXCHANGE_OF, _START_OF = itemgetter(1), itemgetter(2), itemgetter(3)
+_VALUES = ("long_count", "short_count", "total_count", "long_usd", "short_usd", "total_usd")
+_Key = tuple[str, str, datetime, int]
+
+
+def _key(asset: str, exchange: str, start: datetime, seconds: int) -> _Key:
+    return (asset, exchange, as_utc(start), seconds)
+
+
+_IV: Table = SQLModel.metadata.tables["interval_volume"]
+_ANY_STORED: Executable = (
+    select(literal_column("1"))
+    .select_from(_IV)
+    .where(
+        _IV.c.source == bindparam("source"),
+        _IV.c.asset == bindparam("asset"),
+        _IV.c.exchange == ALL_EXCHANGES,  # every stored interval has its total row
+        _IV.c.interval_start >= bindparam("lo"),
+        _IV.c.interval_start <= bindparam("hi"),
+    )
+    .limit(1)
+)
+
+
+def changed_values(
+    session: Session, source: str, records: Sequence[IntervalValues]
+) -> tuple[int, int | None]:
+    """How many of the rows ``records`` change a current value, and the latest leaf whose value they
+    change (``None`` when none)."""
+    if not records:
+        return 0, None
+    starts = list(map(_START_OF, records))
+    lo, hi = min(starts), max(starts)
+    assets = sorted(set(map(_ASSET_OF, records)))
+    connection = session.connection()
+    if not any(
+        connection.execute(_ANY_STORED, {"source": source, "asset": a, "lo": lo, "hi": hi}).first()
+        for a in assets
+    ):
+        return 0, None  # nothing stored for these intervals yet (every backfill page): no query
+    new = {_key(r[1], r[2], r[3], r[4]): r[5:] for r in records}  # key -> the six values
+    query = (
+        select(
+            col(IntervalVolume.asset),
+            col(IntervalVolume.exchange),
+            col(IntervalVolume.interval_start),
+            col(IntervalVolume.interval_seconds),
+            *(col(getattr(IntervalVolume, v)) for v in _VALUES),
+            col(Snapshot.leaf_index),
+        )
+        .join(Snapshot, col(Snapshot.id) == IntervalVolume.snapshot_id)
+        .where(
+            col(IntervalVolume.source) == source,
+            col(IntervalVolume.asset).in_(assets),
+            # The exchanges too, so the (source, asset, exchange, interval_start) index seeks
+            # straight to the page's intervals instead of scanning the asset's history.
+            col(IntervalVolume.exchange).in_(sorted(set(map(_EXCHANGE_OF, records)))),
+            col(IntervalVolume.interval_start) >= lo,
+            col(IntervalVolume.interval_start) <= hi,
+            col(Snapshot.quarantined).is_(False),
+        )
+        .order_by(col(Snapshot.leaf_index), col(IntervalVolume.row_index))
+    )
+    current: dict[_Key, tuple[tuple[object, ...], int]] = {}
+    for row in session.execute(query):
+        current[_key(row[0], row[1], row[2], row[3])] = (tuple(row[4:10]), row[10])
+    leaves = [leaf for key, (values, leaf) in current.items() if key in new and new[key] != values]
+    return len(leaves), max(leaves, default=None)

@@ -27,23 +27,21 @@ assets: they are collected and returned with each asset's summary.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from itertools import chain
 from operator import itemgetter
 
 import httpx
-from sqlalchemy import Executable, Table, bindparam, literal_column, select
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session
 
 from audit_store import SOFTWARE_VERSION
 from audit_store.bulk import gc_paused
-from audit_store.canonical import as_utc
 from audit_store.db import Store
-from audit_store.models import ALL_EXCHANGES, IntervalVolume, Snapshot
+from audit_store.models import ALL_EXCHANGES
 from audit_store.snapshots import (
     RawResponse,
     append_interval_values,
@@ -55,6 +53,7 @@ from audit_store.tables_ingest import append_derived_rows
 from reporting.config import Settings
 from reporting.errors import ConfigError, SourceError
 from reporting.fetch import registry, watermarks
+from reporting.fetch.corrections import changed_values
 from reporting.fetch.derivers import derive_all
 from reporting.fetch.registry import DATASETS, DEFAULT_DATASETS, FETCH_SOURCES, VOLUME_SOURCES
 from reporting.fetch.sources.binance.client import BinanceClient
@@ -113,77 +112,17 @@ class StoredPage:
     corrects_leaf_index: int | None
     values: tuple[IntervalValues, ...]  # the interval rows stored (none when quarantined)
     latest: datetime | None  # the latest time among the page's rows
+    enqueued: int = 0  # messages the page hook put in the outbox (to be delivered at once)
+
+
+PageHook = Callable[[Session, StoredPage], int]
+"""Runs in the transaction that stores a page, after its rows, on every page that was not
+quarantined (the intraday limits on hourly volumes, :mod:`reporting.notify.intraday_hourly`);
+returns how many messages it enqueued."""
 
 
 # Fields of an interval row (values in INTERVAL_VALUE_FIELDS order), read without a Python call.
 _ASSET, _EXCHANGE, _START = itemgetter(1), itemgetter(2), itemgetter(3)
-_VALUES = ("long_count", "short_count", "total_count", "long_usd", "short_usd", "total_usd")
-_Key = tuple[str, str, datetime, int]
-
-
-def _key(asset: str, exchange: str, start: datetime, seconds: int) -> _Key:
-    return (asset, exchange, as_utc(start), seconds)
-
-
-_IV: Table = SQLModel.metadata.tables["interval_volume"]
-_ANY_STORED: Executable = (
-    select(literal_column("1"))
-    .select_from(_IV)
-    .where(
-        _IV.c.source == bindparam("source"),
-        _IV.c.asset == bindparam("asset"),
-        _IV.c.exchange == ALL_EXCHANGES,  # every stored interval has its total row
-        _IV.c.interval_start >= bindparam("lo"),
-        _IV.c.interval_start <= bindparam("hi"),
-    )
-    .limit(1)
-)
-
-
-def _corrections(
-    session: Session, source: str, records: Sequence[IntervalValues]
-) -> tuple[int, int | None]:
-    """How many of the rows ``records`` change a current value, and the latest leaf whose value they
-    change (``None`` when none)."""
-    if not records:
-        return 0, None
-    starts = list(map(_START, records))
-    lo, hi = min(starts), max(starts)
-    assets = sorted(set(map(_ASSET, records)))
-    connection = session.connection()
-    if not any(
-        connection.execute(_ANY_STORED, {"source": source, "asset": a, "lo": lo, "hi": hi}).first()
-        for a in assets
-    ):
-        return 0, None  # nothing stored for these intervals yet (every backfill page): no query
-    new = {_key(r[1], r[2], r[3], r[4]): r[5:] for r in records}  # key -> the six values
-    query = (
-        select(
-            col(IntervalVolume.asset),
-            col(IntervalVolume.exchange),
-            col(IntervalVolume.interval_start),
-            col(IntervalVolume.interval_seconds),
-            *(col(getattr(IntervalVolume, v)) for v in _VALUES),
-            col(Snapshot.leaf_index),
-        )
-        .join(Snapshot, col(Snapshot.id) == IntervalVolume.snapshot_id)
-        .where(
-            col(IntervalVolume.source) == source,
-            col(IntervalVolume.asset).in_(assets),
-            # The exchanges too, so the (source, asset, exchange, interval_start) index seeks
-            # straight to the page's intervals instead of scanning the asset's history.
-            col(IntervalVolume.exchange).in_(sorted(set(map(_EXCHANGE, records)))),
-            col(IntervalVolume.interval_start) >= lo,
-            col(IntervalVolume.interval_start) <= hi,
-            col(Snapshot.quarantined).is_(False),
-        )
-        .order_by(col(Snapshot.leaf_index), col(IntervalVolume.row_index))
-    )
-    current: dict[_Key, tuple[tuple[object, ...], int]] = {}
-    for row in session.execute(query):
-        current[_key(row[0], row[1], row[2], row[3])] = (tuple(row[4:10]), row[10])
-    leaves = [leaf for key, (values, leaf) in current.items() if key in new and new[key] != values]
-    return len(leaves), max(leaves, default=None)
 
 
 def store_response(
@@ -192,8 +131,10 @@ def store_response(
     *,
     config_hash: str,
     software_version: str = SOFTWARE_VERSION,
+    after: PageHook | None = None,
 ) -> StoredPage:
-    """Keep ``raw`` as the next snapshot with every row derived from it, in one transaction.
+    """Keep ``raw`` as the next snapshot with every row derived from it, in one transaction
+    (with what ``after`` adds to it, the page stored).
 
     The cyclic garbage collector waits while the page is parsed and stored (a page of 1000 hours is
     a few hundred thousand objects, none in a cycle; see :func:`audit_store.bulk.gc_paused`)."""
@@ -205,7 +146,7 @@ def store_response(
         records = derived.derivation.values
         corrected, corrects = (0, None)
         if derived.quarantine_reason is None:
-            corrected, corrects = _corrections(session, raw.source, records)
+            corrected, corrects = changed_values(session, raw.source, records)
         snapshot.corrects_leaf_index = corrects
         append_snapshot(session, snapshot, quarantine_reason=derived.quarantine_reason)
         rows = 0
@@ -222,7 +163,7 @@ def store_response(
                 default=None,
             )
         assert snapshot.id is not None
-        return StoredPage(
+        stored = StoredPage(
             snapshot_id=snapshot.id,
             leaf_index=snapshot.leaf_index,
             rows=rows,
@@ -233,6 +174,9 @@ def store_response(
             values=records if derived.quarantine_reason is None else (),
             latest=latest,
         )
+        if after is not None and derived.quarantine_reason is None:
+            stored = replace(stored, enqueued=after(session, stored))
+        return stored
 
 
 def _row_times(row: object) -> Iterator[datetime]:
@@ -392,6 +336,7 @@ def fetch(
     clock: Callable[[], datetime] | None = None,
     on_page: PageListener | None = None,
     skip_stored: bool = False,
+    after_store: PageHook | None = None,
 ) -> list[FetchSummary]:
     """Fetch ``datasets`` of ``source`` for every asset over [start, end).
 
@@ -400,6 +345,7 @@ def fetch(
     without an error advances the watermark. ``skip_stored``: what the watermark already covers
     is not asked for again (the range starts at the watermark, or nothing is fetched): a re-run
     of the daily job appends no duplicate pages; a deliberate re-fetch leaves it ``False``.
+    ``after_store`` runs in each page's transaction (:data:`PageHook`).
     """
     chosen = check_request(source, datasets)
     now = clock or (lambda: datetime.now(UTC))
@@ -423,6 +369,7 @@ def fetch(
                     now,
                     on_page,
                     skip_stored,
+                    after_store,
                 )
                 summaries.append(summary)
                 if advance is not None:
@@ -447,6 +394,7 @@ def _fetch_one(
     now: Callable[[], datetime],
     on_page: PageListener | None,
     skip_stored: bool = False,
+    after_store: PageHook | None = None,
 ) -> tuple[FetchSummary, Callable[[], object] | None]:
     """One (dataset, asset) of a fetch: its summary, and the watermark's advance to make once the
     whole run has ended (``None`` when this part had an error or asked for nothing)."""
@@ -493,7 +441,9 @@ def _fetch_one(
         return nothing(f"up to date: nothing closed after {begin.isoformat()}", "info")
     totals = _Totals()
     for stream in streams:
-        _walk(store, settings, stream, asset, begin, finish, config_hash, totals, on_page)
+        _walk(
+            store, settings, stream, asset, begin, finish, config_hash, totals, on_page, after_store
+        )
     totals.problems.extend(clients.take_notes())
     advance: Callable[[], object] | None = None
     if not any(p.severity == "error" for p in totals.problems):
@@ -555,6 +505,7 @@ def _walk(
     config_hash: str,
     totals: _Totals,
     on_page: PageListener | None,
+    after_store: PageHook | None = None,
 ) -> None:
     known = settings.exchanges
     page = 0
@@ -564,7 +515,7 @@ def _walk(
             page += not transient
             totals.pages += not transient
             where = f"{stream.label} {asset} page {page + transient}"
-            stored = store_response(store, raw, config_hash=config_hash)
+            stored = store_response(store, raw, config_hash=config_hash, after=after_store)
             totals.snapshot_ids.append(stored.snapshot_id)
             totals.rows += stored.rows
             if stored.quarantine_reason:

@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from audit_store.db import Store
-from audit_store.tables_intraday import IntradayResult
+from audit_store.tables_intraday import STREAMS_FEED, IntradayResult
 from reporting.checks.intraday import evaluate_batch
 from reporting.checks.store import limit_set_sha256
 from reporting.config import Settings
@@ -67,7 +67,9 @@ class IntradayAlerts:
                 return self.evaluate(session, batch)
         except Exception as exc:  # a failing evaluation must not lose the batch
             log.exception("intraday limits on batch %d failed", batch.leaf_index)
-            record_failure(session, batch, exc, self._sha256, self.clock())
+            record_failure(
+                session, batch.snapshot_id, batch.leaf_index, exc, self._sha256, self.clock()
+            )
             return 0
 
     def evaluate(self, session: Session, batch: CommittedBatch) -> int:
@@ -87,13 +89,19 @@ class IntradayAlerts:
 
 
 def record_failure(
-    session: Session, batch: CommittedBatch, exc: BaseException, sha256: str, now: datetime
+    session: Session,
+    snapshot_id: int,
+    leaf_index: int,
+    exc: BaseException,
+    sha256: str,
+    now: datetime,
+    feed: str = STREAMS_FEED,
 ) -> None:
-    """An ``error`` row: the evaluation of ``batch`` failed (the batch itself is stored)."""
+    """An ``error`` row: the evaluation of a batch (or page) failed; it is stored all the same."""
     with session.begin_nested():
         session.add(
             IntradayResult(
-                snapshot_id=batch.snapshot_id,
+                snapshot_id=snapshot_id,
                 limit_name="",
                 measure="",
                 window_minutes=0,
@@ -108,9 +116,10 @@ def record_failure(
                 window_start=now,
                 window_end=now,
                 limit_set_sha256=sha256,
-                leaves_json=json.dumps([batch.leaf_index]),
+                leaves_json=json.dumps([leaf_index]),
                 detail=one_line(f"{type(exc).__name__}: {exc}")[:1000],
                 created_at=now,
+                feed=feed,
             )
         )
 

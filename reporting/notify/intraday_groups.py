@@ -34,9 +34,10 @@ from sqlmodel import Session, col
 
 from audit_store.canonical import as_utc, canonical_json
 from audit_store.snapshots import writer_lock
-from audit_store.tables_intraday import IntradayResult
+from audit_store.tables_intraday import STREAMS_FEED, IntradayResult
 from audit_store.tables_outbox import OutboxItem, OutboxMessage
 from reporting.checks.intraday import OPEN_KINDS, Decision, Scope, top_instruments
+from reporting.checks.intraday_hourly import stored_top
 from reporting.config import Settings
 from reporting.fetch.streams.venues import EXCHANGE_CODES
 from reporting.notify.checkpoints import published, signed_checkpoint
@@ -105,7 +106,9 @@ def decision_of(session: Session, result: IntradayResult, level: str) -> Decisio
     """The stored result as its message needs it (the venues behind it read again, from the same
     stored events the evaluation read)."""
     top: tuple[tuple[str, str, float, int], ...] = ()
-    if result.kind != "resolved":
+    if result.feed != STREAMS_FEED:
+        top = stored_top(session, result)  # the exchanges behind it, from the hours it read
+    elif result.kind != "resolved":
         scope = scope_of(result)
         if scope.exchange:  # the venue's events only: find its venue name
             scope = Scope(scope.asset, _venue_of(scope.exchange), scope.exchange)

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from audit_store.canonical import canonical_json, utc_iso
-from reporting.checks.intraday import Decision
+from audit_store.tables_intraday import STREAMS_FEED
+from reporting.checks.intraday import Decision, scope_label
 from reporting.checks.intraday_measures import format_measure, measure_title
 from reporting.config import Settings
 from reporting.notify.messages import SignedCheckpoint
@@ -46,7 +47,7 @@ def one_subject(settings: Settings, decision: Decision) -> str:
     r = decision.result
     shown = "RESOLVED" if r.kind == "resolved" else r.status.upper()
     return (
-        f"[{one_line(settings.firm_name)}] intraday {shown}: {r.scope} {r.limit_name} "
+        f"[{one_line(settings.firm_name)}] intraday {shown}: {scope_label(r)} {r.limit_name} "
         f"{title(r.kind)}, {figure(r.observed, r.measure)} in {r.window_minutes} min"
     )
 
@@ -61,7 +62,9 @@ def group_subject(settings: Settings, decisions: Sequence[Decision]) -> str:
         counts[shown] = counts.get(shown, 0) + 1
     order = ("BREACH", "WARN", "resolved")
     tally = ", ".join(f"{counts[k]} {k}" for k in order if k in counts)
-    names = ", ".join(dict.fromkeys(f"{d.result.scope} {d.result.limit_name}" for d in decisions))
+    names = ", ".join(
+        dict.fromkeys(f"{scope_label(d.result)} {d.result.limit_name}" for d in decisions)
+    )
     return (
         f"[{one_line(settings.firm_name)}] intraday: {len(decisions)} alerts ({tally}): "
         f"{one_line(names)}"
@@ -75,7 +78,7 @@ def alert_block(decision: Decision, link: str | None = None) -> list[str]:
     end = r.window_end.strftime("%H:%M")
     lines = [
         f"Intraday limit {r.limit_name} ({measure_title(r.measure)} over "
-        f"{r.window_minutes} minutes), scope {r.scope}: {title(r.kind)}.",
+        f"{r.window_minutes} minutes), scope {scope_label(r)}: {title(r.kind)}.",
         "",
         f"Observed:  {figure(r.observed, r.measure)} in the window from {start} to {end} UTC "
         "(exchange time, the end exclusive)",
@@ -94,7 +97,8 @@ def alert_block(decision: Decision, link: str | None = None) -> list[str]:
         )
     if decision.top:
         lines.append("Behind it: " + "; ".join(
-            f"{v} {i} {u:,.0f} USD ({_count(n)})" for v, i, u, n in decision.top
+            f"{' '.join(filter(None, (v, i)))} {u:,.0f} USD ({_count(n)})"
+            for v, i, u, n in decision.top
         ))  # fmt: skip
     leaves: list[int] = json.loads(r.leaves_json)
     shown = ", ".join(str(n) for n in leaves[:SHOWN_LEAVES])
@@ -102,7 +106,8 @@ def alert_block(decision: Decision, link: str | None = None) -> list[str]:
     lines += [
         "Evidence:",
         f"  intraday result {r.id} of episode {r.episode}",
-        f"  batch leaf indices ({len(leaves)}): {shown}{more}",
+        f"  {'batch' if r.feed == STREAMS_FEED else 'page'} leaf indices ({len(leaves)}): "
+        f"{shown}{more}",
         f"  limit set SHA-256 {r.limit_set_sha256}",
     ]
     if link:
@@ -157,6 +162,7 @@ def _alert_json(decision: Decision, link: str | None) -> dict[str, Any]:
         "measure": r.measure,
         "window_minutes": r.window_minutes,
         "scope": r.scope,
+        "feed": r.feed,
         "source": r.source,
         "observed": r.observed,
         "warn": r.warn_at,

@@ -52,7 +52,7 @@ from reporting.checks.metrics import TRAILING_DAYS, day_bounds
 from reporting.config import JobTrigger, Settings
 from reporting.errors import Interrupted, SourceError
 from reporting.fetch import watermarks
-from reporting.fetch.ingest import check_request, fetch
+from reporting.fetch.ingest import PageHook, check_request, fetch
 from reporting.fetch.registry import STREAMS, daily_sources, source_parts, volume_parts
 from reporting.fetch.sources.kaiko.format import interval_seconds
 from reporting.fetch.streams.reading import first_collected
@@ -182,11 +182,12 @@ def bootstrap_start(ctx: Context) -> datetime:
     return start
 
 
-def fetch_since_watermarks(ctx: Context) -> list[FetchSummary]:
+def fetch_since_watermarks(ctx: Context, after_store: PageHook | None = None) -> list[FetchSummary]:
     """Fetch every source's default datasets for every asset, from its watermark to the last
     closed interval. An asset without a watermark is backfilled from the bootstrap start in chunks
     (:func:`reporting.fetch.backfill.backfill`), its watermark advanced after each, so a stop
-    part-way resumes after the last whole chunk. Stops between pages when the daemon is stopping."""
+    part-way resumes after the last whole chunk. Stops between pages when the daemon is stopping.
+    ``after_store`` runs in each page's transaction (the intraday limits on hourly volumes)."""
     from reporting.fetch.backfill import backfill
 
     def stop_between_pages(*_args: object) -> None:
@@ -210,6 +211,7 @@ def fetch_since_watermarks(ctx: Context) -> list[FetchSummary]:
                     datasets=[dataset],
                     clock=ctx.now,
                     on_page=stop_between_pages,
+                    after_store=after_store,
                 )
             if fresh:  # each chunk's start and each page are a place to stop
                 summaries += backfill(
@@ -222,19 +224,28 @@ def fetch_since_watermarks(ctx: Context) -> list[FetchSummary]:
                     datasets=[dataset],
                     clock=ctx.now,
                     on_progress=stop_between_pages,
+                    after_store=after_store,
                 ).fetches
     return summaries
 
 
 def _fetch_body(ctx: Context) -> str:
-    summaries = fetch_since_watermarks(ctx)
+    from reporting.notify.intraday_hourly import HourlyAlerts, deliver_now
+
+    alerts = HourlyAlerts(ctx.settings, clock=ctx.now)
+    try:
+        summaries = fetch_since_watermarks(ctx, after_store=alerts)
+    finally:  # what the pages alerted goes at once (what a group window holds: the drain job)
+        if alerts.enqueued:
+            deliver_now(ctx.store, ctx.settings, clock=ctx.now, wait_held=False)
     errors = [p for s in summaries for p in s.problems if p.severity == "error"]
     pages = sum(s.pages for s in summaries)
     rows = sum(s.rows for s in summaries)
     if errors:
         first = "; ".join(f"{p.source}: {p.message}" for p in errors[:3])
         raise SourceError(f"{len(errors)} error(s) after {pages} page(s): {first}")
-    return f"{pages} page(s), {rows} row(s) from {', '.join(fetch_sources(ctx.settings))}"
+    alerted = f"; {alerts.decided} intraday alert row(s)" if alerts.decided else ""
+    return f"{pages} page(s), {rows} row(s) from {', '.join(fetch_sources(ctx.settings))}{alerted}"
 
 
 def fetch_job(ctx: Context) -> Outcome:
@@ -455,6 +466,17 @@ def _drain_body(ctx: Context) -> str:
     return drain(ctx.store, ctx.settings, clock=ctx.now, wait_seconds=0).summary()
 
 
+def announce_held(ctx: Context) -> int:
+    """Enqueue the intraday alerts a group window held back (or a stopped process left
+    unannounced) whose window has passed; returns the messages enqueued."""
+    from reporting.notify.intraday_groups import announce
+
+    if not ctx.settings.limits.intraday:
+        return 0
+    with ctx.store.session() as session:
+        return announce(session, ctx.settings, ctx.now()).enqueued
+
+
 def outbox_open(store: Store) -> bool:
     """Whether any message is neither delivered nor given up."""
     query = select(col(OutboxMessage.id)).where(UNSETTLED).limit(1)
@@ -470,6 +492,7 @@ def drain_job(ctx: Context) -> Outcome:
     anchor = stamp_latest(ctx.store, ctx.settings, clock=ctx.now)
     if anchor.status in ("stamped", "failed"):
         log.info("drain: %s", anchor.line)
+    announce_held(ctx)
     if not outbox_open(ctx.store):
         return Outcome("drain", period, "skipped", "nothing waiting")
     return work(ctx, "drain", period, lambda: _drain_body(ctx))

@@ -28,7 +28,7 @@ from audit_store.canonical import as_utc
 from audit_store.db import Store
 from audit_store.tables_intraday import IntradayResult
 from audit_store.tables_outbox import OutboxItem, OutboxMessage
-from reporting.checks.intraday import OPEN_KINDS
+from reporting.checks.intraday import OPEN_KINDS, scope_label
 from reporting.checks.intraday_acks import UNACKABLE, alert_acknowledgements, intraday_ack_json
 from reporting.checks.intraday_measures import MEASURES, measure_title
 from reporting.errors import NotFound
@@ -87,7 +87,8 @@ def row_json(r: IntradayResult, *, evidence: bool = False) -> dict[str, Any]:
         "limit_title": limit_title(r),
         "measure_title": measure_title(r.measure),
         "measure": r.measure,
-        "scope": r.scope,
+        "scope": scope_label(r),
+        "feed": r.feed,
         "kind": r.kind,
         "status": r.status,
         "observed": r.observed,
@@ -146,7 +147,7 @@ def open_episodes(session: Session) -> list[dict[str, Any]]:
     latest = (
         select(func.max(col(r.id)))
         .where(col(r.kind) != "error")
-        .group_by(col(r.limit_name), col(r.scope))
+        .group_by(col(r.limit_name), col(r.scope), col(r.feed))
     )
     rows = list(
         session.execute(
@@ -160,7 +161,7 @@ def open_episodes(session: Session) -> list[dict[str, Any]]:
             {
                 "episode": row.episode,
                 "limit_title": limit_title(row),
-                "scope": row.scope,
+                "scope": scope_label(row),
                 "status": row.status,
                 "since": as_utc(first.created_at).isoformat(),
                 "first_id": first.id,
@@ -258,7 +259,8 @@ def _summary(
         "limit_title": limit_title(first),
         "measure_title": measure_title(first.measure),
         "measure": first.measure,
-        "scope": first.scope,
+        "scope": scope_label(first),
+        "feed": first.feed,
         "first_id": first.id,
         "first_crossed": as_utc(first.created_at).isoformat(),
         "first_status": first.status,
